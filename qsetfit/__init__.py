@@ -1,0 +1,26 @@
+"""qsetfit: quantum classification heads for frozen sentence transformers, on Qiskit simulators and IBM QPUs."""
+
+from qsetfit.circuits import PRESETS, HeadCircuit, HeadConfig, build_encoder_circuit, build_head_circuit
+from qsetfit.encoder import AmplitudeEncoders
+from qsetfit.engines.registry import available_engines, make_engine, register_engine, register_resolver
+from qsetfit.errors import QSetFitError
+from qsetfit.head import HybridHead
+from qsetfit.layer import QuantumLayer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PRESETS",
+    "AmplitudeEncoders",
+    "HeadCircuit",
+    "HeadConfig",
+    "HybridHead",
+    "QSetFitError",
+    "QuantumLayer",
+    "available_engines",
+    "build_encoder_circuit",
+    "build_head_circuit",
+    "make_engine",
+    "register_engine",
+    "register_resolver",
+]

@@ -1,0 +1,244 @@
+"""The paper's circuits as Qiskit ``QuantumCircuit``s: the single definition every engine executes.
+
+Module 2 (the quantum head) and module 1 (the amplitude-encoded encoders) share one ansatz family
+(DESIGN §1): a layer with connectivity C applies, for c in 1..C and every qubit j, CNOT(j -> (j+c) mod Q)
+followed by RY(theta) on the target, then one column of RY(theta) on all qubits: Q*C + Q angles a layer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Sequence
+
+from qiskit.circuit import Parameter, ParameterVector, QuantumCircuit
+from qiskit.quantum_info import SparsePauliOp
+
+from qsetfit.errors import QSetFitError
+
+MAX_ENCODER_QUBITS = 20
+
+
+@dataclass
+class HeadConfig:
+    """Every knob of the hybrid head (module 1 encoders + module 2 circuit + linear read-out).
+
+    Attributes:
+        qubits: Q, width of module 2. Must equal ``encoders * encoder_qubits`` when encoders > 0,
+            because module 2 angle-encodes one encoder read-out per qubit.
+        connectivity: C in [0, Q): CNOT distances 1..C in each ansatz layer of module 2.
+        reuploads: N, data re-uploading blocks (RY encoding + one ansatz layer each).
+        layers: R, ansatz layers after the re-uploading blocks.
+        measured: Qm, number of qubits whose <Z> is read (qubits 0..Qm-1; the paper: 1).
+        encoders: E, parallel amplitude encoders of module 1 (0: the input features go straight
+            to module 2 and must have Q entries).
+        encoder_qubits: Qc, qubits per encoder (embedding truncated / zero-padded to 2**Qc).
+        encoder_layers: ansatz layers per encoder.
+        encoder_connectivity: connectivity of the encoders' ansatz layers.
+        classes: K >= 2 output classes.
+        share_reupload_weights: reuse one ansatz layer's weights in every re-uploading block
+            (the paper is ambiguous; default separate weights).
+        input_scale: module 2 encodes feature f_k as RY(input_scale * f_k); read-outs are in [-1, 1].
+        encoder_input: "split" (encoder i reads slice i of the embedding, 2**Qc entries each) or
+            "shared" (every encoder reads the same truncated embedding).
+    """
+
+    qubits: int = 10
+    connectivity: int = 2
+    reuploads: int = 2
+    layers: int = 2
+    measured: int = 1
+    encoders: int = 1
+    encoder_qubits: int = 10
+    encoder_layers: int = 2
+    encoder_connectivity: int = 2
+    classes: int = 2
+    share_reupload_weights: bool = False
+    input_scale: float = math.pi
+    encoder_input: str = "split"
+
+    def __post_init__(self) -> None:
+        q = self.qubits
+        if q < 1:
+            raise QSetFitError(f"qubits must be >= 1, got {q}")
+        if not 0 <= self.connectivity < q:
+            raise QSetFitError(
+                f"connectivity must be in [0, qubits={q}) (CNOT distances 1..C on a ring of {q}), "
+                f"got {self.connectivity}; use connectivity <= {q - 1}"
+            )
+        if self.reuploads < 0 or self.layers < 0:
+            raise QSetFitError(f"reuploads and layers must be >= 0, got {self.reuploads}, {self.layers}")
+        if self.reuploads == 0 and self.encoders > 0:
+            raise QSetFitError("reuploads must be >= 1 so module 2 sees the encoder features, got 0")
+        if not 1 <= self.measured <= q:
+            raise QSetFitError(f"measured must be in [1, qubits={q}], got {self.measured}")
+        if self.classes < 2:
+            raise QSetFitError(f"classes must be >= 2, got {self.classes}")
+        if self.encoders < 0:
+            raise QSetFitError(f"encoders must be >= 0, got {self.encoders}")
+        if self.encoders > 0:
+            qc = self.encoder_qubits
+            if not 1 <= qc <= MAX_ENCODER_QUBITS:
+                raise QSetFitError(
+                    f"encoder_qubits must be in [1, {MAX_ENCODER_QUBITS}] (each encoder is simulated "
+                    f"exactly on 2**Qc amplitudes), got {qc}"
+                )
+            if not 0 <= self.encoder_connectivity < qc:
+                raise QSetFitError(
+                    f"encoder_connectivity must be in [0, encoder_qubits={qc}), got {self.encoder_connectivity}"
+                )
+            if self.encoder_layers < 0:
+                raise QSetFitError(f"encoder_layers must be >= 0, got {self.encoder_layers}")
+            if self.encoders * qc != q:
+                raise QSetFitError(
+                    f"module 2 angle-encodes one encoder read-out per qubit: qubits ({q}) must equal "
+                    f"encoders x encoder_qubits ({self.encoders} x {qc} = {self.encoders * qc}); "
+                    f"set qubits={self.encoders * qc} or change encoders/encoder_qubits"
+                )
+        if self.encoder_input not in ("split", "shared"):
+            raise QSetFitError(f"encoder_input must be 'split' or 'shared', got {self.encoder_input!r}")
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> "HeadConfig":
+        """A named configuration of the paper (see ``PRESETS``), with optional field overrides."""
+        if name not in PRESETS:
+            raise QSetFitError(f"unknown preset {name!r}; available presets: {', '.join(sorted(PRESETS))}")
+        return cls(**{**PRESETS[name], **overrides})
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "HeadConfig":
+        """Build from a dict (e.g. config.json), rejecting unknown keys with the valid ones listed."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise QSetFitError(f"unknown HeadConfig key(s) {unknown}; valid keys: {sorted(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form of every field."""
+        return asdict(self)
+
+    @property
+    def feature_dim(self) -> int:
+        """Width of the classical features f fed to module 2 (and to the final linear layer)."""
+        return self.qubits
+
+    @property
+    def encoder_dim(self) -> int:
+        """Amplitudes read by one encoder."""
+        return 2**self.encoder_qubits
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Trainable parameters per part: encoders, module 2, linear layer, total."""
+        enc = self.encoders * self.encoder_layers * ansatz_layer_size(self.encoder_qubits, self.encoder_connectivity)
+        blocks = min(self.reuploads, 1) if self.share_reupload_weights else self.reuploads
+        head = (blocks + self.layers) * ansatz_layer_size(self.qubits, self.connectivity)
+        linear = (self.feature_dim + self.measured) * self.classes + self.classes
+        return {"encoders": enc, "module2": head, "linear": linear, "total": enc + head + linear}
+
+    @property
+    def num_parameters(self) -> int:
+        """Total trainable parameters of the hybrid head."""
+        return self.parameter_counts()["total"]
+
+
+# Where the paper is silent we chose (documented in the README):
+# - module 2 width = E x Qc, one encoder read-out per qubit, scale pi (read-outs lie in [-1, 1]);
+# - paper-14q-multi: 2 encoders x 7 qubits reading consecutive 128-entry slices of the embedding;
+#   module 2 C=2, N=2, R=2 (the benchmark shape); encoders of 7 layers with full connectivity (C=6)
+#   make the total exactly the reported 886 parameters: 686 encoder + 168 module-2 + 32 linear.
+# - paper-10q-single: 1 encoder x 10 qubits (768 -> 1024 amplitudes), 2 encoder layers of C=2.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper-10q-single": dict(
+        qubits=10, connectivity=2, reuploads=2, layers=2, measured=1,
+        encoders=1, encoder_qubits=10, encoder_layers=2, encoder_connectivity=2, classes=2,
+    ),
+    "paper-14q-multi": dict(
+        qubits=14, connectivity=2, reuploads=2, layers=2, measured=1,
+        encoders=2, encoder_qubits=7, encoder_layers=7, encoder_connectivity=6, classes=2,
+    ),
+    "tiny": dict(
+        qubits=4, connectivity=1, reuploads=1, layers=1, measured=1,
+        encoders=1, encoder_qubits=4, encoder_layers=1, encoder_connectivity=1, classes=2,
+    ),
+}
+
+
+def ansatz_layer_size(qubits: int, connectivity: int) -> int:
+    """Angles in one ansatz layer: Q*C CNOT-target rotations plus one RY column of Q."""
+    return qubits * connectivity + qubits
+
+
+def append_ansatz_layer(circuit: QuantumCircuit, weights: Sequence[Parameter], connectivity: int) -> None:
+    """Append one CNOT+RY layer (DESIGN §1) using ``len(weights) == ansatz_layer_size`` angles, in order."""
+    q = circuit.num_qubits
+    it = iter(weights)
+    for c in range(1, connectivity + 1):
+        for j in range(q):
+            target = (j + c) % q
+            circuit.cx(j, target)
+            circuit.ry(next(it), target)
+    for j in range(q):
+        circuit.ry(next(it), j)
+
+
+def z_observables(num_qubits: int, measured: Sequence[int]) -> list[SparsePauliOp]:
+    """``<Z_k>`` on each listed qubit (Qiskit order: qubit 0 is the rightmost label character)."""
+    return [SparsePauliOp.from_sparse_list([("Z", [k], 1.0)], num_qubits=num_qubits) for k in measured]
+
+
+@dataclass
+class HeadCircuit:
+    """A parameterised circuit plus the parameter order every engine uses.
+
+    Attributes:
+        circuit: the ``QuantumCircuit``.
+        inputs: input parameters, in the column order of the engines' input tensor (B, len(inputs)).
+        weights: trainable parameters, in the order of an engine's weight vector.
+        observables: one ``SparsePauliOp`` per output column.
+    """
+
+    circuit: QuantumCircuit
+    inputs: list[Parameter]
+    weights: list[Parameter]
+    observables: list[SparsePauliOp]
+
+    @property
+    def num_qubits(self) -> int:
+        return self.circuit.num_qubits
+
+
+def build_head_circuit(config: HeadConfig) -> HeadCircuit:
+    """Module 2: N blocks of [RY(scale * x_k) on every qubit k, one ansatz layer], then R layers.
+
+    Read out ``<Z>`` on qubits 0..Qm-1. With ``share_reupload_weights`` every block reuses one layer's
+    weights, so the weight vector holds (1 + R) layers instead of (N + R).
+    """
+    q, c = config.qubits, config.connectivity
+    size = ansatz_layer_size(q, c)
+    x = ParameterVector("x", q)
+    n_blocks = min(config.reuploads, 1) if config.share_reupload_weights else config.reuploads
+    w = ParameterVector("w", (n_blocks + config.layers) * size)
+    qc = QuantumCircuit(q, name="qsetfit_head")
+    for block in range(config.reuploads):
+        for k in range(q):
+            qc.ry(config.input_scale * x[k], k)
+        offset = 0 if config.share_reupload_weights else block * size
+        append_ansatz_layer(qc, w[offset : offset + size], c)
+    for layer in range(config.layers):
+        offset = (n_blocks + layer) * size
+        append_ansatz_layer(qc, w[offset : offset + size], c)
+    return HeadCircuit(qc, list(x), list(w), z_observables(q, range(config.measured)))
+
+
+def build_encoder_circuit(qubits: int, layers: int, connectivity: int, *, name: str = "enc") -> HeadCircuit:
+    """Module 1 encoder: ``layers`` ansatz layers on an amplitude-encoded state; ``<Z_k>`` on every qubit.
+
+    There are no input parameters: the input is the initial state (2**qubits amplitudes).
+    """
+    w = ParameterVector(f"{name}_w", layers * ansatz_layer_size(qubits, connectivity))
+    qc = QuantumCircuit(qubits, name=name)
+    size = ansatz_layer_size(qubits, connectivity)
+    for layer in range(layers):
+        append_ansatz_layer(qc, w[layer * size : (layer + 1) * size], connectivity)
+    return HeadCircuit(qc, [], list(w), z_observables(qubits, range(qubits)))

@@ -1,0 +1,62 @@
+"""Shared fixtures: random circuits over the torch engine's whole gate set, and Statevector references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qiskit.circuit import ParameterVector, QuantumCircuit
+from qiskit.quantum_info import SparsePauliOp, Statevector
+
+from qsetfit.engines.gates import FIXED_GATES, ONE_ANGLE_GATES, THREE_ANGLE_GATES
+
+
+def random_circuit(n: int, depth: int, rng: np.random.Generator, *, gate_names=None, n_in: int = 3):
+    """A circuit of random gates whose angles are affine in input (x) and weight (w) parameters."""
+    names = gate_names or sorted([*FIXED_GATES, *ONE_ANGLE_GATES, *THREE_ANGLE_GATES])
+    x = ParameterVector("x", n_in)
+    weights = []
+    qc = QuantumCircuit(n)
+    for _ in range(depth):
+        name = names[rng.integers(len(names))]
+        if name in FIXED_GATES:
+            gate = FIXED_GATES[name]()
+        else:
+            n_angles = 3 if name in THREE_ANGLE_GATES else 1
+            angles = []
+            for _ in range(n_angles):
+                w = ParameterVector(f"w{len(weights)}", 1)[0]
+                weights.append(w)
+                angle = float(rng.uniform(0.5, 2.0)) * w + float(rng.uniform(-1, 1))
+                if rng.random() < 0.5:
+                    angle = angle + float(rng.uniform(0.5, 2.0)) * x[int(rng.integers(n_in))]
+                angles.append(angle)
+            cls = THREE_ANGLE_GATES.get(name) or ONE_ANGLE_GATES[name][0]
+            gate = cls(*angles)
+        qubits = rng.choice(n, size=gate.num_qubits, replace=False).tolist() if gate.num_qubits <= n else None
+        if qubits is None:
+            continue
+        qc.append(gate, qubits)
+    return qc, list(x), weights
+
+
+def random_observables(n: int, rng: np.random.Generator, count: int = 3, *, diagonal: bool = False):
+    """Random Pauli sums (with X/Y factors unless ``diagonal``)."""
+    letters = "IZ" if diagonal else "IXYZ"
+    obs = []
+    for _ in range(count):
+        labels = ["".join(rng.choice(list(letters), size=n)) for _ in range(2)]
+        obs.append(SparsePauliOp(labels, coeffs=rng.uniform(-1, 1, size=2)))
+    return obs
+
+
+def statevector_expectations(circuit, params, values, observables, initial=None):
+    """<O> per observable from qiskit.quantum_info.Statevector, the reference simulator."""
+    bound = circuit.assign_parameters(dict(zip(params, values)))
+    state = Statevector(initial) if initial is not None else Statevector.from_int(0, 2**circuit.num_qubits)
+    state = state.evolve(bound)
+    return np.array([state.expectation_value(o).real for o in observables])
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
