@@ -56,11 +56,32 @@ class HybridHead(nn.Module):
         return self.encoders(embeddings)
 
     def forward(
-        self, embeddings: torch.Tensor, labels: torch.Tensor | None = None
+        self,
+        embeddings: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        *,
+        shots: int = 0,
+        generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(B, D) embeddings [, (B,) labels] -> ((B, K) logits, cross-entropy loss or None)."""
+        """(B, D) embeddings [, (B,) labels] -> ((B, K) logits, cross-entropy loss or None).
+
+        ``shots`` > 0 adds differentiable shot noise to module 2's read-outs (see ``shot_noise``).
+        """
         f = self.features(embeddings)  # (B, Q)
         z = self.quantum(f)  # (B, Qm) module-2 read-outs
+        if shots > 0:
+            z = shot_noise(z, shots, generator)
         logits = self.linear(torch.cat([f, z.to(f.dtype)], dim=1))  # (B, K)
         loss = None if labels is None else F.cross_entropy(logits, labels)
         return logits, loss
+
+
+def shot_noise(z: torch.Tensor, shots: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """<Z> estimated from ``shots`` samples, reparameterised: z + sqrt((1 - z^2)/shots) * eps, eps ~ N(0, 1).
+
+    The Gaussian has the exact mean and variance of the shot estimate; gradients flow through z (and the
+    noise scale), as in the paper's differentiable shot-sampling.
+    """
+    eps = torch.randn(z.shape, generator=generator, dtype=z.dtype, device=z.device)
+    var = (1 - z * z).clamp_min(0) / shots
+    return z + (var + 1e-30).sqrt() * eps

