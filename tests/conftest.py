@@ -60,3 +60,27 @@ def statevector_expectations(circuit, params, values, observables, initial=None)
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _embedding_cache(tmp_path_factory):
+    """One embedding cache for the whole session, outside the user's home."""
+    import os
+
+    old = os.environ.get("QSETFIT_CACHE")
+    os.environ["QSETFIT_CACHE"] = str(tmp_path_factory.mktemp("qsetfit-cache"))
+    yield
+    if old is None:
+        os.environ.pop("QSETFIT_CACHE", None)
+    else:
+        os.environ["QSETFIT_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def small_splits():
+    """A small, balanced slice of the packaged demo set (fast to embed and train)."""
+    from qsetfit.data import DatasetSplits, demo_dataset
+
+    d = demo_dataset()
+    pick = lambda ds, n: ds.subset([i for i in range(len(ds)) if i < n])  # noqa: E731
+    return DatasetSplits(pick(d.train, 48), pick(d.validation, 16), pick(d.test, 16), d.label_names)

@@ -1,0 +1,69 @@
+"""The qsetfit CLI: exit codes, JSON contracts, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from qsetfit.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    result = runner.invoke(app, ["train", "--data", "demo", "--preset", "tiny", "--epochs", "1", "--out", str(out),
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert 0 <= metrics["test"]["accuracy"] <= 1
+    return out
+
+
+def test_evaluate_json_holds_accuracy(run_dir):
+    result = runner.invoke(app, ["evaluate", str(run_dir), "--backend", "torch", "--json"])
+    assert result.exit_code == 0, result.output
+    assert 0 <= json.loads(result.stdout)["accuracy"] <= 1
+
+
+def test_predict_json_contract(run_dir):
+    result = runner.invoke(app, ["predict", str(run_dir), "Lovely food.", "Awful service.", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["text"] for r in rows] == ["Lovely food.", "Awful service."]
+    for r in rows:
+        assert r["label"] in ("negative", "positive")
+        assert sum(r["probabilities"].values()) == pytest.approx(1.0)
+
+
+def test_backends_lists_torch():
+    result = runner.invoke(app, ["backends", "--json"])
+    assert result.exit_code == 0
+    assert "torch" in [r["name"] for r in json.loads(result.stdout)]
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["evaluate", "/nonexistent/run"], "does not exist"),
+        (["train", "--data", "/nonexistent.csv", "--out", "OUT"], "nonexistent.csv"),
+        (["train", "--data", "demo", "--preset", "nope", "--out", "OUT"], "unknown preset 'nope'"),
+        (["train", "--data", "demo", "--connectivity", "20", "--out", "OUT"], "connectivity must be in"),
+        (["train", "--data", "demo", "--backend", "aer-nope", "--epochs", "1", "--out", "OUT"], "aer-nope"),
+        (["train", "--data", "demo", "--out", "OUT", "--resume"], "nothing to resume"),
+    ],
+)
+def test_errors_are_one_line_and_exit_1(argv, message, tmp_path):
+    argv = [str(tmp_path / "o") if a == "OUT" else a for a in argv]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_existing_run_is_not_overwritten(run_dir):
+    result = runner.invoke(app, ["train", "--data", "demo", "--preset", "tiny", "--out", str(run_dir)])
+    assert result.exit_code == 1 and "--resume" in result.output

@@ -1,0 +1,113 @@
+"""QSetFitModel and run directories: round trips, bad data, no pickles, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qsetfit import HeadConfig, QSetFitError
+from qsetfit.data import Dataset
+from qsetfit.modeling import QSetFitModel
+from qsetfit.persistence import atomic_write_bytes
+from qsetfit.training_args import TrainingArguments
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(epochs=2, batch_size=16, learning_rate=0.05)
+
+
+@pytest.fixture(scope="module")
+def trained(small_splits, tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    model = QSetFitModel(HeadConfig.preset("tiny"))
+    model.fit(small_splits.train, small_splits.validation, args=TrainingArguments(**TINY), run_dir=run,
+              progress=False)
+    return model, run
+
+
+def test_run_directory_layout(trained):
+    _, run = trained
+    for name in ("config.json", "head.safetensors", "circuit.qpy", "metrics.json", "history.csv",
+                 "learning_curve.png", "checkpoint/checkpoint.safetensors"):
+        assert (run / name).is_file(), name
+    config = json.loads((run / "config.json").read_text())
+    assert config["label_names"] == ["negative", "positive"] and config["head"]["qubits"] == 4
+
+
+def test_save_load_predict_identical(trained, small_splits):
+    model, run = trained
+    texts = small_splits.test.texts
+    loaded = QSetFitModel.load(run)
+    assert np.array_equal(model.predict_proba(texts), loaded.predict_proba(texts))
+    assert loaded.predict(texts[:3]) == model.predict(texts[:3])
+    assert set(loaded.predict(texts)) <= {"negative", "positive"}
+
+
+def test_saved_circuit_is_the_head_circuit(trained):
+    from qiskit import qpy
+
+    model, run = trained
+    with open(run / "circuit.qpy", "rb") as fh:
+        circuit = qpy.load(fh)[0]
+    assert circuit == model.head.quantum.head_circuit.circuit
+
+
+def test_evaluate_and_unseen_labels(trained, small_splits):
+    model, _ = trained
+    metrics = model.evaluate(small_splits.test)
+    assert 0 <= metrics["accuracy"] <= 1 and metrics["n"] == len(small_splits.test)
+    alien = Dataset(["fine", "meh"], [0, 1], ["positive", "neutral"])
+    with pytest.raises(QSetFitError, match=r"\['neutral'\] were never seen in training"):
+        model.evaluate(alien)
+
+
+def test_bad_training_data(small_splits):
+    model = QSetFitModel(HeadConfig.preset("tiny"))
+    one_class = Dataset(["good", "great"], [1, 1], ["negative", "positive"])
+    with pytest.raises(QSetFitError, match="single class"):
+        model.fit(one_class, args=TrainingArguments(epochs=1), progress=False)
+    three = Dataset(["a", "b", "c"], [0, 1, 2], ["x", "y", "z"])
+    with pytest.raises(QSetFitError, match="3 classes.*classes=2"):
+        model.fit(three, args=TrainingArguments(epochs=1), progress=False)
+    with pytest.raises(QSetFitError, match="non-empty"):
+        Dataset(["ok", " "], [0, 1], ["a", "b"])
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(QSetFitError, match="does not exist"):
+        QSetFitModel.load(tmp_path / "nope")
+    (tmp_path / "config.json").write_text("{broken")
+    with pytest.raises(QSetFitError, match="not valid JSON"):
+        QSetFitModel.load(tmp_path)
+
+
+def test_atomic_write_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "f.json"
+    atomic_write_bytes(target, b"old")
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_no_pickle_anywhere_in_the_package():
+    source = "\n".join(p.read_text() for p in (ROOT / "qsetfit").rglob("*.py"))
+    for banned in ("import pickle", "torch.load(", "joblib", "allow_pickle=True"):
+        assert banned not in source, banned
+
+
+def test_import_has_no_side_effects():
+    code = ("import logging, os; before = (list(logging.root.handlers), dict(os.environ)); import qsetfit; "
+            "assert (list(logging.root.handlers), dict(os.environ)) == before; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ok"

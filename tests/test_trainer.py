@@ -1,0 +1,107 @@
+"""Trainer: schedule, shot noise, model selection, atomic checkpoints and exact resume."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from qsetfit import HeadConfig, HybridHead, QSetFitError
+from qsetfit.head import shot_noise
+from qsetfit.trainer import Trainer, lr_at
+from qsetfit.training_args import TrainingArguments
+
+
+def _toy(n=40, dim=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, dim, generator=g, dtype=torch.float64)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).long()
+    return x, y
+
+
+def test_lr_schedules():
+    args = TrainingArguments(learning_rate=0.1, schedule="cosine", warmup_steps=2)
+    assert lr_at(0, 12, args) == pytest.approx(0.05)
+    assert lr_at(2, 12, args) == pytest.approx(0.1)
+    assert lr_at(12, 12, args) == pytest.approx(0.0, abs=1e-12)
+    assert lr_at(7, 12, args) == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert lr_at(5, 10, TrainingArguments(learning_rate=0.1, schedule="linear")) == pytest.approx(0.05)
+    assert lr_at(9, 10, TrainingArguments(learning_rate=0.1, schedule="constant")) == 0.1
+
+
+def test_training_arguments_errors():
+    with pytest.raises(QSetFitError, match="did you mean 'learning_rate'"):
+        TrainingArguments.from_dict({"learning_rat": 0.1})
+    with pytest.raises(QSetFitError, match="schedule"):
+        TrainingArguments(schedule="exp")
+
+
+def test_shot_noise_has_the_shot_variance_and_passes_gradients():
+    z = torch.full((200_000, 1), 0.6, dtype=torch.float64, requires_grad=True)
+    noisy = shot_noise(z, 100, torch.Generator().manual_seed(0))
+    assert noisy.mean().item() == pytest.approx(0.6, abs=3e-3)
+    assert noisy.var().item() == pytest.approx((1 - 0.36) / 100, rel=0.02)
+    noisy.sum().backward()
+    assert torch.isfinite(z.grad).all() and z.grad.abs().sum() > 0
+
+
+def test_training_reduces_the_loss_and_selects_on_validation():
+    x, y = _toy()
+    head = HybridHead(HeadConfig.preset("tiny"), seed=1)
+    args = TrainingArguments(epochs=8, batch_size=8, learning_rate=0.05)
+    result = Trainer(head, args, (x[:30], y[:30]), (x[30:], y[30:]), progress=False).train()
+    losses = [row["train_loss"] for row in result.history]
+    assert losses[-1] < losses[0]
+    best = max(result.history, key=lambda r: (r["val_accuracy"], -r["val_loss"]))
+    assert result.best_epoch == best["epoch"]
+
+
+def test_mismatched_lengths_are_rejected():
+    x, y = _toy()
+    with pytest.raises(QSetFitError, match="40 training embeddings but 39 labels"):
+        Trainer(HybridHead(HeadConfig.preset("tiny")), TrainingArguments(), (x, y[:-1]))
+
+
+class _Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("shots", [0, 50])
+def test_resume_reaches_the_uninterrupted_weights(tmp_path, monkeypatch, shots):
+    x, y = _toy()
+    args = TrainingArguments(epochs=5, batch_size=8, learning_rate=0.05, train_shots=shots)
+    train, val = (x[:30], y[:30]), (x[30:], y[30:])
+
+    full = HybridHead(HeadConfig.preset("tiny"), seed=2)
+    Trainer(full, args, train, val, checkpoint_dir=tmp_path / "a", progress=False).train()
+
+    killed = HybridHead(HeadConfig.preset("tiny"), seed=2)
+    trainer = Trainer(killed, args, train, val, checkpoint_dir=tmp_path / "b", progress=False)
+    original = Trainer._save_checkpoint
+
+    def save_then_die(self, epoch, *rest):
+        original(self, epoch, *rest)
+        if epoch == 2:
+            raise _Killed
+
+    monkeypatch.setattr(Trainer, "_save_checkpoint", save_then_die)
+    with pytest.raises(_Killed):
+        trainer.train()
+    monkeypatch.setattr(Trainer, "_save_checkpoint", original)
+
+    resumed = HybridHead(HeadConfig.preset("tiny"), seed=99)  # a fresh process: different initial weights
+    result = Trainer(resumed, args, train, val, checkpoint_dir=tmp_path / "b", progress=False).train(resume=True)
+    assert len(result.history) == 5
+    for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-12, rtol=0), name
+
+
+def test_resume_without_checkpoint_or_with_other_arguments(tmp_path):
+    x, y = _toy()
+    head = HybridHead(HeadConfig.preset("tiny"))
+    with pytest.raises(QSetFitError, match="nothing to resume"):
+        Trainer(head, TrainingArguments(epochs=1), (x, y), checkpoint_dir=tmp_path, progress=False).train(resume=True)
+    Trainer(head, TrainingArguments(epochs=1), (x, y), checkpoint_dir=tmp_path, progress=False).train()
+    with pytest.raises(QSetFitError, match="arguments differ.*epochs"):
+        Trainer(head, TrainingArguments(epochs=2), (x, y), checkpoint_dir=tmp_path, progress=False).train(resume=True)
