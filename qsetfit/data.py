@@ -386,10 +386,10 @@ def load_splits(source: str | Path, *, protocol: str = "given", seed: int = 0, p
 
 
 def demo_dataset() -> DatasetSplits:
-    """The packaged 240-sentence sentiment set, split 70/15/15 stratified with a fixed seed.
+    """The packaged 400-sentence sentiment set, split 70/15/15 stratified with a fixed seed.
 
     Returns:
-        168 train / 36 validation / 36 test examples, label names ``["negative", "positive"]``.
+        280 train / 60 validation / 60 test examples, label names ``["negative", "positive"]``.
     """
     with resources.as_file(resources.files("qsetfit.resources").joinpath(DEMO_FILE)) as path:
         full = load_file(path)

@@ -1,34 +1,62 @@
-"""Smoke demo: embed a few sentences with the packaged MiniLM body and run an (untrained) paper head on them.
+"""The demo: train a quantum head on the packaged sentiment set, then compare simulators on the test split.
 
-The Workflow issue turns this into the full train-and-compare demo.
+``bash scripts/demo.sh`` runs it: MiniLM body (packaged), torch engine for training, then the trained
+head evaluated with module 2 on the exact torch engine and on Aer (exact, 1024 shots, depolarizing).
 """
 
 from __future__ import annotations
 
+import argparse
+import tempfile
 import time
+from pathlib import Path
 
-import torch
+from rich.console import Console
+from rich.table import Table
 
-from qsetfit.circuits import HeadConfig
-from qsetfit.embeddings import embed
-from qsetfit.head import HybridHead
+from qsetfit.errors import QSetFitError
+from qsetfit.modeling import accuracy_ci
+from qsetfit.training_args import TrainingArguments
+from qsetfit import workflow
+
+DEMO_BACKENDS = ("torch", "aer-exact", "aer-shots", "aer-depolarizing")
+DEMO_HEAD = dict(qubits=6, encoders=1, encoder_qubits=6, connectivity=2, reuploads=2, layers=1,
+                 encoder_layers=3, encoder_connectivity=2)
 
 
-def main() -> None:
-    """Build the 10-qubit paper head, run it on the torch engine and print what it sees."""
-    texts = ["A warm, funny and beautifully acted film.", "Dull, slow and far too long."]
-    emb = torch.as_tensor(embed(texts, show_progress=False))
-    config = HeadConfig.preset("paper-10q-single")
-    head = HybridHead(config)
+def main(argv: list[str] | None = None) -> None:
+    """Train, evaluate on every demo backend, print one comparison table and where the run was saved."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=None, help="run directory (default: a new temporary one)")
+    parser.add_argument("--epochs", type=int, default=40)
+    opts = parser.parse_args(argv)
+    console = Console()
+    out = opts.out or Path(tempfile.mkdtemp(prefix="qsetfit-demo-")) / "run"
+    args = TrainingArguments(epochs=opts.epochs, batch_size=16, learning_rate=0.05, seed=0)
+    console.print(f"[bold]1/2 training[/bold] a {DEMO_HEAD['qubits']}-qubit head on the packaged sentiment set "
+                  f"(MiniLM body, torch engine, {args.epochs} epochs)")
     start = time.perf_counter()
-    with torch.no_grad():
-        logits, _ = head(emb)
+    outcome = workflow.train("demo", out, preset="paper-10q-single", head_overrides=DEMO_HEAD, args=args)
     took = time.perf_counter() - start
-    counts = config.parameter_counts()
-    print(f"head paper-10q-single: {counts['total']} parameters {counts}, circuit depth "
-          f"{head.quantum.head_circuit.circuit.depth()}, engine torch, forward {took * 1000:.1f} ms")
-    for text, p in zip(texts, torch.softmax(logits, dim=1)):
-        print(f"  {text!r}: p = {[round(v, 3) for v in p.tolist()]} (untrained)")
+    m = outcome.metrics
+    console.print(f"trained in {took:.0f} s: {m['parameters']['total']} parameters, best epoch {m['best_epoch']}, "
+                  f"validation accuracy {m['best_validation']['accuracy']:.3f}; run saved to {out}")
+
+    console.print("[bold]2/2 evaluating[/bold] the same weights with module 2 on each backend (test split)")
+    table = Table(title="test accuracy by backend (same trained weights)")
+    for col in ("backend", "accuracy", "± 95% CI", "loss", "seconds"):
+        table.add_column(col, justify="left" if col == "backend" else "right")
+    for backend in DEMO_BACKENDS:
+        t0 = time.perf_counter()
+        try:
+            (r,) = workflow.evaluate(out, backends=[backend])
+        except QSetFitError as exc:
+            table.add_row(backend, "-", "-", "-", f"unavailable: {exc}")
+            continue
+        table.add_row(backend, f"{r['accuracy']:.4f}", f"{accuracy_ci(r['accuracy'], r['n']):.4f}",
+                      f"{r['loss']:.4f}", f"{time.perf_counter() - t0:.1f}")
+    console.print(table)
+    console.print(f"try: qsetfit predict {out} \"What a wonderful little film.\" --backend aer-shots")
 
 
 if __name__ == "__main__":

@@ -379,12 +379,12 @@ def test_hub_dataset_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_demo_dataset() -> None:
     splits = demo_dataset()
     assert splits.label_names == ["negative", "positive"]
-    assert (len(splits.train), len(splits.validation), len(splits.test)) == (168, 36, 36)
+    assert (len(splits.train), len(splits.validation), len(splits.test)) == (280, 60, 60)
     for split in (splits.train, splits.validation, splits.test):
         counts = Counter(split.labels)
         assert counts[0] == counts[1]
     all_texts = splits.train.texts + splits.validation.texts + splits.test.texts
-    assert len(set(all_texts)) == 240
+    assert len(set(all_texts)) == 400
     lengths = [len(t.split()) for t in all_texts]
     assert min(lengths) >= 4 and max(lengths) <= 25
     assert demo_dataset().test.texts == splits.test.texts  # fixed split
