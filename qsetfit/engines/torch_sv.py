@@ -122,7 +122,8 @@ class TorchStatevectorEngine(Engine):
         weights: weight parameters, in the order of ``w``.
         observables: ``SparsePauliOp``s read from one state evolution.
         dtype: torch.float64 (default) or torch.float32; complex circuits use the matching complex type.
-        fusion_qubits: widest fused block (2^k x 2^k matrices); 5 measured fastest on CPU.
+        fusion_qubits: widest fused block (2^k x 2^k matrices); None picks the width measured fastest on CPU
+            (3 up to 9 qubits, where per-sample block matrices would outgrow the state; 4 up to 11; then 5).
         gradient: "adjoint" (default: no stored states, cache-sized chunks) or "autograd" (stored states;
             always used when an observable has X/Y factors).
         real_path: None (default) uses real arithmetic when every gate and observable allows it; False forces
@@ -139,7 +140,7 @@ class TorchStatevectorEngine(Engine):
         observables: list[SparsePauliOp],
         *,
         dtype: torch.dtype = torch.float64,
-        fusion_qubits: int = 5,
+        fusion_qubits: int | None = None,
         gradient: str = "adjoint",
         real_path: bool | None = None,
         cache_bytes: int = 1 << 20,
@@ -178,9 +179,12 @@ class TorchStatevectorEngine(Engine):
         self.register_buffer("const", torch.tensor(const, dtype=real_dtype), persistent=False)
         for name in {g.name for g in gates if not g.slots}:
             self.register_buffer(f"fixed_{name}", fixed_matrix(name, self.dtype), persistent=False)
+        if fusion_qubits is None:
+            fusion_qubits = 3 if n <= 9 else 4 if n <= 11 else 5
         self.blocks = _fuse(gates, n, max(1, min(fusion_qubits, n)))
         self._schedule()
         self.plan = Plan(n, tuple(self.steps))
+        self._group_blocks()
         self._compile_readout(observables)
 
     # ---- compilation -------------------------------------------------------------------------
@@ -265,23 +269,53 @@ class TorchStatevectorEngine(Engine):
         base = self.const + self.a_w @ w  # (n_slots,)
         return base, x @ self.a_x.T  # (n_slots,), (B, n_slots)
 
-    def _block_matrix(self, block: _Block, base: torch.Tensor, xin: torch.Tensor) -> torch.Tensor:
-        """(b, 2^k, 2^k) matrix X with new_state = state @ X (X = U^T), b = 1 or B."""
-        k = len(block.qubits)
-        pos = {q: i for i, q in enumerate(block.qubits)}
-        m = torch.eye(2**k, dtype=self.dtype, device=base.device).reshape(1, 2**k, *([2] * k))
-        for gi in block.gates:
-            g = self.gates[gi]
-            if g.slots:
-                theta = base[g.slots][None, :]  # (1, n_angles)
-                if g.input_dependent:
-                    theta = theta + xin[:, g.slots]  # (B, n_angles)
-                mat = angle_matrix(g.name, theta, self.dtype)
-            else:
-                mat = getattr(self, f"fixed_{g.name}")[None]
-            # The gate's matrix index is little-endian in its qargs: axes listed from the last qarg.
-            m = _apply(m, mat, [2 + pos[q] for q in reversed(g.qubits)])
-        return m.reshape(m.shape[0], 2**k, 2**k)
+    def _group_blocks(self) -> None:
+        """Group blocks with the same gate pattern (repeated layers): each group is built in one batched pass.
+
+        Building block matrices costs a few small torch ops per gate; batching identical patterns divides
+        that count (the overhead that dominates small heads) by the number of repeats.
+        """
+        groups: dict[tuple, list[int]] = {}
+        for bi, block in enumerate(self.blocks):
+            pos = {q: i for i, q in enumerate(block.qubits)}
+            template = tuple(
+                (g.name, tuple(3 + pos[q] for q in reversed(g.qubits)), g.input_dependent, len(g.slots))
+                for g in (self.gates[gi] for gi in block.gates)
+            )
+            groups.setdefault((len(block.qubits), template), []).append(bi)
+        self.groups = []
+        for gi, ((k, template), members) in enumerate(groups.items()):
+            slots = [[s for g in self.blocks[bi].gates for s in self.gates[g].slots] for bi in members]
+            self.register_buffer(f"group_slots_{gi}", torch.tensor(slots, dtype=torch.long).reshape(len(members), -1),
+                                 persistent=False)
+            self.groups.append((k, template, members))
+
+    def _block_matrices(self, base: torch.Tensor, xin: torch.Tensor) -> list[torch.Tensor]:
+        """Every block's (b, 2^k, 2^k) matrix X (new_state = state @ X, X = U^T), b = 1 or B."""
+        mats: list[torch.Tensor] = [base] * len(self.blocks)
+        for gi, (k, template, members) in enumerate(self.groups):
+            slots = getattr(self, f"group_slots_{gi}")  # (G, n_angles of the pattern)
+            d = 2**k
+            m = torch.eye(d, dtype=self.dtype, device=base.device).reshape(1, 1, d, *([2] * k))
+            col = 0
+            for name, axes, input_dependent, n_angles in template:
+                if n_angles:
+                    idx = slots[:, col : col + n_angles]  # (G, n)
+                    col += n_angles
+                    theta = base[idx][:, None, :]  # (G, 1, n)
+                    if input_dependent:
+                        theta = theta + xin[:, idx].transpose(0, 1)  # (G, B, n)
+                    mat = angle_matrix(name, theta.reshape(-1, n_angles), self.dtype)
+                    mat = mat.reshape(theta.shape[0], theta.shape[1], *mat.shape[1:])  # (G, 1 or B, g, g)
+                else:
+                    mat = getattr(self, f"fixed_{name}")[None, None]
+                m = _apply(m, mat, list(axes))
+            m = m.reshape(m.shape[0], m.shape[1], d, d)
+            if m.shape[0] == 1 and len(members) > 1:  # no angle in the pattern: one matrix for all members
+                m = m.expand(len(members), *m.shape[1:])
+            for i, bi in enumerate(members):
+                mats[bi] = m[i]
+        return mats
 
     def _readout(self, state: torch.Tensor) -> torch.Tensor:
         """(B, n_obs) expectation values of a final-order state (general observables)."""
@@ -309,7 +343,7 @@ class TorchStatevectorEngine(Engine):
         x, w = x.to(real), w.to(real)
         batch = x.shape[0]
         base, xin = self._angles(x, w)  # (n_slots,), (B, n_slots)
-        mats = [self._block_matrix(b, base, xin) for b in self.blocks]  # each (1 or B, d, d)
+        mats = self._block_matrices(base, xin)  # each (1 or B, d, d)
         if not self.offdiag and self.gradient == "adjoint":
             chunk = min(self._cache_chunk(x.device), batch)
             return AdjointEvolve.apply(self.plan, chunk, self.diag, initial_state, batch, *mats)
@@ -340,13 +374,16 @@ class TorchStatevectorEngine(Engine):
 
 
 def _apply(m: torch.Tensor, mat: torch.Tensor, axes: list[int]) -> torch.Tensor:
-    """Apply (b', g, g) ``mat`` to tensor ``m`` (b, ..., 2, ...) on ``axes`` (big-endian gate order)."""
-    g = len(axes)
-    moved = m.movedim(axes, list(range(m.dim() - g, m.dim())))
+    """Apply (G', b', g, g) ``mat`` to ``m`` (G, b, d, 2, ..., 2) on ``axes`` (big-endian gate order).
+
+    G (group) and b (batch) broadcast against G' and b'.
+    """
+    g, nd = len(axes), m.dim()
+    tail = list(range(nd - g, nd))
+    moved = m.movedim(axes, tail)
     shape = moved.shape
-    flat = moved.reshape(shape[0], -1, 2**g) @ mat.transpose(-1, -2)  # broadcast b vs b'
-    out = flat.reshape(flat.shape[0], *shape[1:])
-    return out.movedim(list(range(m.dim() - g, m.dim())), axes)
+    flat = moved.reshape(shape[0], shape[1], -1, 2**g) @ mat.transpose(-1, -2)
+    return flat.reshape(flat.shape[0], flat.shape[1], *shape[2:]).movedim(tail, axes)
 
 
 def _is_real(obs: SparsePauliOp) -> bool:
