@@ -171,11 +171,11 @@ def backends_cli(as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         _print_json(rows)
         return
-    table = Table(title="engines and backend profiles")
-    for col in ("name", "engine", "description"):
+    table = Table(title="engines and profiles (pass a name, or a path to a .toml file, as --backend)")
+    for col in ("name", "kind", "description"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r.get("name", ""), r.get("engine", ""), r.get("description", ""))
+        table.add_row(r["name"], r["kind"], r["description"])
     console.print(table)
 
 

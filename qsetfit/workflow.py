@@ -141,20 +141,21 @@ def predict(run: str | Path, texts: Sequence[str], *, backend: str = "torch") ->
 
 
 def backends() -> list[dict[str, str]]:
-    """Every engine and backend profile, with a one-line description."""
+    """Every engine, backend profile and noise profile, with a one-line description."""
     from qsetfit.engines.registry import available_engines
 
-    described: dict[str, dict[str, str]] = {
-        "torch": {"name": "torch", "engine": "torch", "description": "exact statevector, fused torch kernels (float64)"},
-        "torch-float32": {"name": "torch-float32", "engine": "torch", "description": "the torch engine in float32"},
+    rows: dict[str, dict[str, str]] = {
+        "torch": {"name": "torch", "kind": "engine", "description": "exact statevector, fused torch kernels (float64)"},
+        "torch-float32": {"name": "torch-float32", "kind": "engine", "description": "the torch engine in float32"},
     }
     try:
         from qsetfit.profiles import list_profiles
-    except ImportError:
+    except ImportError:  # profiles arrive with the Aer engine
         list_profiles = None  # type: ignore[assignment]
     if list_profiles is not None:
-        for row in list_profiles():
-            described[row["name"]] = {k: str(v) for k, v in row.items()}
+        for info in list_profiles():
+            rows.setdefault(info.name, {"name": info.name, "kind": f"{info.kind} profile",
+                                        "description": info.description, "path": info.path})
     for name in available_engines():
-        described.setdefault(name, {"name": name, "engine": "?", "description": ""})
-    return [described[k] for k in sorted(described)]
+        rows.setdefault(name, {"name": name, "kind": "engine", "description": ""})
+    return list(rows.values())

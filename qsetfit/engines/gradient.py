@@ -1,0 +1,232 @@
+"""Batched execution for ``EstimatorQNN``: one PUB per forward pass, one PUB per ~1k rows of gradient.
+
+qiskit-machine-learning's defaults send one PUB per observable in the forward pass and one PUB per sample,
+observable and shifted binding in ``ParamShiftEstimatorGradient`` (B*O*2P PUBs, ~40 s a step on Aer; see
+QISKIT-PITFALLS 1 and 12). The two classes here keep the library's contracts (``gradient=`` and the
+``EstimatorQNN`` API) and send the same numbers in a handful of PUBs:
+
+- ``BatchedParamShiftGradient``: the parameter-shift rule of ``ParamShiftEstimatorGradient`` (every
+  parameterised gate angle gets its own +-pi/2 shift, then the chain rule through the affine angle
+  ``a*p + b`` sums the occurrences of a parameter, e.g. an input re-uploaded in every block). All shifted
+  bindings of the whole batch go out as rows of one PUB whose observables array has shape (O, 1), so every
+  observable is read from each simulated state; rows are chunked into PUBs of at most ``max_rows``.
+- ``BatchedEstimatorQNN``: ``EstimatorQNN`` whose forward pass reads all observables from one PUB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from qiskit.circuit import Parameter, ParameterExpression, ParameterVector, QuantumCircuit
+from qiskit.providers import Options
+from qiskit.quantum_info.operators.base_operator import BaseOperator
+from qiskit.transpiler.passes import TranslateParameterizedGates
+from qiskit_machine_learning.gradients import (
+    BaseEstimatorGradient,
+    EstimatorGradientResult,
+    ParamShiftEstimatorGradient,
+)
+from qiskit_machine_learning.neural_networks import EstimatorQNN
+
+from qsetfit.errors import QSetFitError
+
+SHIFT = np.pi / 2
+
+
+@dataclass
+class ShiftPlan:
+    """A circuit whose parameterised gate angles are free parameters, and how they depend on the original ones.
+
+    Attributes:
+        circuit: the original circuit with each parameter-dependent angle g replaced by ``theta[g]``.
+        coeffs: (G, P) float64, d theta_g / d p for the original circuit's parameters (in ``circuit.parameters``
+            order of the original circuit).
+        const: (G,) float64, so that ``theta = const + values @ coeffs.T``.
+    """
+
+    circuit: QuantumCircuit
+    coeffs: np.ndarray
+    const: np.ndarray
+
+
+def make_shift_plan(circuit: QuantumCircuit) -> ShiftPlan:
+    """Unroll to gates with a two-term shift rule and give every parameterised angle its own parameter.
+
+    Raises:
+        QSetFitError: if an angle is not affine in the circuit's parameters (the shift rule plus chain rule
+            would then need the angle's value-dependent derivative; none of qsetfit's circuits do that).
+    """
+    translated = TranslateParameterizedGates(ParamShiftEstimatorGradient.SUPPORTED_GATES)(circuit)
+    params = list(circuit.parameters)
+    column = {p: i for i, p in enumerate(params)}
+    rows: list[tuple[dict[int, float], float]] = []
+    slots: list[tuple[int, int]] = []  # (instruction index, angle index) of each free angle
+    for k, inst in enumerate(translated.data):
+        for a, angle in enumerate(inst.operation.params):
+            if not isinstance(angle, ParameterExpression) or not angle.parameters:
+                continue
+            terms = {}
+            for p in angle.parameters:
+                coeff = angle.gradient(p)
+                if isinstance(coeff, ParameterExpression):
+                    if coeff.parameters:
+                        raise QSetFitError(
+                            f"gate {inst.operation.name} has angle {angle}, which is not affine in {p}; "
+                            "the batched parameter-shift gradient needs angles a*p + b"
+                        )
+                    coeff = complex(coeff).real
+                terms[column[p]] = float(coeff)
+            const = complex(angle.bind({p: 0.0 for p in angle.parameters})).real
+            rows.append((terms, float(const)))
+            slots.append((k, a))
+    theta = ParameterVector("θ", len(rows))
+    free = translated.copy_empty_like()
+    free.global_phase = 0.0  # a global phase changes no expectation value
+    by_inst: dict[int, list[tuple[int, int]]] = {}
+    for g, (k, a) in enumerate(slots):
+        by_inst.setdefault(k, []).append((a, g))
+    for k, inst in enumerate(translated.data):
+        op = inst.operation
+        if k in by_inst:
+            op = op.copy()
+            op.params = list(op.params)
+            for a, g in by_inst[k]:
+                op.params[a] = theta[g]
+        free.append(op, inst.qubits, inst.clbits)
+    coeffs = np.zeros((len(rows), len(params)))
+    const = np.zeros(len(rows))
+    for g, (terms, c) in enumerate(rows):
+        const[g] = c
+        for col, value in terms.items():
+            coeffs[g, col] += value
+    if list(free.parameters) != list(theta):  # the PUB binds columns in this order
+        raise QSetFitError("internal error: shift-plan parameters are out of order")
+    return ShiftPlan(free, coeffs, const)
+
+
+class BatchedParamShiftGradient(BaseEstimatorGradient):
+    """``ParamShiftEstimatorGradient``'s numbers in ``ceil(rows / max_rows)`` PUBs and one estimator call.
+
+    Rows are (unique parameter rows of the request) x (2 shifts) x (angles that depend on a requested
+    parameter); every observable is read from each row. Parameter rows that repeat across observables (as
+    ``EstimatorQNN`` sends them) are simulated once.
+
+    Args:
+        estimator: any ``BaseEstimatorV2`` (Aer's ``EstimatorV2`` with ``runtime_parameter_bind_enable``).
+        max_rows: most parameter rows in one PUB (Aer scales superlinearly beyond ~1k rows without
+            runtime parameter binding, QISKIT-PITFALLS 8).
+        precision: passed to ``estimator.run`` (None: the estimator's default; 0.0 for exact Aer values).
+    """
+
+    def __init__(self, estimator: Any, *, max_rows: int = 1024, precision: float | None = None) -> None:
+        super().__init__(estimator)
+        if max_rows < 1:
+            raise QSetFitError(f"max_rows must be >= 1, got {max_rows}")
+        self.max_rows = max_rows
+        self.precision = precision
+        self._plans: dict[int, tuple[QuantumCircuit, ShiftPlan]] = {}
+
+    def plan(self, circuit: QuantumCircuit) -> ShiftPlan:
+        """The (cached) shift plan of ``circuit``."""
+        cached = self._plans.get(id(circuit))
+        if cached is None or cached[0] is not circuit:  # keep the circuit alive so its id stays unique
+            cached = (circuit, make_shift_plan(circuit))
+            self._plans[id(circuit)] = cached
+        return cached[1]
+
+    def _run(
+        self,
+        circuits: Sequence[QuantumCircuit],
+        observables: Sequence[BaseOperator],
+        parameter_values: Sequence[Sequence[float]] | np.ndarray,
+        parameters: Sequence[Sequence[Parameter]],
+        **options: Any,
+    ) -> EstimatorGradientResult:
+        groups: dict[int, list[int]] = {}
+        for i, circuit in enumerate(circuits):
+            groups.setdefault(id(circuit), []).append(i)
+        pubs: list[tuple] = []
+        finish = []
+        for members in groups.values():
+            finish.append(self._prepare(circuits[members[0]], members, observables, parameter_values, parameters, pubs))
+        if pubs:
+            kwargs = {} if self.precision is None else {"precision": self.precision}
+            results = self._estimator.run(pubs, **kwargs).result()
+            evs = [np.asarray(r.data.evs, dtype=float) for r in results]
+        else:
+            evs = []
+        gradients: list[np.ndarray | None] = [None] * len(circuits)
+        for done in finish:
+            done(evs, gradients)
+        metadata = [{"parameters": list(p)} for p in parameters]
+        return EstimatorGradientResult(gradients=gradients, metadata=metadata, options=Options())
+
+    def _prepare(
+        self,
+        circuit: QuantumCircuit,
+        members: list[int],
+        observables: Sequence[BaseOperator],
+        parameter_values: Sequence[Sequence[float]] | np.ndarray,
+        parameters: Sequence[Sequence[Parameter]],
+        pubs: list[tuple],
+    ) -> Callable[[list[np.ndarray], list], None]:
+        """Append the PUBs of the requests ``members`` (all on ``circuit``); return what fills their gradients."""
+        plan = self.plan(circuit)
+        column = {p: i for i, p in enumerate(circuit.parameters)}
+        values = np.asarray([parameter_values[i] for i in members], dtype=float).reshape(len(members), -1)
+        rows, row_of = np.unique(values, axis=0, return_inverse=True)  # (U, P), (n,)
+        row_of = row_of.reshape(-1)
+        obs_ids: dict[int, int] = {}
+        obs_list: list[BaseOperator] = []
+        obs_of = []
+        for i in members:
+            key = id(observables[i])
+            if key not in obs_ids:
+                obs_ids[key] = len(obs_list)
+                obs_list.append(observables[i])
+            obs_of.append(obs_ids[key])
+        wanted = sorted({column[p] for i in members for p in parameters[i]})
+        needed = np.flatnonzero(np.abs(plan.coeffs[:, wanted]).sum(axis=1) > 0)  # angles to shift
+        theta = plan.const + rows @ plan.coeffs.T  # (U, G)
+        n_rows = len(rows) * 2 * len(needed)
+        first = len(pubs)
+        obs_array = [[o] for o in obs_list]  # (O, 1) against (rows,): every observable from each state
+        for start in range(0, n_rows, self.max_rows):
+            idx = np.arange(start, min(start + self.max_rows, n_rows))
+            sample, rem = np.divmod(idx, 2 * len(needed))
+            sign = np.where(rem < len(needed), SHIFT, -SHIFT)
+            chunk = theta[sample].copy()
+            chunk[np.arange(len(idx)), needed[rem % len(needed)]] += sign
+            pubs.append((plan.circuit, obs_array, chunk))
+        last = len(pubs)
+
+        def done(evs: list[np.ndarray], gradients: list) -> None:
+            if n_rows:
+                ev = np.concatenate([e.reshape(len(obs_list), -1) for e in evs[first:last]], axis=1)
+                ev = ev.reshape(len(obs_list), len(rows), 2, len(needed))
+                d_theta = (ev[:, :, 0] - ev[:, :, 1]) / 2  # (O, U, G_needed)
+                d_param = d_theta @ plan.coeffs[needed]  # (O, U, P): chain rule over every occurrence
+            else:
+                d_param = np.zeros((len(obs_list), len(rows), len(column)))
+            for j, i in enumerate(members):
+                cols = [column[p] for p in parameters[i]]
+                gradients[i] = d_param[obs_of[j], row_of[j], cols]
+
+        return done
+
+
+class BatchedEstimatorQNN(EstimatorQNN):
+    """``EstimatorQNN`` whose forward pass reads every observable from one PUB (QISKIT-PITFALLS 12).
+
+    The library's ``_forward`` sends one PUB per observable, which simulates (or, on hardware, samples) the
+    same states O times. Here the observables array has shape (O, 1) against B parameter rows.
+    """
+
+    def _forward(self, input_data: np.ndarray | None, weights: np.ndarray | None) -> np.ndarray | None:
+        values, num_samples = self._preprocess_forward(input_data, weights)
+        observables = [[o] for o in self._observables]
+        job = self.estimator.run([(self._circuit, observables, values)], precision=self._default_precision)
+        evs = np.asarray(job.result()[0].data.evs, dtype=float)  # (O, B)
+        return evs.reshape(len(self._observables), num_samples).T  # (B, O)
