@@ -144,9 +144,22 @@ def predict_cli(
     texts: list[str] = typer.Argument(..., help="Texts to classify."),
     backend: str = typer.Option("torch", "--backend"),
     as_json: bool = typer.Option(False, "--json"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Transpile for --backend (an ibm profile) and print depth, "
+                                 "qubits, success estimate, shots, QPU time; submit nothing."),
 ) -> None:
     """Classify texts with a trained head."""
     from qsetfit import workflow
+
+    if dry_run:
+        from qsetfit.engines.runtime import dry_run as plan_run
+        from qsetfit.engines.runtime import format_dry_run
+
+        report = plan_run(run, backend, n_inputs=len(texts))
+        if as_json:
+            _print_json(report)
+        else:
+            console.print(format_dry_run(report), highlight=False)
+        return
 
     rows = workflow.predict(run, texts, backend=backend)
     if as_json:
@@ -178,6 +191,10 @@ def backends_cli(as_json: bool = typer.Option(False, "--json")) -> None:
         table.add_row(r["name"], r["kind"], r["description"])
     console.print(table)
 
+
+from qsetfit.cli_jobs import jobs_app  # noqa: E402 - sub-commands after the main ones
+
+app.add_typer(jobs_app, name="jobs")
 
 if __name__ == "__main__":
     app()

@@ -56,6 +56,7 @@ class QSetFitModel:
         self.training_args: TrainingArguments | None = None
         self.result: TrainResult | None = None
         self.metrics: dict[str, Any] = {}
+        self.run_dir: Path | None = None  # set by load/save: hardware jobs are recorded in its ledger
 
     # ---- embeddings ------------------------------------------------------------------------
     def embed(self, texts: Sequence[str], *, show_progress: bool = True) -> torch.Tensor:
@@ -112,7 +113,15 @@ class QSetFitModel:
 
     # ---- inference -------------------------------------------------------------------------
     def _on(self, backend: str | None) -> None:
-        self.head.set_engine(backend or "torch")
+        """Point module 2 at ``backend``; IBM profiles record their jobs in the run's ledger (and resume)."""
+        options: dict[str, Any] = {}
+        if backend and self.run_dir is not None:
+            from qsetfit import profiles
+
+            if (backend.endswith(".toml") or backend in profiles.profile_names("backend")) \
+                    and profiles.load_backend_profile(backend).engine == "ibm":
+                options["ledger"] = self.run_dir
+        self.head.set_engine(backend or "torch", **options)
 
     @torch.no_grad()
     def predict_proba(self, texts: Sequence[str], *, backend: str | None = None, show_progress: bool = False
@@ -180,6 +189,7 @@ class QSetFitModel:
         if missing:
             raise QSetFitError(f"{path / persistence.WEIGHTS} does not match config.json (keys {sorted(missing)})")
         model.head.load_state_dict(state)
+        model.run_dir = path
         metrics_path = path / persistence.METRICS
         model.metrics = persistence.read_json(metrics_path) if metrics_path.is_file() else {}
         return model

@@ -137,6 +137,11 @@ class BackendProfile(_Profile):
             level 1 picks poor layouts on heavy-hex devices (QISKIT-PITFALLS 10).
         resilience_level: engine "ibm": Runtime error-mitigation level.
         seed_transpiler: fixes the layout and routing, so one ISA circuit serves every call and run.
+        precision: engine "ibm": target precision when ``shots`` is 0 (0: the service default).
+        twirling: engine "ibm": Pauli twirling of gates and measurements (real devices).
+        dynamical_decoupling: engine "ibm": a DD sequence such as "XY4" ("" = off; real devices).
+        channel: engine "ibm": "ibm_quantum_platform" (default when empty).
+        instance: engine "ibm": the instance CRN (or set QISKIT_IBM_INSTANCE); never a token.
     """
 
     _KIND = "backend"
@@ -157,6 +162,11 @@ class BackendProfile(_Profile):
     optimization_level: int = 3
     resilience_level: int = 1
     seed_transpiler: int = 1234
+    precision: float = 0.0
+    twirling: bool = False
+    dynamical_decoupling: str = ""
+    channel: str = ""
+    instance: str = ""
 
     def __post_init__(self) -> None:
         _one_of("engine", self.engine, ENGINE_KINDS)

@@ -1,0 +1,194 @@
+"""The ibm engine: Runtime local testing mode on fake backends, exact ISA read-outs, credentials, width."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from qiskit.quantum_info import Statevector
+
+from qsetfit import HeadConfig, HybridHead, QSetFitError, build_head_circuit, make_engine
+from qsetfit import credentials
+from qsetfit.engines.runtime import IBMRuntimeEngine, RuntimeSettings
+from qsetfit.profiles import load_backend_profile
+
+torch.set_num_threads(1)
+SMALL = HeadConfig(qubits=3, encoders=0, measured=2, connectivity=1, reuploads=1, layers=1)
+
+
+@pytest.fixture(scope="module")
+def small():
+    hc = build_head_circuit(SMALL)
+    rng = np.random.default_rng(5)
+    return hc, rng.uniform(-1, 1, (4, 3)), rng.uniform(-np.pi, np.pi, len(hc.weights))
+
+
+@pytest.fixture(scope="module")
+def torino(small):
+    return make_engine(small[0], "fake-torino", shots=16384, seed=7)
+
+
+def _isa_exact(engine, x, w):
+    """<O> of the cached ISA circuit with its laid-out observables, by Statevector (no noise, no shots)."""
+    rows = engine.pubs(x, w)[0][2][:, 0, :]
+    out = []
+    for row in rows:
+        state = Statevector(engine.isa_circuit.assign_parameters(dict(zip(engine.isa_circuit.parameters, row))))
+        out.append([state.expectation_value(o).real for o in engine.isa_observables])
+    return np.array(out)
+
+
+def test_shipped_ibm_profiles_load():
+    for name, backend in (("fake-torino", "fake_torino"), ("fake-fez", "fake_fez"), ("ibm-torino", "ibm_torino")):
+        profile = load_backend_profile(name)
+        assert profile.engine == "ibm" and profile.backend == backend and profile.mode == "batch"
+
+
+def test_fake_backend_end_to_end_through_the_head(torino):
+    head = HybridHead(SMALL, seed=3)
+    head.set_engine("fake-torino")
+    engine = head.quantum.engine
+    emb = torch.tensor(np.random.default_rng(0).uniform(-1, 1, (5, 3)))
+    labels = torch.tensor([0, 1, 0, 1, 1])
+    from qsetfit.trainer import evaluate
+
+    with torch.no_grad():
+        metrics = evaluate(head, emb, labels)
+    assert 0 <= metrics["accuracy"] <= 1 and np.isfinite(metrics["loss"])
+    assert isinstance(engine, IBMRuntimeEngine)
+    assert engine.calls == 1 and engine.pubs_submitted == 1 and len(engine.jobs) == 1
+
+
+def test_one_pub_per_call_and_the_layout(torino, small):
+    _, x, w = small
+    torino.reset_counters()
+    out = torino(torch.tensor(x), torch.tensor(w))
+    assert out.shape == (4, 2) and out.dtype == torch.float64
+    assert torino.calls == 1 and torino.pubs_submitted == 1
+    pub = torino.pubs(x, w)[0]
+    assert pub[2].shape == (4, 1, len(torino.isa_circuit.parameters)) and len(pub[1]) == 1 and len(pub[1][0]) == 2
+    assert len(set(torino.physical_qubits)) == 3 and all(0 <= q < 133 for q in torino.physical_qubits)
+    assert set(torino.physical_qubits) <= set(torino.used_qubits)
+    assert "physical_qubits" in repr(torino)
+
+
+def test_isa_circuit_with_laid_out_observables_is_exact(small):
+    hc, x, w = small
+    exact = make_engine(hc, "torch")(torch.tensor(x), torch.tensor(w)).detach().numpy()
+    for name in ("fake-torino", "fake-fez"):
+        engine = make_engine(hc, name, noise=False, shots=8192, seed=1)
+        assert np.abs(_isa_exact(engine, x, w) - exact).max() <= 1e-8
+        sampled = engine(torch.tensor(x), torch.tensor(w)).numpy()  # noiseless Runtime run: shot noise only
+        assert np.abs(sampled - exact).max() <= 5 / np.sqrt(8192)
+
+
+def test_fake_backend_is_close_to_aer_device(torino, small):
+    hc, x, w = small
+    device = make_engine(hc, "aer-device")(torch.tensor(x), torch.tensor(w)).detach().numpy()
+    runtime = torino(torch.tensor(x), torch.tensor(w)).numpy()
+    exact = make_engine(hc, "torch")(torch.tensor(x), torch.tensor(w)).detach().numpy()
+    assert np.abs(runtime - device).max() <= 5 / np.sqrt(16384)  # same noise source, shot noise only
+    assert np.abs(device - exact).max() > 1e-3  # the noise is really there
+
+
+def test_local_device_mode_runs_on_the_fake_backend_itself(small, tmp_path):
+    hc, x, w = small
+    profile = tmp_path / "manila.toml"
+    profile.write_text('engine = "ibm"\nbackend = "fake_manila"\nmode = "job"\nshots = 8192\n')
+    full = make_engine(hc, str(profile), local="device")
+    compact = make_engine(hc, str(profile))
+    assert full.isa_circuit.num_qubits == 5 and compact.isa_circuit.num_qubits == 3
+    assert full.physical_qubits == compact.physical_qubits and full.mode_backend is full.backend
+    a, b = (e(torch.tensor(x), torch.tensor(w)).numpy() for e in (full, compact))
+    assert np.abs(a - b).max() <= 8 / np.sqrt(8192)  # same device noise, two shot samples
+
+
+def test_inference_only(torino, small):
+    _, x, w = small
+    ws = torch.tensor(w, requires_grad=True)
+    out = torino(torch.tensor(x), ws)
+    with pytest.raises(QSetFitError, match="inference only"):
+        out.sum().backward()
+
+
+def test_head_wider_than_the_backend_is_refused(tmp_path):
+    profile = tmp_path / "manila.toml"
+    profile.write_text('engine = "ibm"\nbackend = "fake_manila"\n')
+    wide = build_head_circuit(HeadConfig(qubits=6, encoders=0, measured=2, connectivity=1, reuploads=1, layers=1))
+    with pytest.raises(QSetFitError, match="needs 6 qubits but backend 'fake_manila' has only 5"):
+        make_engine(wide, str(profile))
+
+
+def test_missing_credentials_fail_with_one_clear_message(small, monkeypatch):
+    import qiskit_ibm_runtime
+    from qiskit_ibm_runtime.accounts import AccountNotFoundError
+
+    for var in (credentials.TOKEN_VAR, credentials.INSTANCE_VAR, credentials.CHANNEL_VAR):
+        monkeypatch.delenv(var, raising=False)
+
+    def no_account(**kwargs):
+        raise AccountNotFoundError("Unable to find account.")
+
+    monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", no_account)
+    with pytest.raises(QSetFitError, match="save_account") as info:
+        make_engine(small[0], "ibm-torino")
+    assert credentials.TOKEN_VAR in str(info.value) and info.value.__cause__ is None
+    assert info.value.__suppress_context__
+
+
+def test_environment_credentials_reach_the_service_and_never_the_message(small, monkeypatch):
+    import qiskit_ibm_runtime
+
+    monkeypatch.setenv(credentials.TOKEN_VAR, "s3cret-token")
+    monkeypatch.setenv(credentials.INSTANCE_VAR, "my-instance")
+    seen = {}
+
+    def refused(**kwargs):
+        seen.update(kwargs)
+        raise RuntimeError("401 unauthorized for token s3cret-token")
+
+    monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", refused)
+    with pytest.raises(QSetFitError) as info:
+        make_engine(small[0], "ibm-torino")
+    assert seen == {"channel": "ibm_quantum_platform", "token": "s3cret-token", "instance": "my-instance"}
+    assert "s3cret-token" not in str(info.value) and "my-instance" in str(info.value)
+    assert "s3cret-token" not in repr(credentials.from_environment())
+
+
+def test_real_device_path_passes_options_through(small):
+    """A mocked service hands back a fake backend under a real name: the QPU code path without the network."""
+    from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+    class Service:
+        def backend(self, name):
+            assert name == "ibm_manila"
+            return FakeManilaV2()
+
+    profile = load_backend_profile("ibm-torino").replace(backend="ibm_manila", resilience_level=2, mode="session")
+    engine = IBMRuntimeEngine(small[0], profile, service=Service(), twirling=True, dynamical_decoupling="XY4")
+    assert not engine.local and engine.isa_circuit.num_qubits == 5
+    options = engine.settings.options(local=False)
+    assert options == {"default_shots": 4096, "resilience_level": 2,
+                       "twirling": {"enable_gates": True, "enable_measure": True},
+                       "dynamical_decoupling": {"enable": True, "sequence_type": "XY4"}}
+    est = engine.estimator()
+    assert est.options.resilience_level == 2 and est.options.twirling.enable_gates
+    assert est.options.dynamical_decoupling.sequence_type == "XY4"
+    engine.close()
+    with pytest.raises(QSetFitError, match="shots or precision"):
+        RuntimeSettings.from_profile(profile, {"precision": 0.01})
+
+
+def test_model_evaluate_and_predict_on_a_fake_backend(monkeypatch):
+    """QSetFitModel end to end (module 1 on torch, module 2 on Runtime local mode); the body is stubbed."""
+    from qsetfit.data import Dataset
+    from qsetfit.modeling import QSetFitModel
+
+    model = QSetFitModel(HeadConfig.preset("tiny"), label_names=["negative", "positive"])
+    rng = np.random.default_rng(2)
+    monkeypatch.setattr(model, "embed", lambda texts, **kw: torch.tensor(rng.normal(size=(len(texts), 16))))
+    data = Dataset(["good", "bad", "fine", "awful"], [1, 0, 1, 0], ["negative", "positive"])
+    metrics = model.evaluate(data, backend="fake-torino")
+    assert metrics["backend"] == "fake-torino" and metrics["n"] == 4 and 0 <= metrics["accuracy"] <= 1
+    assert isinstance(model.head.quantum.engine, IBMRuntimeEngine) and model.head.quantum.engine.calls == 1
+    assert set(model.predict(["ok", "meh"], backend="fake-torino")) <= {"negative", "positive"}
