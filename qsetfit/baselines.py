@@ -52,7 +52,8 @@ def parameter_count(estimator: Any) -> int:
         return int(sum(c.size for c in estimator.coefs_) + sum(b.size for b in estimator.intercepts_))
     if isinstance(estimator, SVC):
         return int(estimator.support_vectors_.size + estimator.dual_coef_.size + estimator.intercept_.size)
-    raise QSetFitError(f"parameter_count knows LogisticRegression, MLPClassifier and SVC, got {type(estimator).__name__}")
+    raise QSetFitError(f"parameter_count knows LogisticRegression, MLPClassifier and SVC, "
+                       f"got {type(estimator).__name__}")
 
 
 def mlp_parameters(dim: int, hidden: int, classes: int) -> int:
@@ -180,8 +181,10 @@ def _candidates(spec: BaselineSpec, seed: int, options: BaselineOptions) -> list
             for a in options.alpha_grid for r in range(options.mlp_restarts)]
 
 
-def fit_baseline(spec: BaselineSpec, train: tuple[np.ndarray, np.ndarray], validation: tuple[np.ndarray, np.ndarray] | None,
-                 test: tuple[np.ndarray, np.ndarray], *, seed: int = 0,
+Labelled = tuple[np.ndarray, np.ndarray]  # (embeddings (N, D), label ids (N,))
+
+
+def fit_baseline(spec: BaselineSpec, train: Labelled, validation: Labelled | None, test: Labelled, *, seed: int = 0,
                  options: BaselineOptions | None = None) -> BaselineResult:
     """Fit one head on ``train`` (hyper-parameters chosen on ``validation``; without it, the first candidate).
 

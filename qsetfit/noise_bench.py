@@ -1,22 +1,24 @@
 """``qsetfit bench noise``: a trained head's accuracy under gate noise, finite shots and fake-device noise.
 
-The grid (DESIGN §3 profiles, built here in code and written to ``OUT/profiles/`` so every cell can be
-re-run by path, e.g. ``qsetfit evaluate RUN --backend OUT/profiles/backends/p2-0.001.toml``):
+The grid (DESIGN §3 profiles, built here in code and written to ``OUT/profiles/``, so any cell re-runs by
+path: ``qsetfit evaluate RUN --backend OUT/profiles/backends/p2-0.001.toml``):
 
 - depolarizing: p2 in {0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2} after every two-qubit gate, p1 = p2 / 10 after every
   one-qubit gate, a configurable symmetric readout error, exact expectation values;
 - shots: {64, 256, 1024, 4096, exact} measured shots per input, no gate noise;
 - devices: ``NoiseModel.from_backend`` of named fake IBM backends on the circuit transpiled to their ISA.
 
-Each cell states how Aer simulated it (``method``): exact statevector, density matrix, or statevector
-noise trajectories (N per input) when a density matrix is too large. Stochastic cells (shots,
-trajectories) run once per seed; deterministic ones once.
+Each cell states how Aer ran it (``method``): exact statevector, density matrix, or statevector noise
+trajectories (N per input) where a density matrix is too large. Stochastic cells (shots, trajectories) run
+once per seed; deterministic ones once.
 
-Why it finishes on ~9,000 sentences: module 2's read-outs z lie in [-1, 1]^Qm whatever the noise, and the
-head's logits are linear in z (``linear([f, z])``, f from module 1, which always runs exactly). An example
-whose predicted class wins for EVERY z in that box cannot change its prediction under any noise or shot
-count, so only the others are simulated. This is exact, not an approximation, and the fraction simulated
-is itself a finding: it is the share of test sentences whose label module 2 can change at all.
+Only examples whose prediction the cell can change are simulated, which is exact, not an approximation.
+The logits are linear in module 2's read-outs z (``linear([f, z])``; f comes from module 1, always exact),
+so an example whose class wins for every z in a box keeps it. The box is [-1, 1]^Qm for shots and device
+noise, and for depolarizing noise z_exact ± r with r = 2 (sum of the gates' depolarizing rates) + 2 readout:
+a depolarizing channel of rate p moves any state by at most 2p in trace distance, these distances add up
+along the circuit, |<Z>| <= 1 turns that into |z_noisy - z_exact| <= r, and a symmetric readout flip r
+maps z to (1 - 2r) z. Low-noise cells thus simulate few examples; the count is in each row.
 """
 
 from __future__ import annotations
@@ -44,8 +46,11 @@ logger = logging.getLogger(__name__)
 P2_GRID = (0.0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 SHOTS_GRID: tuple[int | str, ...] = (64, 256, 1024, 4096, "exact")
 FAKE_BACKENDS = ("fake_torino", "fake_fez", "fake_kyiv")
-QUICK: dict[str, Any] = {"p2_grid": (0.0, 1e-3, 1e-2), "shots_grid": (256, "exact"), "fake_backends": ("fake_torino",),
-                         "seeds": 2, "test_limit": 200}
+DEFAULTS: dict[str, Any] = {"p2_grid": P2_GRID, "shots_grid": SHOTS_GRID, "fake_backends": FAKE_BACKENDS, "seeds": 3,
+                            "trajectories": 100, "test_limit": None}
+# --quick: a small grid on 200 sentences; device cells cost ~1 s per input even at 20 trajectories, so none.
+QUICK: dict[str, Any] = {"p2_grid": (0.0, 1e-3, 1e-2), "shots_grid": (256, "exact"), "fake_backends": (), "seeds": 2,
+                         "trajectories": 20, "test_limit": 200}
 CHUNK = 256  # inputs per Aer call: a progress tick, and PUBs well under ~1k rows (QISKIT-PITFALLS 8)
 
 
@@ -74,15 +79,12 @@ class Cell:
 
 
 def _shots(value: int | str) -> int:
-    if isinstance(value, str):
-        if value.strip().lower() in ("exact", "0", "inf"):
-            return 0
-        if not value.strip().isdigit():
-            raise QSetFitError(f"shots must be a positive integer or 'exact', got {value!r}")
-        value = int(value)
-    if value < 0:
-        raise QSetFitError(f"shots must be >= 0 (0 = exact), got {value}")
-    return int(value)
+    text = str(value).strip().lower()
+    if text in ("exact", "inf"):
+        return 0
+    if not text.isdigit():
+        raise QSetFitError(f"shots must be a non-negative integer or 'exact', got {value!r}")
+    return int(text)
 
 
 def noise_grid(*, p2_grid: Sequence[float] = P2_GRID, readout: float = 0.0,
@@ -95,32 +97,26 @@ def noise_grid(*, p2_grid: Sequence[float] = P2_GRID, readout: float = 0.0,
         readout: symmetric readout error added to every depolarizing cell (0: gate noise only).
         shots_grid: shot counts; 0 or "exact" for exact expectation values.
         fake_backends: fake IBM backend names for device-noise cells ("none" entries are dropped).
-        trajectories: noise trajectories per input when Aer cannot hold a density matrix.
+        trajectories: noise trajectories per input where Aer cannot hold a density matrix.
     """
     if trajectories < 1:
         raise QSetFitError(f"trajectories must be >= 1, got {trajectories}")
     if not 0.0 <= readout <= 0.5:
         raise QSetFitError(f"readout must be a flip probability in [0, 0.5], got {readout}")
+    noisy = {"engine": "aer", "method": "density_matrix", "shots": 0, "trajectories": trajectories}
     cells = []
     for p2 in p2_grid:
         if not 0.0 <= p2 <= 1.0:
             raise QSetFitError(f"p2 must be a probability in [0, 1], got {p2}")
-        if p2 == 0 and readout == 0:
-            cells.append(Cell("p2", 0.0, {"engine": "aer", "method": "statevector", "shots": 0}))
-            continue
-        noise = {"kind": "depolarizing", "p1": p2 / 10, "p2": p2, "readout": readout,
+        noise = {"kind": "depolarizing", "p1": p2 / 10, "p2": float(p2), "readout": readout,
                  "description": f"depolarizing p1={p2 / 10:g}, p2={p2:g}, readout={readout:g}"}
-        cells.append(Cell("p2", float(p2), {"engine": "aer", "method": "density_matrix", "shots": 0,
-                                            "trajectories": trajectories}, noise))
-    for value in shots_grid:
-        shots = _shots(value)
-        cells.append(Cell("shots", shots, {"engine": "aer", "method": "statevector", "shots": shots}))
-    for name in fake_backends:
-        if name == "none":
-            continue
-        cells.append(Cell("device", name, {"engine": "aer", "method": "density_matrix", "shots": 0,
-                                           "trajectories": trajectories},
-                          {"kind": "device", "backend": name, "description": f"{name} device noise"}))
+        ideal = p2 == 0 and readout == 0
+        cells.append(Cell("p2", float(p2), {"engine": "aer", "method": "statevector", "shots": 0} if ideal else noisy,
+                          None if ideal else noise))
+    cells += [Cell("shots", _shots(s), {"engine": "aer", "method": "statevector", "shots": _shots(s)})
+              for s in shots_grid]
+    cells += [Cell("device", name, noisy, {"kind": "device", "backend": name, "description": f"{name} device noise"})
+              for name in fake_backends if name != "none"]
     if not cells:
         raise QSetFitError("the noise grid is empty; give at least one p2, shots or fake backend value")
     return cells
@@ -133,32 +129,7 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, str):
         return json.dumps(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise QSetFitError(f"cannot write {value!r} to a profile")
-
-
-def write_profiles(cells: Sequence[Cell], folder: Path) -> dict[str, Path]:
-    """Write each cell's backend (and noise) profile as TOML under ``folder``; return cell name -> backend file.
-
-    The files are checked by loading them back through ``qsetfit.profiles`` (unknown keys, ranges).
-    """
-    from qsetfit.profiles import load_backend_profile, load_noise_profile
-
-    paths = {}
-    for cell in cells:
-        backend = dict(cell.backend)
-        if cell.noise is not None:
-            noise_path = folder / "noise_models" / f"{cell.name}.toml"
-            _write_toml(noise_path, cell.noise)
-            load_noise_profile(str(noise_path))
-            backend["noise_model"] = str(noise_path.resolve())
-        backend.setdefault("description", f"qsetfit bench noise cell {cell.name}")
-        path = folder / "backends" / f"{cell.name}.toml"
-        _write_toml(path, backend)
-        load_backend_profile(str(path))
-        paths[cell.name] = path
-    return paths
 
 
 def _write_toml(path: Path, values: dict[str, Any]) -> None:
@@ -166,44 +137,83 @@ def _write_toml(path: Path, values: dict[str, Any]) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-# ---- which examples module 2 can change ----------------------------------------------------------------
-def decided_mask(head: HybridHead, features: torch.Tensor, predictions: torch.Tensor) -> np.ndarray:
-    """(N,) bool: True where ``predictions`` wins for every module-2 read-out z in [-1, 1]^Qm.
+def write_profiles(cells: Sequence[Cell], folder: Path) -> dict[str, Path]:
+    """Write each cell's backend (and noise) profile as TOML under ``folder``; return cell name -> backend file.
 
-    With logits = A f + B z + c, class k beats class j for all z in the box iff
-    (A f + c)_k - (A f + c)_j - sum_m |B_km - B_jm| > 0 (the box's worst corner).
+    Each file is loaded back through ``qsetfit.profiles``, which checks keys and ranges.
+    """
+    from qsetfit.profiles import load_backend_profile, load_noise_profile
+
+    paths = {}
+    for cell in cells:
+        backend = dict(cell.backend, description=f"qsetfit bench noise cell {cell.name}")
+        if cell.noise is not None:
+            noise_path = folder / "noise_models" / f"{cell.name}.toml"
+            _write_toml(noise_path, cell.noise)
+            load_noise_profile(str(noise_path))
+            backend["noise_model"] = str(noise_path.resolve())
+        paths[cell.name] = folder / "backends" / f"{cell.name}.toml"
+        _write_toml(paths[cell.name], backend)
+        load_backend_profile(str(paths[cell.name]))
+    return paths
+
+
+# ---- which examples a cell can change ------------------------------------------------------------------
+def noise_radius(circuit: Any, cell: Cell) -> float | None:
+    """Largest |z_noisy - z_exact| a depolarizing cell allows (module docstring); None when unbounded here."""
+    if cell.axis == "p2" and cell.noise is None:
+        return 0.0
+    if cell.axis != "p2":
+        return None
+    gates = {1: 0, 2: 0}
+    for inst in circuit.data:
+        gates[len(inst.qubits)] = gates.get(len(inst.qubits), 0) + 1
+    noise = cell.noise or {}
+    return 2 * (gates[1] * noise["p1"] + gates[2] * noise["p2"]) + 2 * noise["readout"]
+
+
+def decided_mask(head: HybridHead, features: torch.Tensor, predictions: torch.Tensor, low: torch.Tensor,
+                 high: torch.Tensor) -> np.ndarray:
+    """(N,) bool: True where ``predictions`` wins for every read-out z in the box [low, high].
+
+    With logits = A f + B z + c, class k beats class j on the whole box iff
+    (A f + c)_k - (A f + c)_j + sum_m min((B_km - B_jm) low_m, (B_km - B_jm) high_m) > 0.
 
     Args:
         head: a hybrid head (its final layer reads [f, z]).
         features: (N, Q) float64 module-1 features f.
-        predictions: (N,) the predicted class of each example (e.g. under exact simulation).
+        predictions: (N,) the class to test for each example (e.g. its exact prediction).
+        low, high: (N, Qm) the box's corners (within [-1, 1]).
     """
     q = head.config.feature_dim
     weight, bias = head.linear.weight.detach(), head.linear.bias.detach()  # (K, Q + Qm), (K,)
     if weight.shape[1] != q + head.config.measured:
         raise QSetFitError(f"the head's final layer reads {weight.shape[1]} inputs, expected Q + Qm = "
                            f"{q + head.config.measured}")
-    base = features @ weight[:, :q].T + bias  # (N, K)
-    b = weight[:, q:]  # (K, Qm)
-    swing = (b[:, None, :] - b[None, :, :]).abs().sum(-1)  # (K, K) largest change of logit_k - logit_j
     k = predictions.long()
-    margin = base.gather(1, k[:, None]) - base - swing[k]  # (N, K)
+    base = features @ weight[:, :q].T + bias  # (N, K)
+    slope = weight[k, q:][:, None, :] - weight[None, :, q:]  # (N, K, Qm): B_k - B_j
+    worst = torch.minimum(slope * low[:, None, :], slope * high[:, None, :]).sum(-1)  # (N, K)
+    margin = base.gather(1, k[:, None]) - base + worst  # (N, K)
     margin[torch.arange(len(k)), k] = torch.inf
     return (margin.min(dim=1).values > 1e-9).numpy()
 
 
 # ---- evaluation ----------------------------------------------------------------------------------------
 @torch.no_grad()
-def _predict_on(head: HybridHead, features: torch.Tensor, *, bar: Any = None) -> torch.Tensor:
-    """(N,) predictions with module 2 on the head's current engine, in chunks."""
-    out = []
+def _readouts(head: HybridHead, features: torch.Tensor, *, bar: Any = None) -> torch.Tensor:
+    """(N, Qm) module-2 read-outs on the head's current engine, in chunks."""
+    out = [torch.zeros(0, head.config.measured, dtype=torch.float64)]
     for start in range(0, len(features), CHUNK):
-        f = features[start : start + CHUNK]
-        z = head.quantum(f)  # (B, Qm)
-        out.append(head.linear(torch.cat([f, z.to(f.dtype)], dim=1)).argmax(dim=1))
+        out.append(head.quantum(features[start : start + CHUNK]).to(torch.float64))
         if bar is not None:
-            bar.update(len(f))
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
+            bar.update(len(out[-1]))
+    return torch.cat(out)
+
+
+def _predict(head: HybridHead, features: torch.Tensor, z: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        return head.linear(torch.cat([features, z], dim=1)).argmax(dim=1).numpy()
 
 
 def _method(engine: Any) -> str:
@@ -217,63 +227,60 @@ def _method(engine: Any) -> str:
         text = {"statevector": "statevector", "density_matrix": "density matrix"}.get(method, method)
         text += f", {shots} shots" if shots else ", exact <Z>"
     physical = getattr(engine, "physical_qubits", None)
-    if physical:
-        text += f", ISA on {len(physical)} device qubits"
-    return text
+    return text + (f", ISA on {len(physical)} device qubits" if physical else "")
 
 
-def evaluate_cell(head: HybridHead, backend: Path, features: torch.Tensor, labels: np.ndarray,
-                  exact: np.ndarray, undecided: np.ndarray, *, seeds: int, progress: bool = False) -> dict[str, Any]:
-    """Accuracy and agreement with exact predictions of one cell, over ``seeds`` (1 if deterministic).
+def evaluate_cell(head: HybridHead, backend: Path, features: torch.Tensor, labels: np.ndarray, exact: np.ndarray,
+                  simulate: np.ndarray, *, seeds: int, progress: bool = False) -> dict[str, Any]:
+    """Accuracy and agreement with the exact predictions of one cell, over ``seeds`` (1 if deterministic).
 
     Args:
         head: the trained head.
         backend: the cell's backend profile file.
-        features: (N, Q) module-1 features of the undecided examples only.
-        labels: (N_all,) label ids of all examples.
-        exact: (N_all,) predictions with exact module 2.
-        undecided: (N_all,) bool, the examples ``features`` belongs to.
+        features: (N, Q) module-1 features.
+        labels: (N,) label ids.
+        exact: (N,) predictions with exact module 2.
+        simulate: (N,) bool, the examples the cell may change (the others keep ``exact``).
         seeds: runs of a stochastic cell.
     """
-    accuracies, agreements, seconds, method, stochastic = [], [], [], "", False
+    accuracies, agreements, seconds, method, stochastic = [], [], [], "not simulated", False
+    picked = features[torch.as_tensor(simulate)]
     for seed in range(seeds):
         t0 = time.perf_counter()
-        head.set_engine(str(backend), seed=seed)
-        engine = head.quantum.engine
-        method = _method(engine)
-        stochastic = bool(getattr(engine.profile, "shots", 0) or getattr(engine, "trajectories", 0)
-                          or getattr(engine, "method", "") == "statevector_trajectories")
         predictions = exact.copy()
-        with tqdm(total=int(undecided.sum()), desc=f"{backend.stem} seed {seed}", unit="input", leave=False,
-                  disable=not progress) as bar:
-            predictions[undecided] = _predict_on(head, features, bar=bar).numpy()
+        if simulate.any():
+            head.set_engine(str(backend), seed=seed)
+            engine = head.quantum.engine
+            method = _method(engine)
+            stochastic = bool(engine.profile.shots or getattr(engine, "method", "") == "statevector_trajectories")
+            with tqdm(total=len(picked), desc=f"{backend.stem} seed {seed}", unit="input", leave=False,
+                      disable=not progress) as bar:
+                predictions[simulate] = _predict(head, picked, _readouts(head, picked, bar=bar))
         accuracies.append(float((predictions == labels).mean()))
         agreements.append(float((predictions == exact).mean()))
         seconds.append(time.perf_counter() - t0)
         if not stochastic:
             break
     head.set_engine("torch")
-    return {"method": method, "stochastic": stochastic, "seeds": len(accuracies),
+    return {"method": method, "stochastic": stochastic, "seeds": len(accuracies), "simulated": int(simulate.sum()),
             "accuracy": float(np.mean(accuracies)),
             "accuracy_std": float(np.std(accuracies, ddof=1)) if len(accuracies) > 1 else 0.0,
-            "accuracies": accuracies, "agreement": float(np.mean(agreements)), "seconds": float(np.sum(seconds))}
+            "accuracies": accuracies, "agreement": float(np.mean(agreements)), "seconds": round(sum(seconds), 2)}
 
 
 def label_ids(dataset: Any, label_names: Sequence[str]) -> np.ndarray:
     """(N,) the dataset's labels as ids of the model's ``label_names``."""
     unknown = sorted(set(dataset.label_names) - set(label_names))
     if unknown:
-        raise QSetFitError(f"labels {unknown} were never seen in training (known: {list(label_names)}); "
-                           "evaluate on data with the training labels")
-    remap = [list(label_names).index(name) for name in dataset.label_names]
-    return np.asarray([remap[y] for y in dataset.labels])
+        raise QSetFitError(f"labels {unknown} were never seen in training (known: {list(label_names)})")
+    return np.asarray([list(label_names).index(dataset.label_names[y]) for y in dataset.labels])
 
 
 # ---- the benchmark -------------------------------------------------------------------------------------
 def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
                 p2_grid: Sequence[float] | None = None, readout: float = 0.0,
                 shots_grid: Sequence[int | str] | None = None, fake_backends: Sequence[str] | None = None,
-                seeds: int | None = None, trajectories: int = 100, test_limit: int | None = None,
+                seeds: int | None = None, trajectories: int | None = None, test_limit: int | None = None,
                 quick: bool = False, progress: bool = True) -> dict[str, Any]:
     """Evaluate a saved run over the noise grid; write noise.csv, noise.json, plots and profiles into ``out``.
 
@@ -281,61 +288,57 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
         run: run directory of ``qsetfit train``.
         out: output folder.
         data: labelled data (default: the run's own test split).
-        p2_grid, readout, shots_grid, fake_backends, trajectories: the grid (``noise_grid``); None = default
-            (``quick``: a small grid).
-        seeds: runs per stochastic cell (default 3; quick 2).
-        test_limit: score a seeded subsample of the test set (quick: 200).
-        quick: small grid, test subsample.
+        p2_grid, readout, shots_grid, fake_backends, trajectories: the grid (``noise_grid``).
+        seeds: runs per stochastic cell.
+        test_limit: score a seeded subsample of the test set.
+        quick: defaults from ``QUICK`` instead of ``DEFAULTS`` for every argument left None.
         progress: progress bars.
 
     Returns:
-        {"cells": one row per cell, "n", "simulated", "exact_accuracy", "settings", "files"}.
+        {"cells": one row per cell, "n", "exact_accuracy", "settings", "files"}.
     """
     from qsetfit import workflow
     from qsetfit.modeling import QSetFitModel
 
-    pick = lambda value, key, default: value if value is not None else (QUICK[key] if quick else default)  # noqa: E731
-    p2_grid, shots_grid = pick(p2_grid, "p2_grid", P2_GRID), pick(shots_grid, "shots_grid", SHOTS_GRID)
-    fake_backends, seeds = pick(fake_backends, "fake_backends", FAKE_BACKENDS), pick(seeds, "seeds", 3)
-    test_limit = pick(test_limit, "test_limit", None)
-    if seeds < 1:
-        raise QSetFitError(f"seeds must be >= 1, got {seeds}")
-    cells = noise_grid(p2_grid=p2_grid, readout=readout, shots_grid=shots_grid, fake_backends=fake_backends,
-                       trajectories=trajectories)
+    given = {"p2_grid": p2_grid, "shots_grid": shots_grid, "fake_backends": fake_backends, "seeds": seeds,
+             "trajectories": trajectories, "test_limit": test_limit}
+    opts = {k: v if v is not None else (QUICK if quick else DEFAULTS)[k] for k, v in given.items()}
+    if opts["seeds"] < 1:
+        raise QSetFitError(f"seeds must be >= 1, got {opts['seeds']}")
+    cells = noise_grid(p2_grid=opts["p2_grid"], readout=readout, shots_grid=opts["shots_grid"],
+                       fake_backends=opts["fake_backends"], trajectories=opts["trajectories"])
     model = QSetFitModel.load(run)
-    out = Path(out)
-    profiles = write_profiles(cells, out / "profiles")
-    dataset = subsample(workflow.evaluation_set(Path(run), data, model), test_limit, 0)
-    head = model.head
+    profiles = write_profiles(cells, Path(out) / "profiles")
+    dataset = subsample(workflow.evaluation_set(Path(run), data, model), opts["test_limit"], 0)
+    head, labels = model.head, label_ids(dataset, model.label_names)
+    head.set_engine("torch")
     with torch.no_grad():
-        head.set_engine("torch")
         features = head.features(model.embed(dataset.texts, show_progress=progress))  # (N, Q)
-        exact = _predict_on(head, features)
-    labels = label_ids(dataset, model.label_names)
-    undecided = ~decided_mask(head, features, exact)
-    exact_np = exact.numpy()
-    exact_accuracy = float((exact_np == labels).mean())
-    logger.info("%d of %d test examples can change with module 2's output; simulating those only",
-                int(undecided.sum()), len(labels))
+    z = _readouts(head, features)  # (N, Qm) exact
+    exact = _predict(head, features, z)
     rows = []
     for cell in tqdm(cells, desc="noise grid", unit="cell", disable=not progress):
-        result = evaluate_cell(head, profiles[cell.name], features[torch.as_tensor(undecided)], labels, exact_np,
-                               undecided, seeds=seeds, progress=progress)
+        radius = noise_radius(head.quantum.head_circuit.circuit, cell)
+        low, high = (-torch.ones_like(z), torch.ones_like(z)) if radius is None else (
+            (z - radius).clamp(-1, 1), (z + radius).clamp(-1, 1))
+        simulate = ~decided_mask(head, features, torch.as_tensor(exact), low, high)
+        result = evaluate_cell(head, profiles[cell.name], features, labels, exact, simulate, seeds=opts["seeds"],
+                               progress=progress)
         noise = cell.noise or {}
         rows.append({"cell": cell.name, "axis": cell.axis, "value": cell.value, "p1": noise.get("p1", 0.0),
                      "p2": noise.get("p2", 0.0), "readout": noise.get("readout", 0.0),
-                     "shots": cell.backend.get("shots", 0), "device": noise.get("backend", ""),
+                     "shots": cell.backend["shots"], "device": noise.get("backend", ""), "radius": radius,
                      "profile": str(profiles[cell.name])} | result)
-    result = {"run": str(run), "n": len(labels), "simulated": int(undecided.sum()), "exact_accuracy": exact_accuracy,
-              "cells": rows, "settings": {"data": data, "readout": readout, "seeds": seeds,
-                                          "trajectories": trajectories, "test_limit": test_limit, "quick": quick,
-                                          "qubits": head.config.qubits, "torch_threads": torch.get_num_threads()}}
-    result["files"] = write_outputs(out, result)
+    settings = {"data": data, "readout": readout, "quick": quick, "qubits": head.config.qubits,
+                "torch_threads": torch.get_num_threads()} | opts
+    result = {"run": str(run), "n": len(labels), "exact_accuracy": float((exact == labels).mean()), "cells": rows,
+              "settings": settings}
+    result["files"] = write_outputs(Path(out), result)
     return result
 
 
-CSV_COLUMNS = ("cell", "axis", "value", "p1", "p2", "readout", "shots", "device", "method", "seeds", "accuracy",
-               "accuracy_std", "agreement", "seconds", "profile")
+CSV_COLUMNS = ("cell", "axis", "value", "p1", "p2", "readout", "shots", "device", "method", "seeds", "simulated",
+               "accuracy", "accuracy_std", "agreement", "seconds", "profile")
 
 
 def write_outputs(out: Path, result: dict[str, Any]) -> list[str]:
@@ -346,17 +349,16 @@ def write_outputs(out: Path, result: dict[str, Any]) -> list[str]:
     writer.writerows(result["cells"])
     atomic_write_bytes(out / "noise.csv", buf.getvalue().encode())
     files = ["noise.csv", "noise.json"]
-    cells, exact = result["cells"], result["exact_accuracy"]
-    subtitle = f"{result['n']} test examples, {result['settings']['qubits']}-qubit module 2"
+    cells, exact, s = result["cells"], result["exact_accuracy"], result["settings"]
+    subtitle = f"{result['n']} test examples, {s['qubits']}-qubit module 2"
     p2 = [c for c in cells if c["axis"] == "p2"]
     if p2:
-        _line_plot(out / "noise_p2.png", [c["p2"] for c in p2], p2, exact, xlabel="two-qubit depolarizing p2 "
-                   f"(p1 = p2/10, readout {result['settings']['readout']:g})", title=f"accuracy vs gate noise\n{subtitle}",
-                   xscale="symlog")
+        _line_plot(out / "noise_p2.png", p2, "p2", exact, xlabel=f"two-qubit depolarizing p2 (p1 = p2/10, readout "
+                   f"{s['readout']:g})", title=f"accuracy vs gate noise\n{subtitle}", xscale="symlog")
         files.append("noise_p2.png")
     shots = [c for c in cells if c["axis"] == "shots" and c["shots"] > 0]
     if shots:
-        _line_plot(out / "noise_shots.png", [c["shots"] for c in shots], shots, exact, xlabel="shots per input",
+        _line_plot(out / "noise_shots.png", shots, "shots", exact, xlabel="shots per input",
                    title=f"accuracy vs shots\n{subtitle}", xscale="log")
         files.append("noise_shots.png")
     devices = [c for c in cells if c["axis"] == "device"]
@@ -367,12 +369,11 @@ def write_outputs(out: Path, result: dict[str, Any]) -> list[str]:
                   out / "noise_devices.png", title=f"accuracy with fake-device noise\n{subtitle}", ylabel="accuracy",
                   errors=[0.0] + [c["accuracy_std"] for c in devices])
         files.append("noise_devices.png")
-    result["files"] = files
-    write_json(out / "noise.json", result)
+    write_json(out / "noise.json", result | {"files": files})
     return files
 
 
-def _line_plot(path: Path, x: list[float], cells: list[dict[str, Any]], exact: float, *, xlabel: str, title: str,
+def _line_plot(path: Path, cells: list[dict[str, Any]], key: str, exact: float, *, xlabel: str, title: str,
                xscale: str) -> None:
     """Accuracy (mean ± std over seeds) against one grid axis, the exact accuracy as a dashed line."""
     import matplotlib
@@ -380,12 +381,13 @@ def _line_plot(path: Path, x: list[float], cells: list[dict[str, Any]], exact: f
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    x = [c[key] for c in cells]
     fig, ax = plt.subplots(figsize=(6, 3.8))
     ax.errorbar(x, [c["accuracy"] for c in cells], yerr=[c["accuracy_std"] for c in cells], marker="o", capsize=4,
                 label="accuracy (± std over seeds)")
     ax.axhline(exact, color="gray", linestyle="--", label=f"exact module 2 ({exact:.4f})")
+    positive = [v for v in x if v > 0]
     if xscale == "symlog":
-        positive = [v for v in x if v > 0]
         ax.set_xscale("symlog", linthresh=min(positive) if positive else 1e-4)
     else:
         ax.set_xscale(xscale)

@@ -11,7 +11,6 @@ reported numbers, and its verdict line follows the paired tests, whichever way t
 from __future__ import annotations
 
 import logging
-import math
 import platform
 import time
 from dataclasses import dataclass, replace
@@ -241,7 +240,8 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for name, rs in order.items():
         mean, std = stats.mean_std([r["accuracy"] for r in rs])
-        rows.append({"name": name, "kind": rs[0]["kind"], "parameters": int(round(float(np.mean([r["parameters"] for r in rs])))),
+        parameters = int(round(float(np.mean([r["parameters"] for r in rs]))))
+        rows.append({"name": name, "kind": rs[0]["kind"], "parameters": parameters,
                      "accuracy": mean, "accuracy_std": std, "accuracies": [r["accuracy"] for r in rs],
                      "seeds": [r["seed"] for r in rs], "paper": PAPER_REPORTED.get(name)})
     return rows

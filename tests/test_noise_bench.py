@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from qsetfit.circuits import HeadConfig
 from qsetfit.errors import QSetFitError
 from qsetfit.head import HybridHead
-from qsetfit.noise_bench import bench_noise, decided_mask, noise_grid, write_profiles
+from qsetfit.noise_bench import bench_noise, decided_mask, noise_grid, noise_radius, write_profiles
 from qsetfit.profiles import load_backend_profile, load_noise_profile
 
 
@@ -29,11 +29,32 @@ def test_decided_means_every_corner_of_the_readout_box_agrees():
         predictions = head.linear(torch.cat([f, z], 1)).argmax(1)
         corners = torch.stack([head.linear(torch.cat([f, torch.tensor(c, dtype=torch.float64).expand(len(f), 2)], 1))
                                .argmax(1) for c in itertools.product((-1.0, 1.0), repeat=2)])  # (4, N)
-    decided = decided_mask(head, f, predictions)
+    ones = torch.ones(len(f), 2, dtype=torch.float64)
+    decided = decided_mask(head, f, predictions, -ones, ones)
     # logits are linear in z, so class k wins on the whole box iff it wins at every corner
     expected = (corners == predictions).all(0).numpy()
     np.testing.assert_array_equal(decided, expected)
     assert 0 < decided.sum() < len(f)  # both kinds occur, so the test means something
+    # a box shrunk to the point z decides everything; a box around z decides a superset of the full box
+    assert decided_mask(head, f, predictions, z, z).all()
+    narrow = decided_mask(head, f, predictions, (z - 0.1).clamp(-1, 1), (z + 0.1).clamp(-1, 1))
+    assert (narrow >= decided).all() and narrow.sum() > decided.sum()
+
+
+def test_noise_radius_bounds_aer_depolarizing_readouts(tmp_path):
+    config = HeadConfig.preset("tiny", encoders=0, qubits=4)
+    head = HybridHead(config, seed=2)
+    (cell,) = noise_grid(p2_grid=(3e-2,), readout=0.02, shots_grid=(), fake_backends=())
+    paths = write_profiles([cell], tmp_path)
+    radius = noise_radius(head.quantum.head_circuit.circuit, cell)
+    f = torch.rand(6, 4, dtype=torch.float64) * 2 - 1
+    with torch.no_grad():
+        exact = head.quantum(f)
+        head.set_engine(str(paths[cell.name]))
+        assert head.quantum.engine.method == "density_matrix"
+        noisy = head.quantum(f)
+    gap = (noisy - exact).abs().max().item()
+    assert 0.01 < gap <= radius  # the noise bites, and stays inside the bound
 
 
 def test_grid_and_profiles_load_back(tmp_path):
@@ -46,7 +67,8 @@ def test_grid_and_profiles_load_back(tmp_path):
     noise = load_noise_profile(dep.noise_model)
     assert (noise.p1, noise.p2, noise.readout) == (pytest.approx(1e-4), 1e-3, 0.01)
     assert load_backend_profile(str(paths["shots-64"])).shots == 64
-    assert load_noise_profile(load_backend_profile(str(paths["device-fake_torino"])).noise_model).backend == "fake_torino"
+    device = load_backend_profile(str(paths["device-fake_torino"]))
+    assert load_noise_profile(device.noise_model).backend == "fake_torino"
     # p2 = 0 with readout keeps the readout error; p2 = 0 without it is the ideal simulation
     assert load_noise_profile(load_backend_profile(str(paths["p2-0"])).noise_model).readout == 0.01
     assert noise_grid(p2_grid=(0.0,), shots_grid=(), fake_backends=())[0].noise is None
@@ -80,7 +102,8 @@ def toy_run(small_splits, tmp_path_factory):
 def test_bench_writes_files_and_noise_does_not_help(toy_run, tmp_path):
     run, test = toy_run
     data = tmp_path / "test.csv"
-    data.write_text("text,label\n" + "".join(f"\"{t}\",{test.label_names[y]}\n" for t, y in zip(test.texts, test.labels)))
+    rows = "".join(f'"{t}",{test.label_names[y]}\n' for t, y in zip(test.texts, test.labels))
+    data.write_text("text,label\n" + rows)
     out = tmp_path / "bench"
     result = bench_noise(run, out, data=str(data), p2_grid=(0.0, 1e-2), shots_grid=(64, "exact"), fake_backends=(),
                          seeds=2, progress=False)
@@ -90,10 +113,11 @@ def test_bench_writes_files_and_noise_does_not_help(toy_run, tmp_path):
     assert json.loads((out / "noise.json").read_text())["cells"] == json.loads(json.dumps(result["cells"]))
     cells = {c["cell"]: c for c in result["cells"]}
     n, exact = result["n"], result["exact_accuracy"]
-    assert n == len(test) and result["simulated"] > 0
-    # the ideal cells reproduce the exact predictions
+    assert n == len(test)
+    # the ideal cells reproduce the exact predictions; p2 = 0 is proven unchanged without simulating anything
     for name in ("p2-0", "shots-exact"):
         assert cells[name]["agreement"] == 1.0 and cells[name]["accuracy"] == exact and cells[name]["seeds"] == 1
+    assert cells["p2-0"]["simulated"] == 0 and cells["p2-0.01"]["simulated"] > 0
     # 4 qubits: an exact density matrix, so one deterministic run; noise may not beat exact beyond one example
     noisy = cells["p2-0.01"]
     assert noisy["method"].startswith("density matrix") and noisy["seeds"] == 1
@@ -121,11 +145,11 @@ def test_cli_bench_noise(monkeypatch, tmp_path):
 
     seen = {}
     cell = {"cell": "p2-0.01", "method": "density matrix, exact <Z>", "accuracy": 0.8, "accuracy_std": 0.0,
-            "agreement": 0.9, "seeds": 1, "seconds": 1.0}
+            "agreement": 0.9, "seeds": 1, "seconds": 1.0, "simulated": 3}
 
     def fake(run, out, **kwargs):
         seen.update(kwargs, run=run, out=out)
-        return {"cells": [cell], "n": 10, "simulated": 3, "files": ["noise.csv"]}
+        return {"cells": [cell], "n": 10, "exact_accuracy": 0.8, "files": ["noise.csv"]}
 
     monkeypatch.setattr(nb, "bench_noise", fake)
     app = typer.Typer()

@@ -19,7 +19,6 @@ from qsetfit.reproduce import (
     Module1Only,
     compare_best,
     num_parameters,
-    render_table,
     reproduce,
     summary_rows,
     torch_methods,
