@@ -109,6 +109,7 @@ def reproduce_cli(
     no_ablations: bool = typer.Option(False, "--no-ablations", help="Skip the two ablations."),
     test_limit: Optional[int] = typer.Option(None, "--test-limit", help="Score a seeded subsample of the test set."),
     quick: bool = typer.Option(False, "--quick", help="2 seeds, 3 epochs, 500 test sentences."),
+    resume: bool = typer.Option(False, "--resume", help="Keep the seeds an interrupted run into --out finished."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The paper's protocol over seeds: quantum presets, ablations, baselines, table with the paper's numbers."""
@@ -119,7 +120,7 @@ def reproduce_cli(
         kwargs["presets"] = preset
     result = reproduce.reproduce(data, out, body=body, seeds=seeds, epochs=epochs, batch_size=batch_size,
                                  learning_rate=lr, ablations=not no_ablations, test_limit=test_limit, quick=quick,
-                                 progress=not as_json, **kwargs)
+                                 resume=resume, progress=not as_json, **kwargs)
     if as_json:
         _print_json(result)
         return

@@ -10,6 +10,7 @@ reported numbers, and its verdict line follows the paired tests, whichever way t
 
 from __future__ import annotations
 
+import json
 import logging
 import platform
 import time
@@ -165,12 +166,12 @@ def reproduce(data: str, out: str | Path, *, body: str = DEFAULT_BODY, seeds: in
               presets: Sequence[str] = baselines.PAPER_PRESETS, epochs: int | None = None, batch_size: int = 32,
               learning_rate: float = 0.02, ablations: bool = True, hidden_grid: Sequence[int] = baselines.HIDDEN_GRID,
               per_label: int = 256, protocol: str = "paper", test_limit: int | None = None, quick: bool = False,
-              progress: bool = True) -> dict[str, Any]:
+              resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Run the protocol over seeds 0..S-1 and write ``results.json`` and ``table.md`` into ``out``.
 
     Args:
         data: the labelled source (SST-2 split folder for the paper; "demo" works too).
-        out: output folder (created; existing results are overwritten).
+        out: output folder (created; existing results are overwritten unless ``resume``).
         body: the frozen sentence-transformer body.
         seeds: number of seeds S (default 5; ``quick``: 2).
         presets: quantum head presets.
@@ -180,6 +181,7 @@ def reproduce(data: str, out: str | Path, *, body: str = DEFAULT_BODY, seeds: in
         per_label, protocol: the split (the paper: 256 per label, "paper").
         test_limit: score a seeded subsample of each test split (quick: 500).
         quick: a tiny run for checking the pipeline, not for conclusions.
+        resume: keep the finished seeds of an earlier run in ``out`` with the same settings, run the rest.
         progress: show a progress bar.
 
     Returns:
@@ -200,9 +202,15 @@ def reproduce(data: str, out: str | Path, *, body: str = DEFAULT_BODY, seeds: in
                 "hidden_grid": list(hidden_grid), "per_label": per_label, "protocol": protocol,
                 "test_limit": test_limit, "quick": quick, "torch_threads": torch.get_num_threads(),
                 "python": platform.python_version(), "torch": torch.__version__}
-    runs: list[dict[str, Any]] = []
-    bar = tqdm(total=seeds, desc="seeds", unit="seed", disable=not progress)
+    runs = _finished_runs(out, settings, seeds) if resume else []
+    done = {r["seed"] for r in runs}
+    if done:
+        logger.info("resuming: seeds %s already finished in %s", sorted(done), out)
+    bar = tqdm(total=seeds, initial=len(done), desc="seeds", unit="seed", disable=not progress)
+    result = _assemble(settings, runs, partial=len(done) < seeds) if done else {}
     for seed in range(seeds):
+        if seed in done:
+            continue
         split = baselines.embedded_splits(data, body=body, seed=seed, protocol=protocol, per_label=per_label,
                                           test_limit=test_limit, progress=progress)
         classes = len(split.label_names)
@@ -217,6 +225,7 @@ def reproduce(data: str, out: str | Path, *, body: str = DEFAULT_BODY, seeds: in
             runs.append(r.to_row() | {"kind": "classical", "model": r.kind, "correct": r.predictions == split.y_test})
         result = _assemble(settings, runs, partial=seed + 1 < seeds)
         _write(out, result)
+        done.add(seed)
         bar.update()
     bar.close()
     return result
@@ -226,8 +235,9 @@ def _assemble(settings: dict[str, Any], runs: list[dict[str, Any]], *, partial: 
     """Summary rows, the paired comparison and the table from the per-seed runs."""
     rows = summary_rows(runs)
     comparison = compare_best(runs, rows)
+    # "correct" (per test sentence) is kept as a 0/1 string so a resumed run can redo the paired tests.
     result = {"settings": settings, "paper_reported": PAPER_REPORTED, "rows": rows, "comparison": comparison,
-              "runs": [{k: v for k, v in r.items() if k != "correct"} for r in runs], "partial": partial}
+              "runs": [r | {"correct": _bits(r["correct"])} for r in runs], "partial": partial}
     result["table"] = render_table(result)
     return result
 
@@ -342,6 +352,36 @@ def render_table(result: dict[str, Any]) -> str:
     if result.get("partial"):
         notes.insert(0, "**Partial**: the run has not finished every seed yet.")
     return "\n".join(lines + notes) + "\n"
+
+
+def _bits(correct: np.ndarray) -> str:
+    return "".join("1" if c else "0" for c in np.asarray(correct, dtype=bool))
+
+
+# Settings that may differ between a run and its resumption without changing any number.
+_RESUME_FREE = ("seeds", "split", "torch_threads")
+
+
+def _finished_runs(out: Path, settings: dict[str, Any], seeds: int) -> list[dict[str, Any]]:
+    """The runs of the seeds an earlier ``reproduce`` into ``out`` finished, if its settings match."""
+    path = out / "results.json"
+    if not path.exists():
+        return []
+    try:
+        earlier = json.loads(path.read_text())
+        old = {k: v for k, v in earlier["settings"].items() if k not in _RESUME_FREE}
+        runs = earlier["runs"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise QSetFitError(f"cannot resume from {path}: {exc}; remove it or pick another --out") from None
+    new = json.loads(json.dumps({k: v for k, v in settings.items() if k not in _RESUME_FREE}))
+    if old != new:
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise QSetFitError(f"cannot resume from {path}: its settings differ in {', '.join(changed)}; "
+                           "rerun with the same options or pick another --out")
+    if any("correct" not in r for r in runs):
+        raise QSetFitError(f"cannot resume from {path}: it predates resumable results; pick another --out")
+    kept = [r | {"correct": np.array([c == "1" for c in r["correct"]])} for r in runs if r["seed"] < seeds]
+    return kept
 
 
 def _write(out: Path, result: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from qsetfit.circuits import HeadConfig
+from qsetfit.errors import QSetFitError
 from qsetfit.head import HybridHead
 from qsetfit.reproduce import (
     PAPER_REPORTED,
@@ -137,6 +138,23 @@ def test_reproduce_end_to_end_writes_results_and_table(small_splits, tmp_path):
     assert not saved["partial"]
     assert "| tiny | quantum | 36 |" in table and "89.56" in table
     assert "The quantum head" in table
+
+
+def test_reproduce_resume_keeps_finished_seeds_and_refuses_other_settings(small_splits, tmp_path):
+    data = str(write_splits(small_splits, tmp_path / "data"))
+    out = tmp_path / "out"
+    options = dict(presets=("tiny",), epochs=1, hidden_grid=(0,), protocol="given")
+    first = reproduce(data, out, seeds=1, progress=False, **options)
+    assert first["partial"] is False
+    resumed = reproduce(data, out, seeds=2, resume=True, progress=False, **options)
+    seed0 = [r for r in resumed["runs"] if r["seed"] == 0]
+    assert [(r["name"], r["accuracy"], r["correct"]) for r in seed0] == \
+        [(r["name"], r["accuracy"], r["correct"]) for r in first["runs"]]
+    assert {r["seed"] for r in resumed["runs"]} == {0, 1}
+    assert len(resumed["comparison"]["mcnemar"]) == 2  # the per-sentence results of seed 0 came back
+    assert all(len(r["correct"]) == len(small_splits.test.texts) for r in resumed["runs"])
+    with pytest.raises(QSetFitError, match="training"):
+        reproduce(data, out, seeds=2, resume=True, progress=False, **(options | {"epochs": 2}))
 
 
 def test_cli_reproduce_passes_quick(monkeypatch, tmp_path):
