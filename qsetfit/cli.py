@@ -200,5 +200,9 @@ from qsetfit.cli_bench import register as _register_bench  # noqa: E402
 
 _register_bench(app, _friendly)
 
+from qsetfit.cli_energy import register as _register_energy  # noqa: E402
+
+_register_energy(app, _friendly)
+
 if __name__ == "__main__":
     app()

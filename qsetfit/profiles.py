@@ -142,6 +142,12 @@ class BackendProfile(_Profile):
         dynamical_decoupling: engine "ibm": a DD sequence such as "XY4" ("" = off; real devices).
         channel: engine "ibm": "ibm_quantum_platform" (default when empty).
         instance: engine "ibm": the instance CRN (or set QISKIT_IBM_INSTANCE); never a token.
+        qpu_power_w: ``qsetfit energy``: the QPU system's electrical power in W (refrigerator, control
+            electronics); 0 = the documented default (``qsetfit.energy.DEFAULT_QPU_POWER_W``, 25 kW).
+        qpu_circuit_duration_s: ``qsetfit energy``: one circuit's duration in s at the head's width, for a
+            backend without timing data (0 = the ISA circuit scheduled with the backend target's durations).
+        qpu_rep_delay_s: ``qsetfit energy``: delay between shots in s (0 = the backend's default_rep_delay).
+        qpu_overhead_s: ``qsetfit energy``: QPU seconds per circuit beyond its shots (0 = none counted).
     """
 
     _KIND = "backend"
@@ -167,12 +173,17 @@ class BackendProfile(_Profile):
     dynamical_decoupling: str = ""
     channel: str = ""
     instance: str = ""
+    qpu_power_w: float = 0.0
+    qpu_circuit_duration_s: float = 0.0
+    qpu_rep_delay_s: float = 0.0
+    qpu_overhead_s: float = 0.0
 
     def __post_init__(self) -> None:
         _one_of("engine", self.engine, ENGINE_KINDS)
         _one_of("method", self.method, METHODS, hint="pin 'statevector' or 'density_matrix' (never 'automatic')")
         _one_of("mode", self.mode, MODES)
-        for key in ("shots", "density_matrix_max_qubits", "threads"):
+        for key in ("shots", "density_matrix_max_qubits", "threads", "qpu_power_w", "qpu_circuit_duration_s",
+                    "qpu_rep_delay_s", "qpu_overhead_s"):
             if getattr(self, key) < 0:
                 raise QSetFitError(f"{key} must be >= 0, got {getattr(self, key)}")
         for key in ("trajectories", "max_pub_rows"):
