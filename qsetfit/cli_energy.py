@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from qsetfit.energy import DEFAULT_CPU_CORE_POWER_W, DEFAULT_GPU_POWER_W
@@ -70,7 +71,7 @@ def energy_cli(
         constants.add_column(col)
     for c in result["constants"]:
         value = f"{c['value']:.4g}" if isinstance(c["value"], float) else str(c["value"])
-        constants.add_row(c["name"], value, c["unit"], c["source"])
+        constants.add_row(c["name"], escape(value), c["unit"], escape(c["source"]))
     console.print(constants)
     for dev, q in result["break_even_qubits"].items():
         console.print(f"break-even {NAMES[dev]} vs QPU: " + (f"{q:.1f} qubits" if q is not None else

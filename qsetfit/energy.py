@@ -29,11 +29,9 @@ from qsetfit.errors import QSetFitError
 
 logger = logging.getLogger(__name__)
 
-# Superconducting QPUs draw ~25 kW, almost all of it the dilution refrigerator's pulse-tube compressor and the
-# room-temperature control electronics (the chip itself: microwatts). Published figures of that size: D-Wave 2X
-# "slightly less than 25 kilowatts" (IEEE Spectrum, "How much power will quantum computing need?", 2015) and
-# Google Sycamore ~26 kW (Villalonga et al., Quantum Sci. Technol. 5, 034003, 2020). IBM publishes no
-# per-system figure we could check offline; set qpu_power_w in the profile for your system.
+# ~25 kW: the dilution refrigerator's compressor and the control electronics (the chip: microwatts). D-Wave 2X
+# "slightly less than 25 kilowatts" (IEEE Spectrum 2015); Google Sycamore ~26 kW (Villalonga et al., Quantum Sci.
+# Technol. 5, 034003, 2020). No IBM per-system figure could be checked offline: set qpu_power_w in the profile.
 DEFAULT_QPU_POWER_W = 25_000.0
 QPU_POWER_SOURCE = ("default: superconducting QPU system incl. dilution refrigerator and control electronics, "
                     "~25 kW (D-Wave 2X <25 kW, IEEE Spectrum 2015; Google Sycamore ~26 kW, Villalonga et al. "
@@ -114,10 +112,7 @@ def growth_per_qubit(qubits: Sequence[int], values: Sequence[float]) -> float | 
 
 
 def break_even(qubits: Sequence[int], classical: Sequence[float], quantum: Sequence[float]) -> float | None:
-    """First width where the classical energy reaches the quantum one, log-linear between widths; None if never.
-
-    Returns ``qubits[0]`` when the classical side already costs at least as much at the first width.
-    """
+    """First width where the classical energy reaches the quantum one (log-linear between widths); None if never."""
     gaps = [math.log(c) - math.log(q) for c, q in zip(classical, quantum)]
     if gaps and gaps[0] >= 0:
         return float(qubits[0])
@@ -282,8 +277,8 @@ def qpu_points(config: HeadConfig, profile: profiles.BackendProfile, widths: Seq
     head = rows[0]
     constants = [
         Constant("qpu_power_w", power, "W", power_source),
-        Constant("shots", shots, "shots per inference",
-                 f"{where}: shots" if profile.shots else "Runtime default 4096 (profile shots = 0)"),
+        Constant("shots", shots, "shots per inference", f"{where}: shots" if profile.shots else
+                 f"{where}: 1/precision^2" if profile.precision else "Runtime default 4096 (profile shots = 0)"),
         Constant("rep_delay_s", head["rep_delay_s"], "s between shots", rep_source),
         Constant("qpu_overhead_s", overhead, "s per circuit", f"{where}: qpu_overhead_s" if overhead else
                  "none assumed (job queueing, compilation and loading are not counted)"),
@@ -334,7 +329,8 @@ def energy_report(run_dir: str | Path, *, backend: str = "fake-torino", samples:
         points += classical_points(config, readings, widths, power_w=power)
         constants += classical_constants(device, readings, power, source)
     constants.append(Constant("measurement", f"{samples} inputs per width at most, {time_budget_s:g} s budget, "
-                              f"{torch.get_num_threads()} torch thread(s)", "", "command options"))
+                              f"{torch.get_num_threads()} torch thread(s), statevectors within half the free "
+                              "memory", "", "command options"))
     result = _assemble(run_dir, profile.name, points, constants, devices)
     return write_outputs(result, Path(out) if out is not None else Path(run_dir) / "energy")
 
@@ -371,8 +367,7 @@ def write_outputs(result: dict[str, Any], out: Path) -> dict[str, Any]:
 
 
 def energy_plot(result: dict[str, Any], path: Path) -> None:
-    """Log-scale energy per 1,000 inferences against qubits: filled markers measured or transpiled, hollow
-    markers extrapolated or scaled, the break-even widths as dotted lines."""
+    """Log-scale J per 1,000 inferences by width: filled markers measured/transpiled, hollow extrapolated."""
     from qsetfit.plots import _figure, _save
 
     plt = _figure()

@@ -13,7 +13,7 @@ from qsetfit import energy as en
 from qsetfit.cli import app
 from qsetfit.energy_measure import Reading, family_circuit
 from qsetfit.modeling import QSetFitModel
-from qsetfit.profiles import BackendProfile
+from qsetfit.profiles import BackendProfile, load_backend_profile
 
 runner = CliRunner()
 TINY = HeadConfig.preset("tiny")
@@ -95,6 +95,26 @@ def test_qpu_model_from_the_fake_backend_target():
     assert p.joules_per_1000 == pytest.approx(1000 * en.DEFAULT_QPU_POWER_W * 4096 * (p.circuit_duration_s
                                                                                       + p.rep_delay_s))
     assert "fake_torino" in {c.name: c for c in constants}["circuit_duration_s"].source
+
+
+def test_profile_keys_set_the_qpu_constants(tmp_path):
+    path = tmp_path / "my-qpu.toml"
+    path.write_text('engine = "aer"\nshots = 100\nqpu_circuit_duration_s = 1e-4\nqpu_rep_delay_s = 1e-4\n'
+                    'qpu_power_w = 1000\nqpu_overhead_s = 0.01\n')
+    points, constants = en.qpu_points(TINY, load_backend_profile(str(path)), [4])
+    assert points[0].joules_per_1000 == pytest.approx(1000 * 1000 * (100 * 2e-4 + 0.01))
+    sources = {c.name: c.source for c in constants}
+    assert "qpu_rep_delay_s" in sources["rep_delay_s"] and "qpu_overhead_s" in sources["qpu_overhead_s"]
+    with pytest.raises(QSetFitError, match="qpu_power_w must be >= 0"):
+        BackendProfile(qpu_power_w=-1.0)
+
+
+def test_widths_beyond_the_device_are_extrapolated_by_depth():
+    points, _ = en.qpu_points(TINY, BackendProfile(name="t", engine="ibm", backend="fake_athens"), [4, 5, 6])
+    assert [p.method for p in points] == ["transpiled", "transpiled", "extrapolated"]  # Athens has 5 qubits
+    depth = [family_circuit(TINY, q).circuit.depth() for q in (5, 6)]
+    assert points[2].circuit_duration_s == pytest.approx(points[1].circuit_duration_s * depth[1] / depth[0])
+    assert points[2].isa_depth is None and points[2].rep_delay_s == points[1].rep_delay_s
 
 
 def test_a_profile_without_timing_gets_a_clear_message():
