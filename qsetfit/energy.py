@@ -283,7 +283,8 @@ def qpu_points(config: HeadConfig, profile: profiles.BackendProfile, widths: Seq
         Constant("qpu_overhead_s", overhead, "s per circuit", f"{where}: qpu_overhead_s" if overhead else
                  "none assumed (job queueing, compilation and loading are not counted)"),
         Constant("circuit_duration_s", head["circuit_duration_s"], f"s at {head['qubits']} qubits", duration_source),
-        Constant("qpu_model", QPU_LAW, "", "wider than the device: duration x logical depth ratio (marked)"),
+        Constant("qpu_model", QPU_LAW, "", "widths not transpiled (wider than the device, or a declared "
+                 "duration): duration x logical depth ratio, marked"),
     ]
     return points, constants
 
