@@ -220,7 +220,7 @@ def _transpiled_timings(config: HeadConfig, profile: profiles.BackendProfile, wi
                      "shots": report["shots_per_input"], "isa_depth": report["isa_depth"],
                      "two_qubit_gates": report["two_qubit_gates"],
                      "success_probability": report["success_probability"],
-                     "rep_delay_s": report["qpu_seconds"] / report["total_shots"] - report["circuit_duration_s"]})
+                     "rep_delay_s": report["rep_delay_s"]})
     return rows, where
 
 

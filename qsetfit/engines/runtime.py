@@ -394,7 +394,8 @@ def dry_run_report(head_circuit: HeadCircuit, profile: profiles.BackendProfile, 
     Returns a dict: backend, mode, qubits (head), physical_qubits (layout), isa_depth, two_qubit_gates,
     success_probability (product of (1 - error) over every ISA gate and the read-out of each measured qubit,
     from the backend target), circuit_duration_s (ASAP schedule with the target's durations), shots_per_input,
-    total_shots, pubs, qpu_seconds (total_shots x (circuit duration + repetition delay)).
+    total_shots, pubs, rep_delay_s (the backend's default_rep_delay), qpu_seconds (total_shots x (circuit
+    duration + repetition delay)).
     """
     from qiskit.transpiler import generate_preset_pass_manager
 
@@ -444,7 +445,8 @@ def dry_run_report(head_circuit: HeadCircuit, profile: profiles.BackendProfile, 
         "isa_depth": isa.depth(), "two_qubit_gates": two_qubit_count(isa),
         "success_probability": math.exp(log_success), "circuit_duration_s": duration,
         "shots_per_input": shots, "inputs": n_inputs, "total_shots": total,
-        "pubs": math.ceil(n_inputs / profile.max_pub_rows), "qpu_seconds": total * (duration + rep_delay),
+        "pubs": math.ceil(n_inputs / profile.max_pub_rows), "rep_delay_s": rep_delay,
+        "qpu_seconds": total * (duration + rep_delay),
     }
 
 
