@@ -82,7 +82,9 @@ def train(
     model = QSetFitModel(config, body=body, label_names=splits.label_names, seed=args.seed)
     model.fit(splits.train, splits.validation, args=args, run_dir=out, resume=resume, progress=progress)
     metrics = dict(model.metrics)
-    metrics["data"] = {"source": data, "protocol": protocol, "seed": args.seed, "train": len(splits.train),
+    # A local path is recorded absolute so `evaluate`/`bench noise` find it from any working directory.
+    source = str(Path(data).resolve()) if Path(data).exists() else data
+    metrics["data"] = {"source": source, "protocol": protocol, "seed": args.seed, "train": len(splits.train),
                        "validation": len(splits.validation or []), "test": len(splits.test or [])}
     if splits.test is not None and len(splits.test):
         test = model.evaluate(splits.test, show_progress=progress)

@@ -28,6 +28,7 @@ from qsetfit.baselines import (
 )
 from qsetfit.circuits import HeadConfig
 from qsetfit.errors import QSetFitError
+from tests.helpers import write_splits
 
 
 def blobs(n: int, dim: int, classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -121,20 +122,6 @@ def test_subsample_is_seeded_and_ordered(small_splits):
     positions = [test.texts.index(t) for t in a.texts]
     assert positions == sorted(positions)
     assert subsample(test, None, 0) is test
-
-
-def write_splits(splits, folder):
-    """Write ``splits`` as train/validation/test CSV files (label names as labels)."""
-    import csv
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in ("train", "validation", "test"):
-        ds = getattr(splits, name)
-        with (folder / f"{name}.csv").open("w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["text", "label"])
-            writer.writerows((t, ds.label_names[y]) for t, y in zip(ds.texts, ds.labels))
-    return folder
 
 
 def test_run_baselines_on_given_splits(small_splits, tmp_path):

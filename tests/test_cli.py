@@ -67,3 +67,16 @@ def test_errors_are_one_line_and_exit_1(argv, message, tmp_path):
 def test_existing_run_is_not_overwritten(run_dir):
     result = runner.invoke(app, ["train", "--data", "demo", "--preset", "tiny", "--out", str(run_dir)])
     assert result.exit_code == 1 and "--resume" in result.output
+
+
+def test_run_records_an_absolute_data_path(small_splits, tmp_path, monkeypatch):
+    from tests.helpers import write_splits
+
+    write_splits(small_splits, tmp_path / "work" / "data")
+    monkeypatch.chdir(tmp_path / "work")
+    result = runner.invoke(app, ["train", "--data", "data", "--preset", "tiny", "--epochs", "1", "--out", "run"])
+    assert result.exit_code == 0, result.output
+    monkeypatch.chdir(tmp_path)  # elsewhere: evaluate must still find the run's test split without --data
+    result = runner.invoke(app, ["evaluate", "work/run", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n"] == len(small_splits.test)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 
 import numpy as np
@@ -14,6 +13,7 @@ from typer.testing import CliRunner
 from qsetfit.circuits import HeadConfig
 from qsetfit.errors import QSetFitError
 from qsetfit.head import HybridHead
+from tests.helpers import write_splits
 from qsetfit.reproduce import (
     PAPER_REPORTED,
     LinearModule1,
@@ -109,17 +109,6 @@ def test_summary_rows_carry_the_paper_numbers():
     assert rows["svc-rbf"]["paper"] == 89.56
     assert rows["paper-14q-multi"]["accuracy"] == pytest.approx(0.85)
     assert rows["paper-14q-multi"]["accuracy_std"] == pytest.approx(np.std([0.9, 0.8], ddof=1))
-
-
-def write_splits(splits, folder):
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in ("train", "validation", "test"):
-        ds = getattr(splits, name)
-        with (folder / f"{name}.csv").open("w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["text", "label"])
-            writer.writerows((t, ds.label_names[y]) for t, y in zip(ds.texts, ds.labels))
-    return folder
 
 
 def test_reproduce_end_to_end_writes_results_and_table(small_splits, tmp_path):
