@@ -26,7 +26,7 @@ def _print_json(value: Any) -> None:
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
     table = Table(title=title)
     for i, col in enumerate(columns):
-        table.add_column(col, justify="left" if i == 0 else "right")
+        table.add_column(col, justify="left" if i < 2 else "right", no_wrap=i == 0)
     for row in rows:
         table.add_row(*row)
     return table
@@ -46,6 +46,9 @@ def bench_noise_cli(
     trajectories: Optional[int] = typer.Option(None, "--trajectories", help="Noise trajectories per input where a "
                                                "density matrix is too large; default 100 (20 with --quick)."),
     test_limit: Optional[int] = typer.Option(None, "--test-limit", help="Score a seeded subsample of the test set."),
+    budget: Optional[int] = typer.Option(None, "--budget", help="Statevector runs per cell and seed (default 5000; "
+                                         "0: no limit); above it a random sample of the undecided inputs is "
+                                         "simulated and the accuracy comes with a sampling interval."),
     quick: bool = typer.Option(False, "--quick", help="p2 0/1e-3/1e-2, shots 256/exact, no device, 2 seeds, "
                                "20 trajectories, 200 test sentences."),
     as_json: bool = typer.Option(False, "--json"),
@@ -55,15 +58,17 @@ def bench_noise_cli(
 
     result = noise_bench.bench_noise(run, out, data=data, p2_grid=p2, readout=readout, shots_grid=shots,
                                      fake_backends=fake_backend, seeds=seeds, trajectories=trajectories,
-                                     test_limit=test_limit, quick=quick, progress=not as_json)
+                                     test_limit=test_limit, budget=budget, quick=quick, progress=not as_json)
     if as_json:
         _print_json(result)
         return
-    rows = [[c["cell"], c["method"], f"{c['accuracy']:.4f}", f"{c['accuracy_std']:.4f}", f"{c['agreement']:.4f}",
-             str(c["simulated"]), str(c["seeds"]), f"{c['seconds']:.1f}"] for c in result["cells"]]
+    rows = [[c["cell"], c["method"], f"{c['accuracy']:.4f} ± {c['accuracy_std']:.4f} ({c['seeds']})",
+             f"{c['sampling_ci95']:.4f}" if c["sampling_ci95"] else "-", f"{c['agreement']:.4f}",
+             f"{c['simulated']}/{c['undecided']}", f"{c['seconds']:.1f}"] for c in result["cells"]]
     console.print(_table(f"noise robustness of {run}: {result['n']} test examples, exact accuracy "
                          f"{result['exact_accuracy']:.4f}",
-                         ["cell", "method", "accuracy", "± std", "agrees w/ exact", "simulated", "seeds", "seconds"],
+                         ["cell", "method", "accuracy ± std (seeds)", "± sampling 95%", "agrees w/ exact",
+                          "simulated/undecided", "seconds"],
                          rows))
     console.print(f"wrote {', '.join(result['files'])} to {out}")
 

@@ -15,10 +15,15 @@ once per seed; deterministic ones once.
 Only examples whose prediction the cell can change are simulated, which is exact, not an approximation.
 The logits are linear in module 2's read-outs z (``linear([f, z])``; f comes from module 1, always exact),
 so an example whose class wins for every z in a box keeps it. The box is [-1, 1]^Qm for shots and device
-noise, and for depolarizing noise z_exact ± r with r = 2 (sum of the gates' depolarizing rates) + 2 readout:
-a depolarizing channel of rate p moves any state by at most 2p in trace distance, these distances add up
-along the circuit, |<Z>| <= 1 turns that into |z_noisy - z_exact| <= r, and a symmetric readout flip r
-maps z to (1 - 2r) z. Low-noise cells thus simulate few examples; the count is in each row.
+noise; for depolarizing noise it is (1 - 2r) [P0 z - (1 - P0), P0 z + (1 - P0)] (``noise_box``): with
+probability P0 no gate suffers a Pauli error and the state is the ideal one, a symmetric readout flip r maps
+z to (1 - 2r) z. Low-noise cells thus simulate few examples; the count is in each row.
+
+Wide heads make noise trajectories expensive (a 14-qubit trajectory is a full statevector run, ~50/s on one
+core). A cell whose undecided examples would cost more than ``budget`` statevector runs per seed simulates a
+seeded random sample of them instead (``budget // trajectories`` examples, a fresh sample per seed) and
+estimates the accuracy on the rest from it: unbiased, with its 95% sampling interval in ``sampling_ci95`` and
+the sample size in the method text. ``budget=None`` simulates every undecided example.
 """
 
 from __future__ import annotations
@@ -47,10 +52,10 @@ P2_GRID = (0.0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 SHOTS_GRID: tuple[int | str, ...] = (64, 256, 1024, 4096, "exact")
 FAKE_BACKENDS = ("fake_torino", "fake_fez", "fake_kyiv")
 DEFAULTS: dict[str, Any] = {"p2_grid": P2_GRID, "shots_grid": SHOTS_GRID, "fake_backends": FAKE_BACKENDS, "seeds": 3,
-                            "trajectories": 100, "test_limit": None}
+                            "trajectories": 100, "test_limit": None, "budget": 5_000}
 # --quick: a small grid on 200 sentences; device cells cost ~1 s per input even at 20 trajectories, so none.
 QUICK: dict[str, Any] = {"p2_grid": (0.0, 1e-3, 1e-2), "shots_grid": (256, "exact"), "fake_backends": (), "seeds": 2,
-                         "trajectories": 20, "test_limit": 200}
+                         "trajectories": 20, "test_limit": 200, "budget": 5_000}
 CHUNK = 256  # inputs per Aer call: a progress tick, and PUBs well under ~1k rows (QISKIT-PITFALLS 8)
 
 
@@ -159,17 +164,35 @@ def write_profiles(cells: Sequence[Cell], folder: Path) -> dict[str, Path]:
 
 
 # ---- which examples a cell can change ------------------------------------------------------------------
-def noise_radius(circuit: Any, cell: Cell) -> float | None:
-    """Largest |z_noisy - z_exact| a depolarizing cell allows (module docstring); None when unbounded here."""
-    if cell.axis == "p2" and cell.noise is None:
-        return 0.0
+def no_error_probability(circuit: Any, cell: Cell) -> float | None:
+    """P0: the chance that no gate of ``circuit`` suffers a Pauli error in a depolarizing cell; None otherwise.
+
+    Aer's ``depolarizing_error(p, n)`` is rho -> (1 - p) rho + p I / 2^n, i.e. a non-identity Pauli with
+    probability p (4^n - 1) / 4^n; the noisy state is therefore P0 rho_ideal + (1 - P0) sigma for some state sigma.
+    """
     if cell.axis != "p2":
         return None
-    gates = {1: 0, 2: 0}
+    if cell.noise is None:
+        return 1.0
+    p0 = 1.0
     for inst in circuit.data:
-        gates[len(inst.qubits)] = gates.get(len(inst.qubits), 0) + 1
-    noise = cell.noise or {}
-    return 2 * (gates[1] * noise["p1"] + gates[2] * noise["p2"]) + 2 * noise["readout"]
+        n = len(inst.qubits)
+        rate = {1: cell.noise["p1"], 2: cell.noise["p2"]}.get(n, 0.0)
+        p0 *= 1.0 - rate * (4**n - 1) / 4**n
+    return p0
+
+
+def noise_box(circuit: Any, cell: Cell, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The box [low, high] each noisy read-out of ``cell`` lies in, given the exact read-outs ``z`` (N, Qm).
+
+    Depolarizing cells: <Z>_noisy = P0 z + (1 - P0) <Z>_sigma with |<Z>_sigma| <= 1, then a symmetric readout
+    flip r scales it by (1 - 2r). Shots and device noise: the whole [-1, 1].
+    """
+    p0 = no_error_probability(circuit, cell)
+    if p0 is None:
+        return -torch.ones_like(z), torch.ones_like(z)
+    scale = 1.0 - 2.0 * (cell.noise or {}).get("readout", 0.0)
+    return scale * (p0 * z - (1.0 - p0)), scale * (p0 * z + (1.0 - p0))
 
 
 def decided_mask(head: HybridHead, features: torch.Tensor, predictions: torch.Tensor, low: torch.Tensor,
@@ -230,8 +253,27 @@ def _method(engine: Any) -> str:
     return text + (f", ISA on {len(physical)} device qubits" if physical else "")
 
 
+def runs_per_input(engine: Any) -> int:
+    """Statevector runs Aer spends on one input: its trajectories, or one per shot when shots sample a noisy
+    statevector; 0 where the cost does not grow with noise (ideal statevector, density matrix)."""
+    if getattr(engine, "method", "") != "statevector_trajectories":
+        return 0
+    return int(engine.trajectories or engine.profile.shots)
+
+
+def sampling_ci95(accuracy: float, sampled: int, undecided: int, n: int) -> float:
+    """Half-width of the 95% interval of an accuracy whose ``undecided`` of ``n`` examples were estimated from a
+    simple random sample of ``sampled`` of them (normal approximation, finite-population corrected)."""
+    if sampled >= undecided or sampled < 2:
+        return 0.0
+    share = undecided / n
+    a = min(max(accuracy, 0.0), 1.0)
+    return 1.96 * share * float(np.sqrt(a * (1 - a) / sampled * (undecided - sampled) / (undecided - 1)))
+
+
 def evaluate_cell(head: HybridHead, backend: Path, features: torch.Tensor, labels: np.ndarray, exact: np.ndarray,
-                  simulate: np.ndarray, *, seeds: int, progress: bool = False) -> dict[str, Any]:
+                  simulate: np.ndarray, *, seeds: int, budget: int | None = None, progress: bool = False
+                  ) -> dict[str, Any]:
     """Accuracy and agreement with the exact predictions of one cell, over ``seeds`` (1 if deterministic).
 
     Args:
@@ -242,30 +284,51 @@ def evaluate_cell(head: HybridHead, backend: Path, features: torch.Tensor, label
         exact: (N,) predictions with exact module 2.
         simulate: (N,) bool, the examples the cell may change (the others keep ``exact``).
         seeds: runs of a stochastic cell.
+        budget: statevector runs per seed; above it a random sample of the undecided examples is simulated.
     """
-    accuracies, agreements, seconds, method, stochastic = [], [], [], "not simulated", False
-    picked = features[torch.as_tensor(simulate)]
+    accuracies, agreements, seconds, cis, method, stochastic = [], [], [], [], "not simulated", False
+    undecided = np.flatnonzero(simulate)
+    sampled = len(undecided)
     for seed in range(seeds):
         t0 = time.perf_counter()
-        predictions = exact.copy()
-        if simulate.any():
+        correct, agree, ci = float((exact == labels).mean()), 1.0, 0.0
+        if len(undecided):
             head.set_engine(str(backend), seed=seed)
             engine = head.quantum.engine
             method = _method(engine)
             stochastic = bool(engine.profile.shots or getattr(engine, "method", "") == "statevector_trajectories")
-            with tqdm(total=len(picked), desc=f"{backend.stem} seed {seed}", unit="input", leave=False,
+            cost = runs_per_input(engine)
+            pick = undecided
+            if budget is not None and cost and len(undecided) * cost > budget:
+                rng = np.random.default_rng([seed, len(undecided)])
+                pick = np.sort(rng.choice(undecided, size=max(2, budget // cost), replace=False))
+            sampled = len(pick)
+            with tqdm(total=len(pick), desc=f"{backend.stem} seed {seed}", unit="input", leave=False,
                       disable=not progress) as bar:
-                predictions[simulate] = _predict(head, picked, _readouts(head, picked, bar=bar))
-        accuracies.append(float((predictions == labels).mean()))
-        agreements.append(float((predictions == exact).mean()))
+                picked = features[torch.as_tensor(pick)]
+                predictions = _predict(head, picked, _readouts(head, picked, bar=bar))
+            n, u = len(labels), len(undecided)
+            kept = np.ones(n, dtype=bool)
+            kept[undecided] = False
+            sample_accuracy = float((predictions == labels[pick]).mean())
+            correct = (float((exact[kept] == labels[kept]).sum()) + u * sample_accuracy) / n
+            agree = (n - u + u * float((predictions == exact[pick]).mean())) / n
+            ci = sampling_ci95(sample_accuracy, sampled, u, n)
+            if sampled < u:
+                method += f", {sampled} of {u} undecided inputs sampled per seed"
+        accuracies.append(correct)
+        agreements.append(agree)
+        cis.append(ci)
         seconds.append(time.perf_counter() - t0)
         if not stochastic:
             break
     head.set_engine("torch")
-    return {"method": method, "stochastic": stochastic, "seeds": len(accuracies), "simulated": int(simulate.sum()),
-            "accuracy": float(np.mean(accuracies)),
+    # independent samples per seed: the interval of their mean shrinks with the number of seeds
+    return {"method": method, "stochastic": stochastic, "seeds": len(accuracies), "simulated": int(sampled),
+            "undecided": int(len(undecided)), "accuracy": float(np.mean(accuracies)),
             "accuracy_std": float(np.std(accuracies, ddof=1)) if len(accuracies) > 1 else 0.0,
-            "accuracies": accuracies, "agreement": float(np.mean(agreements)), "seconds": round(sum(seconds), 2)}
+            "sampling_ci95": float(np.mean(cis) / np.sqrt(len(cis))), "accuracies": accuracies,
+            "agreement": float(np.mean(agreements)), "seconds": round(sum(seconds), 2)}
 
 
 def label_ids(dataset: Any, label_names: Sequence[str]) -> np.ndarray:
@@ -281,7 +344,7 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
                 p2_grid: Sequence[float] | None = None, readout: float = 0.0,
                 shots_grid: Sequence[int | str] | None = None, fake_backends: Sequence[str] | None = None,
                 seeds: int | None = None, trajectories: int | None = None, test_limit: int | None = None,
-                quick: bool = False, progress: bool = True) -> dict[str, Any]:
+                budget: int | None = None, quick: bool = False, progress: bool = True) -> dict[str, Any]:
     """Evaluate a saved run over the noise grid; write noise.csv, noise.json, plots and profiles into ``out``.
 
     Args:
@@ -291,6 +354,7 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
         p2_grid, readout, shots_grid, fake_backends, trajectories: the grid (``noise_grid``).
         seeds: runs per stochastic cell.
         test_limit: score a seeded subsample of the test set.
+        budget: statevector runs per cell and seed before undecided examples are sampled (0: no limit).
         quick: defaults from ``QUICK`` instead of ``DEFAULTS`` for every argument left None.
         progress: progress bars.
 
@@ -301,7 +365,7 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
     from qsetfit.modeling import QSetFitModel
 
     given = {"p2_grid": p2_grid, "shots_grid": shots_grid, "fake_backends": fake_backends, "seeds": seeds,
-             "trajectories": trajectories, "test_limit": test_limit}
+             "trajectories": trajectories, "test_limit": test_limit, "budget": budget}
     opts = {k: v if v is not None else (QUICK if quick else DEFAULTS)[k] for k, v in given.items()}
     if opts["seeds"] < 1:
         raise QSetFitError(f"seeds must be >= 1, got {opts['seeds']}")
@@ -318,16 +382,15 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
     exact = _predict(head, features, z)
     rows = []
     for cell in tqdm(cells, desc="noise grid", unit="cell", disable=not progress):
-        radius = noise_radius(head.quantum.head_circuit.circuit, cell)
-        low, high = (-torch.ones_like(z), torch.ones_like(z)) if radius is None else (
-            (z - radius).clamp(-1, 1), (z + radius).clamp(-1, 1))
-        simulate = ~decided_mask(head, features, torch.as_tensor(exact), low, high)
+        circuit = head.quantum.head_circuit.circuit
+        simulate = ~decided_mask(head, features, torch.as_tensor(exact), *noise_box(circuit, cell, z))
         result = evaluate_cell(head, profiles[cell.name], features, labels, exact, simulate, seeds=opts["seeds"],
-                               progress=progress)
+                               budget=opts["budget"] or None, progress=progress)
         noise = cell.noise or {}
         rows.append({"cell": cell.name, "axis": cell.axis, "value": cell.value, "p1": noise.get("p1", 0.0),
                      "p2": noise.get("p2", 0.0), "readout": noise.get("readout", 0.0),
-                     "shots": cell.backend["shots"], "device": noise.get("backend", ""), "radius": radius,
+                     "shots": cell.backend["shots"], "device": noise.get("backend", ""),
+                     "no_error_probability": no_error_probability(circuit, cell),
                      "profile": str(profiles[cell.name])} | result)
     settings = {"data": data, "readout": readout, "quick": quick, "qubits": head.config.qubits,
                 "torch_threads": torch.get_num_threads()} | opts
@@ -337,8 +400,8 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
     return result
 
 
-CSV_COLUMNS = ("cell", "axis", "value", "p1", "p2", "readout", "shots", "device", "method", "seeds", "simulated",
-               "accuracy", "accuracy_std", "agreement", "seconds", "profile")
+CSV_COLUMNS = ("cell", "axis", "value", "p1", "p2", "readout", "shots", "device", "method", "seeds", "undecided",
+               "simulated", "accuracy", "accuracy_std", "sampling_ci95", "agreement", "seconds", "profile")
 
 
 def write_outputs(out: Path, result: dict[str, Any]) -> list[str]:

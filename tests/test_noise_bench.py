@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from qsetfit.circuits import HeadConfig
 from qsetfit.errors import QSetFitError
 from qsetfit.head import HybridHead
-from qsetfit.noise_bench import bench_noise, decided_mask, noise_grid, noise_radius, write_profiles
+from qsetfit.noise_bench import (bench_noise, decided_mask, evaluate_cell, no_error_probability, noise_box, noise_grid,
+                                 sampling_ci95, write_profiles)
 from qsetfit.profiles import load_backend_profile, load_noise_profile
 
 
@@ -41,20 +42,25 @@ def test_decided_means_every_corner_of_the_readout_box_agrees():
     assert (narrow >= decided).all() and narrow.sum() > decided.sum()
 
 
-def test_noise_radius_bounds_aer_depolarizing_readouts(tmp_path):
+def test_noise_box_bounds_aer_depolarizing_readouts(tmp_path):
     config = HeadConfig.preset("tiny", encoders=0, qubits=4)
     head = HybridHead(config, seed=2)
     (cell,) = noise_grid(p2_grid=(3e-2,), readout=0.02, shots_grid=(), fake_backends=())
     paths = write_profiles([cell], tmp_path)
-    radius = noise_radius(head.quantum.head_circuit.circuit, cell)
+    circuit = head.quantum.head_circuit.circuit
+    counts = [len(i.qubits) for i in circuit.data]
+    assert no_error_probability(circuit, cell) == pytest.approx(
+        (1 - 3e-3 * 3 / 4) ** counts.count(1) * (1 - 3e-2 * 15 / 16) ** counts.count(2))
     f = torch.rand(6, 4, dtype=torch.float64) * 2 - 1
     with torch.no_grad():
         exact = head.quantum(f)
         head.set_engine(str(paths[cell.name]))
         assert head.quantum.engine.method == "density_matrix"
         noisy = head.quantum(f)
-    gap = (noisy - exact).abs().max().item()
-    assert 0.01 < gap <= radius  # the noise bites, and stays inside the bound
+    low, high = noise_box(circuit, cell, exact)
+    assert (noisy - exact).abs().max().item() > 0.01  # the noise bites...
+    assert bool(((low - 1e-12 <= noisy) & (noisy <= high + 1e-12)).all())  # ...and stays inside the box
+    assert (high - low).max().item() < 2.0
 
 
 def test_grid_and_profiles_load_back(tmp_path):
@@ -128,6 +134,37 @@ def test_bench_writes_files_and_noise_does_not_help(toy_run, tmp_path):
     assert header.startswith("cell,axis,value,p1,p2")
 
 
+def test_sampling_interval_closed_form():
+    # accuracy 0.5 on 100 of 1,000 undecided examples out of 2,000: 1.96 x 0.5 x sqrt(0.25/100 x 900/999)
+    assert sampling_ci95(0.5, 100, 1000, 2000) == pytest.approx(1.96 * 0.5 * 0.05 * (900 / 999) ** 0.5)
+    assert sampling_ci95(0.5, 1000, 1000, 2000) == 0.0  # everything simulated: no sampling error
+
+
+def test_budget_samples_undecided_examples_of_trajectory_cells(toy_run, tmp_path):
+    from qsetfit.modeling import QSetFitModel
+
+    run, test = toy_run
+    model = QSetFitModel.load(run)
+    head = model.head
+    (cell,) = noise_grid(p2_grid=(5e-2,), shots_grid=(), fake_backends=(), trajectories=3)
+    path = write_profiles([cell], tmp_path)[cell.name]
+    path.write_text(path.read_text().replace('"density_matrix"', '"statevector"'))  # force trajectories
+    with torch.no_grad():
+        features = head.features(model.embed(test.texts, show_progress=False))
+        z = head.quantum(features)
+        exact = head.linear(torch.cat([features, z], 1)).argmax(1).numpy()
+    labels = np.asarray(test.labels)
+    simulate = np.ones(len(labels), dtype=bool)
+    full = evaluate_cell(head, path, features, labels, exact, simulate, seeds=1)
+    assert full["method"].startswith("statevector trajectories (3/input")
+    assert full["simulated"] == full["undecided"] == len(labels) and full["sampling_ci95"] == 0.0
+    sampled = evaluate_cell(head, path, features, labels, exact, simulate, seeds=2, budget=12)  # 12 // 3 = 4 inputs
+    assert sampled["simulated"] == 4 and f"4 of {len(labels)} undecided" in sampled["method"]
+    assert sampled["seeds"] == 2 and sampled["sampling_ci95"] >= 0.0
+    # each seed's estimate is a mean over 4 sampled examples: a multiple of 1/4 of the accuracy scale
+    assert all(abs(a * 4 - round(a * 4)) < 1e-9 for a in sampled["accuracies"])
+
+
 @pytest.mark.slow
 def test_bench_device_noise_cell(toy_run, tmp_path):
     run, _ = toy_run
@@ -145,7 +182,7 @@ def test_cli_bench_noise(monkeypatch, tmp_path):
 
     seen = {}
     cell = {"cell": "p2-0.01", "method": "density matrix, exact <Z>", "accuracy": 0.8, "accuracy_std": 0.0,
-            "agreement": 0.9, "seeds": 1, "seconds": 1.0, "simulated": 3}
+            "agreement": 0.9, "seeds": 1, "seconds": 1.0, "simulated": 3, "undecided": 3, "sampling_ci95": 0.0}
 
     def fake(run, out, **kwargs):
         seen.update(kwargs, run=run, out=out)
