@@ -6,6 +6,7 @@ from qsetfit.engines.registry import available_engines, make_engine, register_en
 from qsetfit.errors import QSetFitError
 from qsetfit.head import HybridHead
 from qsetfit.layer import QuantumLayer
+from qsetfit.modeling import QSetFitModel
 from qsetfit.profiles import BackendProfile, NoiseProfile, list_profiles, load_backend_profile, load_noise_profile
 
 __version__ = "0.1.0"
@@ -16,6 +17,7 @@ __all__ = [
     "HeadCircuit",
     "HeadConfig",
     "HybridHead",
+    "QSetFitModel",
     "QSetFitError",
     "QuantumLayer",
     "available_engines",

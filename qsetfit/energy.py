@@ -369,10 +369,9 @@ def write_outputs(result: dict[str, Any], out: Path) -> dict[str, Any]:
 
 def energy_plot(result: dict[str, Any], path: Path) -> None:
     """Log-scale J per 1,000 inferences by width: filled markers measured/transpiled, hollow extrapolated."""
-    from qsetfit.plots import _figure, _save
+    from qsetfit.plots import new_figure, save_png
 
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, ax = new_figure(figsize=(7.5, 4.5))
     colours = {"cpu": "#4c72b0", "cuda": "#55a868", "qpu": "#c44e52"}
     names = {"cpu": "CPU statevector", "cuda": "GPU statevector", "qpu": f"QPU model ({result['backend']})"}
     for curve in result["curves"]:
@@ -396,4 +395,4 @@ def energy_plot(result: dict[str, Any], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path, plt)
+    save_png(fig, path)

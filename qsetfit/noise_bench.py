@@ -439,15 +439,13 @@ def write_outputs(out: Path, result: dict[str, Any]) -> list[str]:
 def _line_plot(path: Path, cells: list[dict[str, Any]], key: str, exact: float, *, xlabel: str, title: str,
                xscale: str) -> None:
     """Accuracy (mean ± std over seeds) against one grid axis, the exact accuracy as a dashed line."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from qsetfit.plots import new_figure, save_png
 
     x = [c[key] for c in cells]
-    fig, ax = plt.subplots(figsize=(6, 3.8))
-    ax.errorbar(x, [c["accuracy"] for c in cells], yerr=[c["accuracy_std"] for c in cells], marker="o", capsize=4,
-                label="accuracy (± std over seeds)")
+    fig, ax = new_figure(figsize=(6, 3.8))
+    errors = [float(np.hypot(c["accuracy_std"], c.get("sampling_ci95", 0.0))) for c in cells]
+    ax.errorbar(x, [c["accuracy"] for c in cells], yerr=errors, marker="o", capsize=4,
+                label="accuracy (± seed std, sampling 95% added in quadrature)")
     ax.axhline(exact, color="gray", linestyle="--", label=f"exact module 2 ({exact:.4f})")
     positive = [v for v in x if v > 0]
     if xscale == "symlog":
@@ -458,7 +456,4 @@ def _line_plot(path: Path, cells: list[dict[str, Any]], key: str, exact: float, 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_png(fig, path)
