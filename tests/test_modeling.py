@@ -111,3 +111,15 @@ def test_import_has_no_side_effects():
             "assert (list(logging.root.handlers), dict(os.environ)) == before; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
+
+
+def test_atomic_write_gives_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "table.md", b"| a |")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "table.md").stat().st_mode) == 0o644  # not mkstemp's 0600
