@@ -49,6 +49,7 @@ def bench_noise_cli(
     budget: Optional[int] = typer.Option(None, "--budget", help="Statevector runs per cell and seed (default 5000; "
                                          "0: no limit); above it a random sample of the undecided inputs is "
                                          "simulated and the accuracy comes with a sampling interval."),
+    resume: bool = typer.Option(False, "--resume", help="Keep the cells an interrupted run into --out finished."),
     quick: bool = typer.Option(False, "--quick", help="p2 0/1e-3/1e-2, shots 256/exact, no device, 2 seeds, "
                                "20 trajectories, 200 test sentences."),
     as_json: bool = typer.Option(False, "--json"),
@@ -58,7 +59,8 @@ def bench_noise_cli(
 
     result = noise_bench.bench_noise(run, out, data=data, p2_grid=p2, readout=readout, shots_grid=shots,
                                      fake_backends=fake_backend, seeds=seeds, trajectories=trajectories,
-                                     test_limit=test_limit, budget=budget, quick=quick, progress=not as_json)
+                                     test_limit=test_limit, budget=budget, quick=quick, resume=resume,
+                                     progress=not as_json)
     if as_json:
         _print_json(result)
         return

@@ -344,8 +344,12 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
                 p2_grid: Sequence[float] | None = None, readout: float = 0.0,
                 shots_grid: Sequence[int | str] | None = None, fake_backends: Sequence[str] | None = None,
                 seeds: int | None = None, trajectories: int | None = None, test_limit: int | None = None,
-                budget: int | None = None, quick: bool = False, progress: bool = True) -> dict[str, Any]:
+                budget: int | None = None, quick: bool = False, resume: bool = False, progress: bool = True
+                ) -> dict[str, Any]:
     """Evaluate a saved run over the noise grid; write noise.csv, noise.json, plots and profiles into ``out``.
+
+    The outputs are rewritten after every cell (``"partial": true`` until the last), so an interrupted run
+    keeps what it finished; ``resume`` reuses those cells when the run, data and settings are the same.
 
     Args:
         run: run directory of ``qsetfit train``.
@@ -356,10 +360,11 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
         test_limit: score a seeded subsample of the test set.
         budget: statevector runs per cell and seed before undecided examples are sampled (0: no limit).
         quick: defaults from ``QUICK`` instead of ``DEFAULTS`` for every argument left None.
+        resume: keep the cells an earlier run into ``out`` finished with the same settings.
         progress: progress bars.
 
     Returns:
-        {"cells": one row per cell, "n", "exact_accuracy", "settings", "files"}.
+        {"cells": one row per cell, "n", "exact_accuracy", "settings", "files", "partial"}.
     """
     from qsetfit import workflow
     from qsetfit.modeling import QSetFitModel
@@ -380,24 +385,50 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
         features = head.features(model.embed(dataset.texts, show_progress=progress))  # (N, Q)
     z = _readouts(head, features)  # (N, Qm) exact
     exact = _predict(head, features, z)
-    rows = []
-    for cell in tqdm(cells, desc="noise grid", unit="cell", disable=not progress):
-        circuit = head.quantum.head_circuit.circuit
-        simulate = ~decided_mask(head, features, torch.as_tensor(exact), *noise_box(circuit, cell, z))
-        result = evaluate_cell(head, profiles[cell.name], features, labels, exact, simulate, seeds=opts["seeds"],
-                               budget=opts["budget"] or None, progress=progress)
-        noise = cell.noise or {}
-        rows.append({"cell": cell.name, "axis": cell.axis, "value": cell.value, "p1": noise.get("p1", 0.0),
-                     "p2": noise.get("p2", 0.0), "readout": noise.get("readout", 0.0),
-                     "shots": cell.backend["shots"], "device": noise.get("backend", ""),
-                     "no_error_probability": no_error_probability(circuit, cell),
-                     "profile": str(profiles[cell.name])} | result)
     settings = {"data": data, "readout": readout, "quick": quick, "qubits": head.config.qubits,
                 "torch_threads": torch.get_num_threads()} | opts
-    result = {"run": str(run), "n": len(labels), "exact_accuracy": float((exact == labels).mean()), "cells": rows,
-              "settings": settings}
+    result = {"run": str(run), "n": len(labels), "exact_accuracy": float((exact == labels).mean()), "cells": [],
+              "settings": settings, "partial": True}
+    done = _finished_cells(Path(out), result) if resume else {}
+    if done:
+        logger.info("resuming: cells %s already finished in %s", sorted(done), out)
+    for cell in tqdm(cells, desc="noise grid", unit="cell", disable=not progress):
+        if cell.name in done:
+            result["cells"].append(done[cell.name])
+            continue
+        circuit = head.quantum.head_circuit.circuit
+        simulate = ~decided_mask(head, features, torch.as_tensor(exact), *noise_box(circuit, cell, z))
+        outcome = evaluate_cell(head, profiles[cell.name], features, labels, exact, simulate, seeds=opts["seeds"],
+                                budget=opts["budget"] or None, progress=progress)
+        noise = cell.noise or {}
+        result["cells"].append({"cell": cell.name, "axis": cell.axis, "value": cell.value, "p1": noise.get("p1", 0.0),
+                                "p2": noise.get("p2", 0.0), "readout": noise.get("readout", 0.0),
+                                "shots": cell.backend["shots"], "device": noise.get("backend", ""),
+                                "no_error_probability": no_error_probability(circuit, cell),
+                                "profile": str(profiles[cell.name])} | outcome)
+        result["files"] = write_outputs(Path(out), result)
+    result["partial"] = False
     result["files"] = write_outputs(Path(out), result)
     return result
+
+
+def _finished_cells(out: Path, result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The cells an earlier ``bench_noise`` into ``out`` finished, by name, if its run and settings match."""
+    path = out / "noise.json"
+    if not path.exists():
+        return {}
+    try:
+        earlier = json.loads(path.read_text())
+        same = {k: earlier[k] for k in ("run", "n", "exact_accuracy")}
+        old = {k: v for k, v in earlier["settings"].items() if k != "torch_threads"}
+        cells = {c["cell"]: c for c in earlier["cells"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise QSetFitError(f"cannot resume from {path}: {exc}; remove it or pick another --out") from None
+    new = json.loads(json.dumps({k: v for k, v in result["settings"].items() if k != "torch_threads"}))
+    if same != {k: result[k] for k in same} or old != new:
+        raise QSetFitError(f"cannot resume from {path}: it was run on another head, data or grid settings; "
+                           "rerun with the same options or pick another --out")
+    return cells
 
 
 CSV_COLUMNS = ("cell", "axis", "value", "p1", "p2", "readout", "shots", "device", "method", "seeds", "undecided",

@@ -134,6 +134,36 @@ def test_bench_writes_files_and_noise_does_not_help(toy_run, tmp_path):
     assert header.startswith("cell,axis,value,p1,p2")
 
 
+def test_interrupted_bench_resumes_finished_cells(toy_run, tmp_path, monkeypatch):
+    import qsetfit.noise_bench as nb
+
+    run, _ = toy_run
+    out = tmp_path / "bench"
+    options = dict(data="demo", p2_grid=(0.0, 1e-2), shots_grid=(), fake_backends=(), seeds=1, test_limit=12,
+                   progress=False)
+    real, calls = nb.evaluate_cell, []
+
+    def dies_on_second_cell(*args, **kwargs):
+        calls.append(args[1].stem)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nb, "evaluate_cell", dies_on_second_cell)
+    with pytest.raises(KeyboardInterrupt):
+        bench_noise(run, out, **options)
+    saved = json.loads((out / "noise.json").read_text())
+    assert saved["partial"] is True and [c["cell"] for c in saved["cells"]] == ["p2-0"]
+    calls.clear()
+    monkeypatch.setattr(nb, "evaluate_cell", lambda *a, **k: (calls.append(a[1].stem), real(*a, **k))[1])
+    result = bench_noise(run, out, resume=True, **options)
+    assert calls == ["p2-0.01"]  # only the unfinished cell ran again
+    assert [c["cell"] for c in result["cells"]] == ["p2-0", "p2-0.01"] and result["partial"] is False
+    assert result["cells"][0] == saved["cells"][0]
+    with pytest.raises(QSetFitError, match="another head, data or grid"):
+        bench_noise(run, out, resume=True, **(options | {"seeds": 2}))
+
+
 def test_sampling_interval_closed_form():
     # accuracy 0.5 on 100 of 1,000 undecided examples out of 2,000: 1.96 x 0.5 x sqrt(0.25/100 x 900/999)
     assert sampling_ci95(0.5, 100, 1000, 2000) == pytest.approx(1.96 * 0.5 * 0.05 * (900 / 999) ** 0.5)
