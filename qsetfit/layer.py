@@ -44,9 +44,16 @@ class QuantumLayer(nn.Module):
         self.engine = make_engine(head_circuit, engine, **engine_options)
 
     def set_engine(self, engine: str, **engine_options: Any) -> None:
-        """Execute the same circuit and weights on another engine from now on."""
-        self.engine = make_engine(self.head_circuit, engine, **engine_options).to(self.weight.device)
-        self.engine_name = engine
+        """Execute the same circuit and weights on another engine from now on.
+
+        The engine it replaces is closed if it can be (an IBM Batch or Session stops taking jobs; its queued
+        jobs still finish), so switching backends leaves nothing open on the provider's side.
+        """
+        new = make_engine(self.head_circuit, engine, **engine_options).to(self.weight.device)
+        old, self.engine, self.engine_name = self.engine, new, engine
+        close = getattr(old, "close", None)
+        if callable(close) and old is not new:
+            close()
 
     def forward(self, x: torch.Tensor, initial_state: torch.Tensor | None = None) -> torch.Tensor:
         """(B, n_in) angles [and optional (B, 2^n) initial states] -> (B, n_obs) expectation values."""

@@ -96,3 +96,25 @@ def test_head_rejects_bad_embeddings():
         head(torch.full((2, 16), float("nan")))
     with pytest.raises(QSetFitError, match=r"shape \(batch, dim\)"):
         head(torch.randn(16))
+
+
+def test_switching_engines_closes_the_old_one():
+    from qsetfit.engines import registry
+
+    closed = []
+
+    def closable(head_circuit, **options):
+        engine = make_engine(head_circuit, "torch")
+        engine.close = lambda: closed.append(engine)  # stands in for an IBM Batch/Session
+        return engine
+
+    registry.register_engine("closable-test", closable)
+    try:
+        layer = QuantumLayer(build_head_circuit(HeadConfig.preset("tiny", encoders=0)), engine="closable-test")
+        first = layer.engine
+        layer.set_engine("closable-test")
+        assert closed == [first]
+        layer.set_engine("torch")
+        assert len(closed) == 2 and closed[1] is not first
+    finally:
+        registry._FACTORIES.pop("closable-test", None)
