@@ -165,9 +165,12 @@ def test_interrupted_bench_resumes_finished_cells(toy_run, tmp_path, monkeypatch
 
 
 def test_sampling_interval_closed_form():
-    # accuracy 0.5 on 100 of 1,000 undecided examples out of 2,000: 1.96 x 0.5 x sqrt(0.25/100 x 900/999)
-    assert sampling_ci95(0.5, 100, 1000, 2000) == pytest.approx(1.96 * 0.5 * 0.05 * (900 / 999) ** 0.5)
-    assert sampling_ci95(0.5, 1000, 1000, 2000) == 0.0  # everything simulated: no sampling error
+    # 100 sampled of 1,000 undecided out of 2,000; changes +1 x 5, -1 x 5, 0 x 90: sd = sqrt(10/99)
+    d = np.array([1.0] * 5 + [-1.0] * 5 + [0.0] * 90)
+    expected = 1.96 * 0.5 * (10 / 99) ** 0.5 / 10 * (900 / 999) ** 0.5
+    assert sampling_ci95(d, 1000, 2000) == pytest.approx(expected)
+    assert sampling_ci95(np.zeros(100), 1000, 2000) == 0.0  # noise flipped nothing in the sample
+    assert sampling_ci95(d, 100, 2000) == 0.0  # everything simulated: no sampling error
 
 
 def test_budget_samples_undecided_examples_of_trajectory_cells(toy_run, tmp_path):
@@ -191,8 +194,12 @@ def test_budget_samples_undecided_examples_of_trajectory_cells(toy_run, tmp_path
     sampled = evaluate_cell(head, path, features, labels, exact, simulate, seeds=2, budget=12)  # 12 // 3 = 4 inputs
     assert sampled["simulated"] == 4 and f"4 of {len(labels)} undecided" in sampled["method"]
     assert sampled["seeds"] == 2 and sampled["sampling_ci95"] >= 0.0
-    # each seed's estimate is a mean over 4 sampled examples: a multiple of 1/4 of the accuracy scale
-    assert all(abs(a * 4 - round(a * 4)) < 1e-9 for a in sampled["accuracies"])
+    # every example undecided: each seed's estimate is the exact accuracy plus a mean of 4 changes in {-1, 0, 1}
+    exact_accuracy = float((exact == labels).mean())
+    assert all(abs((a - exact_accuracy) * 4 - round((a - exact_accuracy) * 4)) < 1e-9 for a in sampled["accuracies"])
+    # everything simulated: the difference estimator is the plain accuracy of the noisy predictions
+    assert 0.0 <= full["accuracy"] <= 1.0 and full["accuracy"] * len(labels) == pytest.approx(
+        round(full["accuracy"] * len(labels)))
 
 
 @pytest.mark.slow
