@@ -11,7 +11,6 @@ import hashlib
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from qsetfit.errors import QSetFitError
+from qsetfit.persistence import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ class EmbeddingCache:
 
     def _write(self, new_hashes: list[bytes], new_vectors: np.ndarray) -> tuple[dict[bytes, int], np.ndarray]:
         """Merge new rows into the file on disk (re-read, so concurrent writers lose little), atomically."""
-        from safetensors.numpy import save_file
+        from safetensors.numpy import save
 
         index, matrix = self._read()
         if matrix is not None and matrix.shape[1] != new_vectors.shape[1]:
@@ -216,15 +216,7 @@ class EmbeddingCache:
         hashes = np.frombuffer(b"".join(sorted(index, key=index.__getitem__)), dtype=np.uint8)
         tensors = {"embeddings": np.ascontiguousarray(matrix), "sha256": hashes.reshape(-1, _HASH_BYTES)}
         meta = {"format": _FORMAT, "identity": self.identity, "body": self.body}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata=meta)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_bytes(self.path, save(tensors, metadata=meta))
         logger.debug("wrote %d embeddings to %s", len(index), self.path)
         return index, matrix
 

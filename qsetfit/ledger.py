@@ -12,6 +12,7 @@ id, QISKIT-PITFALLS 11).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import time
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from qsetfit.errors import QSetFitError
+from qsetfit.persistence import atomic_write_bytes
 
 LEDGER = "ledger.jsonl"
 RESULTS = "jobs"
@@ -70,12 +72,9 @@ class Ledger:
 
     def store_result(self, job_id: str, values: np.ndarray) -> None:
         """Keep a job's (B, O) expectation values and mark it fetched."""
-        folder = self.run_dir / RESULTS
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{job_id}.npy.tmp"
-        with open(tmp, "wb") as fh:
-            np.save(fh, np.asarray(values, dtype=np.float64), allow_pickle=False)
-        os.replace(tmp, folder / f"{job_id}.npy")
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(values, dtype=np.float64), allow_pickle=False)
+        atomic_write_bytes(self.run_dir / RESULTS / f"{job_id}.npy", buf.getvalue())
         self.mark(job_id, "fetched")
 
     # ---- reading --------------------------------------------------------------------------------------

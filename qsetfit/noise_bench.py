@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 from qsetfit.baselines import subsample
 from qsetfit.errors import QSetFitError
 from qsetfit.head import HybridHead
-from qsetfit.persistence import atomic_write_bytes, write_json
+from qsetfit.persistence import atomic_write_bytes, read_resumable, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -290,10 +290,11 @@ def evaluate_cell(head: HybridHead, backend: Path, features: torch.Tensor, label
     """
     accuracies, agreements, seconds, cis, method, stochastic = [], [], [], [], "not simulated", False
     undecided = np.flatnonzero(simulate)
-    sampled = len(undecided)
+    n, u, sampled = len(labels), len(undecided), len(undecided)
+    exact_accuracy = float((exact == labels).mean())
     for seed in range(seeds):
         t0 = time.perf_counter()
-        correct, agree, ci = float((exact == labels).mean()), 1.0, 0.0
+        correct, agree, ci = exact_accuracy, 1.0, 0.0
         if len(undecided):
             head.set_engine(str(backend), seed=seed)
             engine = head.quantum.engine
@@ -309,10 +310,9 @@ def evaluate_cell(head: HybridHead, backend: Path, features: torch.Tensor, label
                       disable=not progress) as bar:
                 picked = features[torch.as_tensor(pick)]
                 predictions = _predict(head, picked, _readouts(head, picked, bar=bar))
-            n, u = len(labels), len(undecided)
             # difference estimator: exact accuracy + the mean change in correctness the noise causes
             differences = (predictions == labels[pick]).astype(float) - (exact[pick] == labels[pick]).astype(float)
-            correct = float((exact == labels).mean()) + u * float(differences.mean()) / n
+            correct = exact_accuracy + u * float(differences.mean()) / n
             agree = (n - u + u * float((predictions == exact[pick]).mean())) / n
             ci = sampling_ci95(differences, u, n)
             if sampled < u:
@@ -326,7 +326,7 @@ def evaluate_cell(head: HybridHead, backend: Path, features: torch.Tensor, label
     head.set_engine("torch")
     # independent samples per seed: the interval of their mean shrinks with the number of seeds
     return {"method": method, "stochastic": stochastic, "seeds": len(accuracies), "simulated": int(sampled),
-            "undecided": int(len(undecided)), "accuracy": float(np.mean(accuracies)),
+            "undecided": int(u), "accuracy": float(np.mean(accuracies)),
             "accuracy_std": float(np.std(accuracies, ddof=1)) if len(accuracies) > 1 else 0.0,
             "sampling_ci95": float(np.mean(cis) / np.sqrt(len(cis))), "accuracies": accuracies,
             "agreement": float(np.mean(agreements)), "seconds": round(sum(seconds), 2)}
@@ -393,11 +393,11 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
     done = _finished_cells(Path(out), result) if resume else {}
     if done:
         logger.info("resuming: cells %s already finished in %s", sorted(done), out)
+    circuit = head.quantum.head_circuit.circuit
     for cell in tqdm(cells, desc="noise grid", unit="cell", disable=not progress):
         if cell.name in done:
             result["cells"].append(done[cell.name])
             continue
-        circuit = head.quantum.head_circuit.circuit
         simulate = ~decided_mask(head, features, torch.as_tensor(exact), *noise_box(circuit, cell, z))
         outcome = evaluate_cell(head, profiles[cell.name], features, labels, exact, simulate, seeds=opts["seeds"],
                                 budget=opts["budget"] or None, progress=progress)
@@ -415,21 +415,12 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
 
 def _finished_cells(out: Path, result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The cells an earlier ``bench_noise`` into ``out`` finished, by name, if its run and settings match."""
-    path = out / "noise.json"
-    if not path.exists():
-        return {}
-    try:
-        earlier = json.loads(path.read_text())
-        same = {k: earlier[k] for k in ("run", "n", "exact_accuracy")}
-        old = {k: v for k, v in earlier["settings"].items() if k != "torch_threads"}
-        cells = {c["cell"]: c for c in earlier["cells"]}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise QSetFitError(f"cannot resume from {path}: {exc}; remove it or pick another --out") from None
-    new = json.loads(json.dumps({k: v for k, v in result["settings"].items() if k != "torch_threads"}))
-    if same != {k: result[k] for k in same} or old != new:
-        raise QSetFitError(f"cannot resume from {path}: it was run on another head, data or grid settings; "
-                           "rerun with the same options or pick another --out")
-    return cells
+    def identity(doc: dict[str, Any]) -> dict[str, Any]:
+        return {k: doc[k] for k in ("run", "n", "exact_accuracy")} | {
+            k: v for k, v in doc["settings"].items() if k != "torch_threads"}
+
+    earlier = read_resumable(out / "noise.json", identity, identity(result))
+    return {c["cell"]: c for c in earlier["cells"]} if earlier else {}
 
 
 CSV_COLUMNS = ("cell", "axis", "value", "p1", "p2", "readout", "shots", "device", "method", "seeds", "undecided",

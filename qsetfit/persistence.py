@@ -11,9 +11,9 @@ import csv
 import io
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from safetensors.torch import load as st_load
@@ -33,9 +33,10 @@ FORMAT_VERSION = 1
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and an atomic rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    # Created 0666 minus the umask, like any file written (mkstemp would make it 0600); O_EXCL keeps it ours.
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the result should read like any file written
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -46,10 +47,23 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def read_resumable(path: Path, identity: Callable[[dict[str, Any]], dict[str, Any]], expected: dict[str, Any]
+                   ) -> dict[str, Any] | None:
+    """The JSON an interrupted run left at ``path`` (None if there is none), when ``identity`` of it equals
+    ``expected``; otherwise one clear error naming the keys that differ."""
+    if not path.exists():
+        return None
+    try:
+        earlier = json.loads(path.read_text())
+        found = identity(earlier)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise QSetFitError(f"cannot resume from {path}: {exc}; remove it or pick another --out") from None
+    expected = json.loads(json.dumps(expected))  # as stored: tuples become lists
+    if found != expected:
+        changed = sorted(k for k in set(found) | set(expected) if found.get(k) != expected.get(k))
+        raise QSetFitError(f"cannot resume from {path}: it was run on another head, data or grid settings "
+                           f"(differing: {', '.join(changed)}); rerun with the same options or pick another --out")
+    return earlier
 
 
 def write_json(path: Path, value: Any) -> None:

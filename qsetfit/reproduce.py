@@ -10,7 +10,6 @@ reported numbers, and its verdict line follows the paired tests, whichever way t
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
 import time
@@ -30,7 +29,7 @@ from qsetfit.encoder import AmplitudeEncoders
 from qsetfit.errors import QSetFitError
 from qsetfit.head import HybridHead, shot_noise
 from qsetfit.layer import QuantumLayer
-from qsetfit.persistence import atomic_write_bytes, write_json
+from qsetfit.persistence import atomic_write_bytes, read_resumable, write_json
 from qsetfit.trainer import Trainer
 from qsetfit.training_args import TrainingArguments
 
@@ -225,7 +224,6 @@ def reproduce(data: str, out: str | Path, *, body: str = DEFAULT_BODY, seeds: in
             runs.append(r.to_row() | {"kind": "classical", "model": r.kind, "correct": r.predictions == split.y_test})
         result = _assemble(settings, runs, partial=seed + 1 < seeds)
         _write(out, result)
-        done.add(seed)
         bar.update()
     bar.close()
     return result
@@ -364,24 +362,16 @@ _RESUME_FREE = ("seeds", "split", "torch_threads")
 
 def _finished_runs(out: Path, settings: dict[str, Any], seeds: int) -> list[dict[str, Any]]:
     """The runs of the seeds an earlier ``reproduce`` into ``out`` finished, if its settings match."""
-    path = out / "results.json"
-    if not path.exists():
+    def identity(doc: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in doc["settings"].items() if k not in _RESUME_FREE}
+
+    earlier = read_resumable(out / "results.json", identity, identity({"settings": settings}))
+    if earlier is None:
         return []
-    try:
-        earlier = json.loads(path.read_text())
-        old = {k: v for k, v in earlier["settings"].items() if k not in _RESUME_FREE}
-        runs = earlier["runs"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise QSetFitError(f"cannot resume from {path}: {exc}; remove it or pick another --out") from None
-    new = json.loads(json.dumps({k: v for k, v in settings.items() if k not in _RESUME_FREE}))
-    if old != new:
-        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        raise QSetFitError(f"cannot resume from {path}: its settings differ in {', '.join(changed)}; "
-                           "rerun with the same options or pick another --out")
-    if any("correct" not in r for r in runs):
-        raise QSetFitError(f"cannot resume from {path}: it predates resumable results; pick another --out")
-    kept = [r | {"correct": np.array([c == "1" for c in r["correct"]])} for r in runs if r["seed"] < seeds]
-    return kept
+    if any("correct" not in r for r in earlier["runs"]):
+        raise QSetFitError(f"cannot resume from {out / 'results.json'}: it predates resumable results; "
+                           "pick another --out")
+    return [r | {"correct": np.array([c == "1" for c in r["correct"]])} for r in earlier["runs"] if r["seed"] < seeds]
 
 
 def _write(out: Path, result: dict[str, Any]) -> None:
