@@ -371,20 +371,13 @@ def engine_from_profile(head_circuit: HeadCircuit, profile: profiles.BackendProf
 DEFAULT_REP_DELAY_S = 250e-6
 
 
-def _target_error(target: Any, name: str, qargs: tuple[int, ...]) -> float:
+def _target_property(target: Any, name: str, qargs: tuple[int, ...], field: str) -> float:
+    """``error`` or ``duration`` of instruction ``name`` on ``qargs`` in the backend target; 0 where unknown."""
     try:
         props = target[name][qargs]
     except KeyError:
         return 0.0
-    return float(props.error or 0.0) if props is not None else 0.0
-
-
-def _target_duration(target: Any, name: str, qargs: tuple[int, ...]) -> float:
-    try:
-        props = target[name][qargs]
-    except KeyError:
-        return 0.0
-    return float(props.duration or 0.0) if props is not None else 0.0
+    return float(getattr(props, field) or 0.0) if props is not None else 0.0
 
 
 def dry_run_report(head_circuit: HeadCircuit, profile: profiles.BackendProfile, *, n_inputs: int = 1,
@@ -427,14 +420,14 @@ def dry_run_report(head_circuit: HeadCircuit, profile: profiles.BackendProfile, 
         if name in ("barrier", "delay"):
             continue
         qargs = tuple(isa.find_bit(q).index for q in inst.qubits)
-        log_success += math.log1p(-min(_target_error(target, name, qargs), 1.0 - 1e-12))
+        log_success += math.log1p(-min(_target_property(target, name, qargs, "error"), 1.0 - 1e-12))
         start = max(clock[q] for q in qargs)
         for q in qargs:
-            clock[q] = start + _target_duration(target, name, qargs)
+            clock[q] = start + _target_property(target, name, qargs, "duration")
     readout = 0.0
     for q in measured:
-        log_success += math.log1p(-min(_target_error(target, "measure", (q,)), 1.0 - 1e-12))
-        readout = max(readout, _target_duration(target, "measure", (q,)))
+        log_success += math.log1p(-min(_target_property(target, "measure", (q,), "error"), 1.0 - 1e-12))
+        readout = max(readout, _target_property(target, "measure", (q,), "duration"))
     duration = max(clock) + readout
     shots = settings.shots_per_row
     rep_delay = float(getattr(backend, "default_rep_delay", None) or DEFAULT_REP_DELAY_S)
