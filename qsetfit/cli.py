@@ -5,23 +5,16 @@ Errors are one readable line on stderr and exit code 1; ``--debug`` shows the tr
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
-from functools import wraps
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from qsetfit.errors import QSetFitError
+from qsetfit.cli_common import STATE, console, friendly, print_json
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Quantum heads for sentence transformers.")
-console = Console()
-err_console = Console(stderr=True)
-_state = {"debug": False}
 
 
 @app.callback()
@@ -30,7 +23,7 @@ def _main(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details."),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch threads (1 is fastest on a busy machine)."),
 ) -> None:
-    _state["debug"] = debug
+    STATE["debug"] = debug
     if threads is not None:
         import torch
 
@@ -38,35 +31,8 @@ def _main(
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn any failure into one line and exit 1 (a traceback only with --debug)."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except KeyboardInterrupt:
-            err_console.print("interrupted; a training run continues with --resume")
-            raise typer.Exit(130)
-        except Exception as exc:  # noqa: BLE001 - the CLI boundary
-            if _state["debug"]:
-                raise
-            kind = "" if isinstance(exc, QSetFitError) else f"{type(exc).__name__}: "
-            hint = "" if isinstance(exc, QSetFitError) else " (run with --debug for the traceback)"
-            err_console.print(f"[red]error:[/red] {kind}{exc}{hint}", markup=True, highlight=False, soft_wrap=True)
-            raise typer.Exit(1)
-
-    return wrapper
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2) + "\n")
-
-
 @app.command("train")
-@_friendly
+@friendly
 def train_cli(
     data: str = typer.Option("demo", "--data", help="CSV/JSONL file, split folder, hub dataset name, or 'demo'."),
     out: Path = typer.Option(..., "--out", help="Run directory to create (or continue with --resume)."),
@@ -103,7 +69,7 @@ def train_cli(
     outcome = workflow.train(data, out, protocol=protocol, body=body, preset=preset, head_overrides=overrides,
                              args=args, resume=resume, progress=not as_json)
     if as_json:
-        _print_json(outcome.metrics)
+        print_json(outcome.metrics)
         return
     m = outcome.metrics
     val = m.get("best_validation") or {}
@@ -115,7 +81,7 @@ def train_cli(
 
 
 @app.command("evaluate")
-@_friendly
+@friendly
 def evaluate_cli(
     run: Path = typer.Argument(..., help="Run directory from `qsetfit train`."),
     data: Optional[str] = typer.Option(None, "--data", help="Labelled data (default: the run's test split)."),
@@ -127,7 +93,7 @@ def evaluate_cli(
 
     results = workflow.evaluate(run, data=data, backends=backend)
     if as_json:
-        _print_json(results[0] if len(results) == 1 else results)
+        print_json(results[0] if len(results) == 1 else results)
         return
     table = Table(title=f"evaluation of {run}")
     for col in ("backend", "accuracy", "± 95% CI", "loss", "n"):
@@ -138,7 +104,7 @@ def evaluate_cli(
 
 
 @app.command("predict")
-@_friendly
+@friendly
 def predict_cli(
     run: Path = typer.Argument(..., help="Run directory from `qsetfit train`."),
     texts: list[str] = typer.Argument(..., help="Texts to classify."),
@@ -156,14 +122,14 @@ def predict_cli(
 
         report = plan_run(run, backend, n_inputs=len(texts))
         if as_json:
-            _print_json(report)
+            print_json(report)
         else:
             console.print(format_dry_run(report), highlight=False)
         return
 
     rows = workflow.predict(run, texts, backend=backend)
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     table = Table()
     table.add_column("text")
@@ -175,14 +141,14 @@ def predict_cli(
 
 
 @app.command("backends")
-@_friendly
+@friendly
 def backends_cli(as_json: bool = typer.Option(False, "--json")) -> None:
     """List engines and backend profiles."""
     from qsetfit import workflow
 
     rows = workflow.backends()
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     table = Table(title="engines and profiles (pass a name, or a path to a .toml file, as --backend)")
     for col in ("name", "kind", "description"):
@@ -198,11 +164,11 @@ app.add_typer(jobs_app, name="jobs")
 
 from qsetfit.cli_bench import register as _register_bench  # noqa: E402
 
-_register_bench(app, _friendly)
+_register_bench(app, friendly)
 
 from qsetfit.cli_energy import register as _register_energy  # noqa: E402
 
-_register_energy(app, _friendly)
+_register_energy(app, friendly)
 
 if __name__ == "__main__":
     app()

@@ -6,21 +6,15 @@ exit 1 on failure), passed in so this module does not import ``qsetfit.cli`` (no
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
+from qsetfit.cli_common import console, print_json
+
 SEEDS_HELP = "Number of seeds: 0..N-1 (each seed draws its own paper split and initial weights)."
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2) + "\n")
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
@@ -62,7 +56,7 @@ def bench_noise_cli(
                                      test_limit=test_limit, budget=budget, quick=quick, resume=resume,
                                      progress=not as_json)
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     rows = [[c["cell"], c["method"], f"{c['accuracy']:.4f} ± {c['accuracy_std']:.4f} ({c['seeds']})",
              f"{c['sampling_ci95']:.4f}" if c["sampling_ci95"] else "-", f"{c['agreement']:.4f}",
@@ -96,7 +90,7 @@ def baselines_cli(
     result = baselines.run_baselines(data, body=body, seeds=range(seeds), protocol=protocol, test_limit=test_limit,
                                      progress=not as_json, **kwargs)
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     rows = [[r["name"], str(r["parameters"]), f"{r['accuracy']:.4f}", f"{r['accuracy_std']:.4f}"]
             for r in result["rows"]]
@@ -129,7 +123,7 @@ def reproduce_cli(
                                  learning_rate=lr, ablations=not no_ablations, test_limit=test_limit, quick=quick,
                                  resume=resume, progress=not as_json, **kwargs)
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     console.print(result["table"], markup=False, highlight=False)
     console.print(f"wrote results.json and table.md to {out}")

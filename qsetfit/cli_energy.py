@@ -6,19 +6,16 @@ passed in so this module does not import ``qsetfit.cli``.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from qsetfit.energy import DEFAULT_CPU_CORE_POWER_W, DEFAULT_GPU_POWER_W
+from qsetfit.cli_common import console, print_json
 
-console = Console()
 NAMES = {"cpu": "CPU", "cuda": "GPU", "qpu": "QPU"}
 
 
@@ -52,7 +49,7 @@ def energy_cli(
                                   cpu_core_power_w=cpu_core_power_w, gpu_power_w=gpu_power_w, devices=device,
                                   out=out, on_width=_progress)
     if as_json:
-        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        print_json(result)
         return
     table = Table(title=f"J per 1,000 inferences of module 2 ({run}, QPU: {result['backend']})")
     table.add_column("qubits", justify="right")

@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import sys
-from functools import wraps
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from qsetfit.cli_common import console, friendly, print_json
 from qsetfit.errors import QSetFitError
 
 jobs_app = typer.Typer(add_completion=False, no_args_is_help=True,
                        help="Runtime jobs of a run: list them, ask their status, fetch their results.")
-console = Console()
-err_console = Console(stderr=True)
-
-
-def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except QSetFitError as exc:
-            err_console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-
-    return wrapper
 
 
 def _ledger(run: Path) -> Any:
@@ -52,7 +35,7 @@ def _service_if_needed(ledger: Any) -> Any:
 
 def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:
     if as_json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        print_json(rows)
         return
     table = Table()
     for c in columns:
@@ -63,7 +46,7 @@ def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None
 
 
 @jobs_app.command("list")
-@_friendly
+@friendly
 def list_cli(run: Path = typer.Argument(..., help="Run directory."),
              as_json: bool = typer.Option(False, "--json")) -> None:
     """Every job of the run, from the ledger (no network)."""
@@ -73,7 +56,7 @@ def list_cli(run: Path = typer.Argument(..., help="Run directory."),
 
 
 @jobs_app.command("status")
-@_friendly
+@friendly
 def status_cli(run: Path = typer.Argument(..., help="Run directory."),
                as_json: bool = typer.Option(False, "--json")) -> None:
     """Each job's ledger state and, for QPU jobs not fetched yet, IBM's status."""
@@ -82,7 +65,7 @@ def status_cli(run: Path = typer.Argument(..., help="Run directory."),
 
 
 @jobs_app.command("fetch")
-@_friendly
+@friendly
 def fetch_cli(run: Path = typer.Argument(..., help="Run directory."),
               as_json: bool = typer.Option(False, "--json")) -> None:
     """Retrieve the results of every job not fetched yet (no resubmission); rerunning predict then reuses them."""

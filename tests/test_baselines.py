@@ -137,7 +137,7 @@ def test_run_baselines_on_given_splits(small_splits, tmp_path):
 
 
 def _app():
-    from qsetfit.cli import _friendly
+    from qsetfit.cli_common import friendly as _friendly
     from qsetfit.cli_bench import register
 
     app = typer.Typer()

@@ -214,7 +214,7 @@ def test_bench_device_noise_cell(toy_run, tmp_path):
 
 def test_cli_bench_noise(monkeypatch, tmp_path):
     import qsetfit.noise_bench as nb
-    from qsetfit.cli import _friendly
+    from qsetfit.cli_common import friendly as _friendly
     from qsetfit.cli_bench import register
 
     seen = {}

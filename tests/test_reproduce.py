@@ -148,7 +148,7 @@ def test_reproduce_resume_keeps_finished_seeds_and_refuses_other_settings(small_
 
 def test_cli_reproduce_passes_quick(monkeypatch, tmp_path):
     import qsetfit.reproduce as rep
-    from qsetfit.cli import _friendly
+    from qsetfit.cli_common import friendly as _friendly
     from qsetfit.cli_bench import register
 
     seen = {}
