@@ -204,3 +204,16 @@ def test_model_evaluate_and_predict_on_a_fake_backend(monkeypatch):
     assert metrics["backend"] == "fake-torino" and metrics["n"] == 4 and 0 <= metrics["accuracy"] <= 1
     assert isinstance(model.head.quantum.engine, IBMRuntimeEngine) and model.head.quantum.engine.calls == 1
     assert set(model.predict(["ok", "meh"], backend="fake-torino")) <= {"negative", "positive"}
+
+
+def test_compact_local_mode_has_the_fake_devices_asymmetric_readout(small):
+    """Compact mode must carry the read-out error the fake device itself simulates: P(1|0) and P(0|1) apart."""
+    from qsetfit.noise import fake_backend, readout_flips
+
+    compact = make_engine(small[0], "fake-torino", seed=1)
+    props = fake_backend("fake_torino").properties()
+    flips = readout_flips(compact.mode_backend.options.noise_model, len(compact.used_qubits))
+    expected = [(props.qubit_property(q, "prob_meas1_prep0")[0], props.qubit_property(q, "prob_meas0_prep1")[0])
+                for q in compact.used_qubits]
+    np.testing.assert_allclose(flips, expected, atol=1e-12)
+    assert np.abs(flips[:, 0] - flips[:, 1]).max() > 1e-3  # the asymmetry is really there
