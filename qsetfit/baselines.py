@@ -111,8 +111,9 @@ def baseline_specs(dim: int, classes: int, *, configs: Mapping[str, HeadConfig] 
         specs.append(BaselineSpec("svc-rbf", "svc"))
     specs += [BaselineSpec(f"mlp-{h}", "mlp", h) for h in sorted(set(hidden_grid)) if h > 0]
     for preset, config in configs.items():
-        h = matched_hidden_units(config.num_parameters, dim, classes)
-        note = f"sized to {preset} ({config.num_parameters} parameters)"
+        budget = config.parameter_counts(dim)["total"]
+        h = matched_hidden_units(budget, dim, classes)
+        note = f"sized to {preset} ({budget} parameters)"
         specs.append(BaselineSpec(f"mlp-{h}-matched-{preset}", "mlp", h, note))
     return specs
 

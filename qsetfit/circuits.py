@@ -17,6 +17,8 @@ from qiskit.quantum_info import SparsePauliOp
 from qsetfit.errors import QSetFitError
 
 MAX_ENCODER_QUBITS = 20
+MODULE1_KINDS = ("amplitude", "linear")
+REDUCTIONS = ("none", "pca")
 
 
 @dataclass
@@ -41,26 +43,51 @@ class HeadConfig:
         input_scale: module 2 encodes feature f_k as RY(input_scale * f_k); read-outs are in [-1, 1].
         encoder_input: "split" (encoder i reads slice i of the embedding, 2**Qc entries each) or
             "shared" (every encoder reads the same truncated embedding).
+        amplitude_bias: b >= 0. When > 0, the last amplitude of every encoder's register holds b: the
+            encoder's slice is L2-normalised, b appended, and the state renormalised, so the read-outs gain
+            a term linear in the embedding (without it they are quadratic forms). 0: off (the paper).
+        reduction: "none", or "pca": project the embedding onto its top principal components (scikit-learn
+            PCA, fitted on the training embeddings only, saved with the head) before module 1, so any
+            embedding width fits the amplitudes and every encoder reads all of it.
+        pca_components: with reduction="pca", how many components; 0 = as many as module 1 reads
+            (the encoders' amplitudes, or the embedding width for module1="linear").
+        module1: "amplitude" (the paper's simulated PQC encoders) or "linear" (a learned linear
+            projection embedding -> Q features, fed to module 2 as RY angles).
+        skip: the final linear layer sees module 1's Q features beside module 2's read-outs (the paper's
+            Q + Qm inputs). False: module 2's read-outs only, so every prediction goes through the circuit
+            (use measured > 1 to give the linear layer width).
+
+    ``connectivity`` defaults to min(2, Q - 1). ``encoders`` and ``encoder_qubits`` are derived when left unset (None): one encoder of Q qubits, or
+    Q / E qubits for E encoders, or Q / Qc encoders; ``encoder_connectivity`` defaults to min(2, Qc - 1).
     """
 
     qubits: int = 10
-    connectivity: int = 2
+    connectivity: int | None = None
     reuploads: int = 2
     layers: int = 2
     measured: int = 1
-    encoders: int = 1
-    encoder_qubits: int = 10
+    encoders: int | None = None
+    encoder_qubits: int | None = None
     encoder_layers: int = 2
-    encoder_connectivity: int = 2
+    encoder_connectivity: int | None = None
     classes: int = 2
     share_reupload_weights: bool = False
     input_scale: float = math.pi
     encoder_input: str = "split"
+    amplitude_bias: float = 0.0
+    reduction: str = "none"
+    pca_components: int = 0
+    module1: str = "amplitude"
+    skip: bool = True
 
     def __post_init__(self) -> None:
         q = self.qubits
-        if q < 1:
-            raise QSetFitError(f"qubits must be >= 1, got {q}")
+        if not isinstance(q, int) or q < 1:
+            raise QSetFitError(f"qubits must be >= 1 (an integer), got {q!r}")
+        if self.connectivity is None:
+            self.connectivity = min(2, q - 1)
+        self._derive_encoders()
+        self._check_module1()
         if not 0 <= self.connectivity < q:
             raise QSetFitError(
                 f"connectivity must be in [0, qubits={q}) (CNOT distances 1..C on a ring of {q}), "
@@ -68,7 +95,7 @@ class HeadConfig:
             )
         if self.reuploads < 0 or self.layers < 0:
             raise QSetFitError(f"reuploads and layers must be >= 0, got {self.reuploads}, {self.layers}")
-        if self.reuploads == 0 and self.encoders > 0:
+        if self.reuploads == 0 and self.has_module1:
             raise QSetFitError("reuploads must be >= 1 so module 2 sees the encoder features, got 0")
         if not 1 <= self.measured <= q:
             raise QSetFitError(f"measured must be in [1, qubits={q}], got {self.measured}")
@@ -97,6 +124,70 @@ class HeadConfig:
                 )
         if self.encoder_input not in ("split", "shared"):
             raise QSetFitError(f"encoder_input must be 'split' or 'shared', got {self.encoder_input!r}")
+
+    def _derive_encoders(self) -> None:
+        """Fill unset encoders / encoder_qubits / encoder_connectivity from Q (``HeadConfig(qubits=8)`` works)."""
+        q = self.qubits
+        if self.module1 == "linear":  # no encoders: the projection gives Q features directly
+            self.encoders, self.encoder_qubits = 0, self.encoder_qubits or q
+        elif self.encoders is None and self.encoder_qubits is None:
+            self.encoders, self.encoder_qubits = (1, q) if q <= MAX_ENCODER_QUBITS else (0, q)
+        elif self.encoder_qubits is None:
+            if self.encoders and q % self.encoders:
+                raise QSetFitError(f"qubits ({q}) is not a multiple of encoders ({self.encoders}); module 2 takes "
+                                   "one encoder read-out per qubit: change qubits or encoders")
+            self.encoder_qubits = q // self.encoders if self.encoders else q
+        elif self.encoders is None:
+            if q % self.encoder_qubits:
+                raise QSetFitError(f"qubits ({q}) is not a multiple of encoder_qubits ({self.encoder_qubits}); "
+                                   "change qubits or encoder_qubits")
+            self.encoders = q // self.encoder_qubits
+        if self.encoder_connectivity is None:
+            self.encoder_connectivity = max(0, min(2, self.encoder_qubits - 1))
+
+    def _check_module1(self) -> None:
+        """Ranges and combinations of the module-1 input mappings."""
+        if self.module1 not in MODULE1_KINDS:
+            raise QSetFitError(f"module1 must be one of {MODULE1_KINDS}, got {self.module1!r}")
+        if self.reduction not in REDUCTIONS:
+            raise QSetFitError(f"reduction must be one of {REDUCTIONS}, got {self.reduction!r}")
+        if not (math.isfinite(self.amplitude_bias) and self.amplitude_bias >= 0):
+            raise QSetFitError(f"amplitude_bias must be a finite number >= 0, got {self.amplitude_bias}")
+        if self.pca_components < 0:
+            raise QSetFitError(f"pca_components must be >= 0 (0: as many as module 1 reads), got {self.pca_components}")
+        if self.pca_components and self.reduction != "pca":
+            raise QSetFitError("pca_components is set but reduction is 'none'; set reduction='pca' or drop it")
+        if self.amplitude_bias and (self.module1 != "amplitude" or not self.encoders):
+            raise QSetFitError("amplitude_bias applies to amplitude encoders; set module1='amplitude' with "
+                               "encoders >= 1, or amplitude_bias=0")
+        if self.amplitude_bias and self.encoder_qubits < 1:
+            raise QSetFitError("amplitude_bias needs encoder_qubits >= 1")
+
+    @property
+    def has_module1(self) -> bool:
+        """Whether a module 1 maps the embedding to Q features (False: the input feeds module 2 as it is)."""
+        return self.module1 == "linear" or bool(self.encoders)
+
+    def reduced_dim(self, input_dim: int) -> int:
+        """Width of the embedding after the reduction (the PCA's components, or ``input_dim``)."""
+        if self.reduction == "none":
+            return input_dim
+        if self.pca_components:
+            return self.pca_components
+        if self.module1 == "linear" or not self.encoders:
+            return input_dim if self.module1 == "linear" else self.qubits
+        return self.encoder_read_width
+
+    @property
+    def encoder_read_width(self) -> int:
+        """Embedding entries module 1's encoders read (one register slot each holds the bias when b > 0)."""
+        per = self.encoder_dim - (1 if self.amplitude_bias else 0)
+        return per * (self.encoders if self.encoder_input == "split" else 1)
+
+    @property
+    def linear_inputs(self) -> int:
+        """Inputs of the final linear layer: [features f (if skip), module-2 read-outs]."""
+        return (self.feature_dim if self.skip else 0) + self.measured
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> "HeadConfig":
@@ -128,17 +219,27 @@ class HeadConfig:
         """Amplitudes read by one encoder."""
         return 2**self.encoder_qubits
 
-    def parameter_counts(self) -> dict[str, int]:
-        """Trainable parameters per part: encoders, module 2, linear layer, total."""
-        enc = self.encoders * self.encoder_layers * ansatz_layer_size(self.encoder_qubits, self.encoder_connectivity)
+    def parameter_counts(self, input_dim: int | None = None) -> dict[str, int]:
+        """Trainable parameters per part: encoders (module 1), module 2, linear layer, total.
+
+        A linear module 1 has (reduced width + 1) x Q weights, so it needs ``input_dim`` (the embedding width).
+        The PCA of ``reduction="pca"`` is fitted, not trained: its components are not counted.
+        """
+        if self.module1 == "linear":
+            if input_dim is None:
+                raise QSetFitError("module1='linear' has (embedding width + 1) x qubits weights; pass input_dim")
+            enc = (self.reduced_dim(input_dim) + 1) * self.qubits
+        else:
+            enc = self.encoders * self.encoder_layers * ansatz_layer_size(self.encoder_qubits,
+                                                                           self.encoder_connectivity)
         blocks = min(self.reuploads, 1) if self.share_reupload_weights else self.reuploads
         head = (blocks + self.layers) * ansatz_layer_size(self.qubits, self.connectivity)
-        linear = (self.feature_dim + self.measured) * self.classes + self.classes
+        linear = self.linear_inputs * self.classes + self.classes
         return {"encoders": enc, "module2": head, "linear": linear, "total": enc + head + linear}
 
     @property
     def num_parameters(self) -> int:
-        """Total trainable parameters of the hybrid head."""
+        """Total trainable parameters of the hybrid head (module1='linear': use ``parameter_counts(input_dim)``)."""
         return self.parameter_counts()["total"]
 
 
@@ -148,18 +249,19 @@ class HeadConfig:
 #   module 2 C=2, N=2, R=2 (the benchmark shape); encoders of 7 layers with full connectivity (C=6)
 #   make the total exactly the reported 886 parameters: 686 encoder + 168 module-2 + 32 linear.
 # - paper-10q-single: 1 encoder x 10 qubits (768 -> 1024 amplitudes), 2 encoder layers of C=2.
+PAPER_MODULE1 = dict(amplitude_bias=0.0, reduction="none", module1="amplitude", skip=True)
 PRESETS: dict[str, dict[str, Any]] = {
     "paper-10q-single": dict(
         qubits=10, connectivity=2, reuploads=2, layers=2, measured=1,
-        encoders=1, encoder_qubits=10, encoder_layers=2, encoder_connectivity=2, classes=2,
+        encoders=1, encoder_qubits=10, encoder_layers=2, encoder_connectivity=2, classes=2, **PAPER_MODULE1,
     ),
     "paper-14q-multi": dict(
         qubits=14, connectivity=2, reuploads=2, layers=2, measured=1,
-        encoders=2, encoder_qubits=7, encoder_layers=7, encoder_connectivity=6, classes=2,
+        encoders=2, encoder_qubits=7, encoder_layers=7, encoder_connectivity=6, classes=2, **PAPER_MODULE1,
     ),
     "tiny": dict(
         qubits=4, connectivity=1, reuploads=1, layers=1, measured=1,
-        encoders=1, encoder_qubits=4, encoder_layers=1, encoder_connectivity=1, classes=2,
+        encoders=1, encoder_qubits=4, encoder_layers=1, encoder_connectivity=1, classes=2, **PAPER_MODULE1,
     ),
 }
 

@@ -13,25 +13,31 @@ from qsetfit.layer import QuantumLayer
 def amplitude_states(embeddings: torch.Tensor, config: HeadConfig) -> torch.Tensor:
     """(B, D) embeddings -> (E, B, 2^Qc) L2-normalised amplitude vectors, one per encoder.
 
-    Encoder i reads entries [i*2^Qc, (i+1)*2^Qc) ("split") or the first 2^Qc ("shared"); entries past
-    the end of the embedding are zero (zero-padding). An all-zero slice stays zero (its read-outs are 0).
+    Encoder i reads entries [i*W, (i+1)*W) ("split") or the first W ("shared"), W = 2^Qc (minus one when
+    ``amplitude_bias`` b > 0); entries past the end of the embedding are zero (zero-padding). With b > 0 the
+    slice is normalised, b is appended as the register's last amplitude and the state renormalised:
+    [e/|e|, b] / sqrt(1 + b^2). An all-zero slice stays zero without a bias (its read-outs are 0).
     """
     batch, dim = embeddings.shape
-    size = config.encoder_dim
+    size, bias = config.encoder_dim, float(config.amplitude_bias)
+    width = size - 1 if bias else size  # embedding entries per register
     split = config.encoder_input == "split"
-    if split and (config.encoders - 1) * size >= dim:
+    if split and (config.encoders - 1) * width >= dim:
         raise QSetFitError(
             f"with encoder_input='split', encoder {config.encoders} would start at entry "
-            f"{(config.encoders - 1) * size} of a {dim}-dim embedding; use fewer encoders, fewer encoder_qubits "
-            f"or encoder_input='shared'"
+            f"{(config.encoders - 1) * width} of a {dim}-dim embedding; use fewer encoders, fewer encoder_qubits, "
+            "encoder_input='shared' or reduction='pca'"
         )
-    padded = torch.zeros(batch, config.encoders * size if split else size, dtype=torch.float64,
+    padded = torch.zeros(batch, config.encoders * width if split else width, dtype=torch.float64,
                          device=embeddings.device)
     take = min(dim, padded.shape[1])
     padded[:, :take] = embeddings[:, :take].to(torch.float64)
-    states = padded.reshape(batch, -1, size).transpose(0, 1) if split else padded[None].expand(config.encoders, -1, -1)
-    norms = states.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    return states / norms  # (E, B, 2^Qc)
+    states = padded.reshape(batch, -1, width).transpose(0, 1) if split else padded[None].expand(config.encoders, -1, -1)
+    states = states / states.norm(dim=-1, keepdim=True).clamp_min(1e-12)  # (E, B, W)
+    if bias:
+        states = torch.cat([states, states.new_full((*states.shape[:2], 1), bias)], dim=-1)
+        states = states / states.norm(dim=-1, keepdim=True)
+    return states  # (E, B, 2^Qc)
 
 
 class AmplitudeEncoders(nn.Module):

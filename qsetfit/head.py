@@ -12,48 +12,78 @@ from qsetfit.circuits import HeadConfig, build_head_circuit
 from qsetfit.encoder import AmplitudeEncoders
 from qsetfit.errors import QSetFitError
 from qsetfit.layer import QuantumLayer
+from qsetfit.reduction import PCAReduction
 
 
 class HybridHead(nn.Module):
     """Classification head over frozen sentence embeddings (DESIGN §1).
 
+    embedding -> [PCA reduction] -> module 1 (amplitude encoders or a linear projection) -> features f (B, Q)
+    -> module 2 (the circuit, <Z> on Qm qubits) -> linear layer over [f (if ``skip``), <Z>] -> logits.
+
     Args:
         config: the head's shape.
         engine: engine or backend profile executing module 2 (module 1 always runs on the torch engine).
         seed: seeds the initial weights.
+        input_dim: the embedding width D; required by ``reduction="pca"`` and ``module1="linear"``.
+        module2: False builds the "module 2 removed" ablation: the linear layer reads the Q features only.
         **engine_options: passed to module 2's engine.
     """
 
-    def __init__(self, config: HeadConfig, engine: str = "torch", *, seed: int = 0, **engine_options: Any) -> None:
+    def __init__(self, config: HeadConfig, engine: str = "torch", *, seed: int = 0, input_dim: int | None = None,
+                 module2: bool = True, **engine_options: Any) -> None:
         super().__init__()
-        self.config = config
+        self.config, self.input_dim = config, input_dim
+        if needs_input_dim(config) and input_dim is None:
+            raise QSetFitError(f"reduction={config.reduction!r} / module1={config.module1!r} size their weights by "
+                               "the embedding width: pass input_dim (QSetFitModel.fit does this for you)")
         gen = torch.Generator().manual_seed(seed)
-        self.encoders = AmplitudeEncoders(config, generator=gen) if config.encoders > 0 else None
-        self.quantum = QuantumLayer(build_head_circuit(config), engine, generator=gen, **engine_options)
-        self.linear = nn.Linear(config.feature_dim + config.measured, config.classes, dtype=torch.float64)
-        with torch.no_grad():  # seeded like the rest, independent of torch's global RNG
-            bound = 1 / (config.feature_dim + config.measured) ** 0.5
-            self.linear.weight.uniform_(-bound, bound, generator=gen)
-            self.linear.bias.uniform_(-bound, bound, generator=gen)
+        self.reduction = (PCAReduction(input_dim, config.reduced_dim(input_dim))
+                          if config.reduction == "pca" and input_dim is not None else None)
+        self.encoders = AmplitudeEncoders(config, generator=gen) if config.module1 == "amplitude" and config.encoders \
+            else None
+        self.projection = None
+        if config.module1 == "linear" and input_dim is not None:
+            self.projection = _seeded_linear(config.reduced_dim(input_dim), config.feature_dim, gen)
+        self.quantum = QuantumLayer(build_head_circuit(config), engine, generator=gen, **engine_options) \
+            if module2 else None
+        self.linear = _seeded_linear(config.linear_inputs if module2 else config.feature_dim, config.classes, gen)
 
     def set_engine(self, engine: str, **engine_options: Any) -> None:
         """Run module 2 on another engine or backend profile, with the same weights."""
-        self.quantum.set_engine(engine, **engine_options)
+        if self.quantum is not None:
+            self.quantum.set_engine(engine, **engine_options)
 
-    def features(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """(B, D) embeddings -> (B, Q) classical features f (module 1 read-outs, or the input itself)."""
+    def prepare(self, train_embeddings: torch.Tensor) -> None:
+        """Fit what is fitted rather than trained (the PCA) on the training embeddings; the Trainer calls it."""
+        if self.reduction is not None:
+            self.reduction.fit(self._checked(train_embeddings))
+
+    def _checked(self, embeddings: torch.Tensor) -> torch.Tensor:
         if embeddings.dim() != 2:
             raise QSetFitError(f"expected embeddings of shape (batch, dim), got {tuple(embeddings.shape)}")
+        if self.input_dim is not None and embeddings.shape[1] != self.input_dim:
+            raise QSetFitError(f"this head was built for {self.input_dim}-dim embeddings, got {embeddings.shape[1]}; "
+                               "use the body it was trained with")
         if not torch.isfinite(embeddings).all():
             raise QSetFitError("embeddings contain NaN or infinite values; check the body's output")
-        if self.encoders is None:
-            if embeddings.shape[1] != self.config.qubits:
-                raise QSetFitError(
-                    f"with encoders=0 the inputs feed module 2 directly and need {self.config.qubits} columns, "
-                    f"got {embeddings.shape[1]}"
-                )
-            return embeddings.to(torch.float64)
-        return self.encoders(embeddings)
+        return embeddings
+
+    def features(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """(B, D) embeddings -> (B, Q) classical features f (module 1's output, or the input itself)."""
+        x = self._checked(embeddings).to(torch.float64)
+        if self.reduction is not None:
+            x = self.reduction(x)  # (B, k)
+        if self.projection is not None:
+            return self.projection(x)  # (B, Q)
+        if self.encoders is not None:
+            return self.encoders(x)  # (B, E*Qc) = (B, Q)
+        if x.shape[1] != self.config.qubits:
+            raise QSetFitError(
+                f"with encoders=0 the inputs feed module 2 directly and need {self.config.qubits} columns, "
+                f"got {x.shape[1]}"
+            )
+        return x
 
     def forward(
         self,
@@ -68,12 +98,31 @@ class HybridHead(nn.Module):
         ``shots`` > 0 adds differentiable shot noise to module 2's read-outs (see ``shot_noise``).
         """
         f = self.features(embeddings)  # (B, Q)
-        z = self.quantum(f)  # (B, Qm) module-2 read-outs
-        if shots > 0:
-            z = shot_noise(z, shots, generator)
-        logits = self.linear(torch.cat([f, z.to(f.dtype)], dim=1))  # (B, K)
+        if self.quantum is None:  # the "module 2 removed" ablation
+            logits = self.linear(f)
+        else:
+            z = self.quantum(f)  # (B, Qm) module-2 read-outs
+            if shots > 0:
+                z = shot_noise(z, shots, generator)
+            z = z.to(f.dtype)
+            logits = self.linear(torch.cat([f, z], dim=1) if self.config.skip else z)  # (B, K)
         loss = None if labels is None else F.cross_entropy(logits, labels)
         return logits, loss
+
+
+def needs_input_dim(config: HeadConfig) -> bool:
+    """Whether the head's weights are sized by the embedding width (PCA reduction or a linear module 1)."""
+    return config.reduction == "pca" or config.module1 == "linear"
+
+
+def _seeded_linear(n_in: int, n_out: int, gen: torch.Generator) -> nn.Linear:
+    """A float64 ``nn.Linear`` initialised like torch's default, from ``gen`` (independent of the global RNG)."""
+    layer = nn.Linear(n_in, n_out, dtype=torch.float64)
+    with torch.no_grad():
+        bound = 1 / max(n_in, 1) ** 0.5
+        layer.weight.uniform_(-bound, bound, generator=gen)
+        layer.bias.uniform_(-bound, bound, generator=gen)
+    return layer
 
 
 def shot_noise(z: torch.Tensor, shots: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -16,11 +16,12 @@ import numpy as np
 import torch
 
 from qsetfit import persistence
+from qsetfit.body_tuning import attach_tuned_body, copy_tuned_body
 from qsetfit.circuits import HeadConfig
 from qsetfit.data import Dataset
 from qsetfit.embeddings import DEFAULT_BODY, embed
 from qsetfit.errors import QSetFitError
-from qsetfit.head import HybridHead
+from qsetfit.head import HybridHead, needs_input_dim
 from qsetfit.trainer import Trainer, TrainResult, evaluate
 from qsetfit.training_args import TrainingArguments
 
@@ -52,11 +53,22 @@ class QSetFitModel:
         self.config, self.body, self.seed = config, str(body), seed
         self.label_names = list(label_names) if label_names is not None else [str(i) for i in range(config.classes)]
         self.cache_dir = cache_dir
-        self.head = HybridHead(config, seed=seed)
+        # A PCA reduction or a linear module 1 is sized by the embedding width: built by fit() or load().
+        self.head: HybridHead | None = None if needs_input_dim(config) else HybridHead(config, seed=seed)
         self.training_args: TrainingArguments | None = None
         self.result: TrainResult | None = None
         self.metrics: dict[str, Any] = {}
         self.run_dir: Path | None = None  # set by load/save: hardware jobs are recorded in its ledger
+        self.base_body: str | None = None  # set when phase 1 tuned ``body`` from it (then ``body`` is a folder)
+        self.body_tuning: Any = None  # the BodyTuningArguments of phase 1, or None for a frozen body
+
+    @property
+    def trained_head(self) -> HybridHead:
+        """The head, or a clear error when it does not exist yet (PCA / linear module 1 before ``fit``)."""
+        if self.head is None:
+            raise QSetFitError("this model's head is sized by the embedding width and has not been fitted yet; "
+                               "call fit() (or load a trained run) first")
+        return self.head
 
     # ---- embeddings ------------------------------------------------------------------------
     def embed(self, texts: Sequence[str], *, show_progress: bool = True) -> torch.Tensor:
@@ -86,8 +98,13 @@ class QSetFitModel:
         run_dir: str | Path | None = None,
         resume: bool = False,
         progress: bool = True,
+        body_tuning: Any = None,
     ) -> TrainResult:
-        """Train the head on ``train``, selecting the epoch on ``validation``; checkpoints go to ``run_dir``."""
+        """Train the head on ``train``, selecting the epoch on ``validation``; checkpoints go to ``run_dir``.
+
+        ``body_tuning`` ("contrastive", a dict or ``BodyTuningArguments``) first tunes the body with setfit
+        (phase 1, saved to ``run_dir/body``); the head is then trained on the tuned body's embeddings.
+        """
         args = args or TrainingArguments()
         if len(set(train.labels)) < 2:
             raise QSetFitError("the training data holds a single class; a classifier needs at least two")
@@ -95,9 +112,15 @@ class QSetFitModel:
             raise QSetFitError(f"the data has {len(train.label_names)} classes {train.label_names} but the head "
                                f"has classes={self.config.classes}; set classes={len(train.label_names)}")
         self.label_names = list(train.label_names)
-        if args.seed != self.seed:  # the seed drives the initial weights too
-            self.seed, self.head = args.seed, HybridHead(self.config, seed=args.seed)
+        if body_tuning is not None:
+            from qsetfit.body_tuning import prepare_tuned_body
+
+            resume = prepare_tuned_body(self, train, run_dir, body_tuning, seed=args.seed, resume=resume,
+                                        progress=progress)
         x_train = self.embed(train.texts, show_progress=progress)
+        dim = x_train.shape[1] if needs_input_dim(self.config) else None
+        if self.head is None or args.seed != self.seed or self.head.input_dim != dim:  # seed drives initial weights
+            self.seed, self.head = args.seed, HybridHead(self.config, seed=args.seed, input_dim=dim)
         val = None
         if validation is not None and len(validation):
             val = (self.embed(validation.texts, show_progress=progress), self._labels(validation))
@@ -107,6 +130,10 @@ class QSetFitModel:
         self.result = trainer.train(resume=resume)
         self.training_args = args
         self.head.set_engine("torch")
+        if self.body_tuning is not None and self.body_tuning.end_to_end:
+            from qsetfit.body_tuning import train_end_to_end
+
+            train_end_to_end(self, train, args, progress=progress)
         if run_dir is not None:
             self.save(run_dir)
         return self.result
@@ -121,15 +148,15 @@ class QSetFitModel:
             if (backend.endswith(".toml") or backend in profiles.profile_names("backend")) \
                     and profiles.load_backend_profile(backend).engine == "ibm":
                 options["ledger"] = self.run_dir
-        self.head.set_engine(backend or "torch", **options)
+        self.trained_head.set_engine(backend or "torch", **options)
 
     @torch.no_grad()
     def predict_proba(self, texts: Sequence[str], *, backend: str | None = None, show_progress: bool = False
                       ) -> np.ndarray:
         """(N, K) class probabilities, module 2 executed on ``backend`` (default: the torch engine)."""
         self._on(backend)
-        self.head.eval()
-        logits, _ = self.head(self.embed(texts, show_progress=show_progress))
+        self.trained_head.eval()
+        logits, _ = self.trained_head(self.embed(texts, show_progress=show_progress))
         return torch.softmax(logits, dim=1).numpy()
 
     def predict(self, texts: Sequence[str], *, backend: str | None = None) -> list[str]:
@@ -140,7 +167,7 @@ class QSetFitModel:
         """Accuracy and mean cross-entropy on labelled ``data`` with module 2 on ``backend``."""
         labels = self._labels(data)
         self._on(backend)
-        metrics = evaluate(self.head, self.embed(data.texts, show_progress=show_progress), labels,
+        metrics = evaluate(self.trained_head, self.embed(data.texts, show_progress=show_progress), labels,
                            batch_size=1 << 20)
         return {"accuracy": metrics["accuracy"], "loss": metrics["loss"], "n": len(data),
                 "backend": backend or "torch"}
@@ -153,18 +180,20 @@ class QSetFitModel:
         persistence.write_json(out / persistence.CONFIG, {
             "format_version": persistence.FORMAT_VERSION,
             "head": self.config.to_dict(),
-            "body": self.body,
+            "body": self.base_body or self.body,
+            "tuned_body": copy_tuned_body(self, out),
             "label_names": self.label_names,
             "seed": self.seed,
             "training": self.training_args.to_dict() if self.training_args else None,
-            "weight_order": [str(p) for p in self.head.quantum.head_circuit.weights],
+            "weight_order": [str(p) for p in self.trained_head.quantum.head_circuit.weights],
+            "embedding_dim": self.trained_head.input_dim,
         })
-        persistence.write_tensors(out / persistence.WEIGHTS, self.head.state_dict())
-        persistence.write_circuit(out / persistence.CIRCUIT, self.head.quantum.head_circuit.circuit)
+        persistence.write_tensors(out / persistence.WEIGHTS, self.trained_head.state_dict())
+        persistence.write_circuit(out / persistence.CIRCUIT, self.trained_head.quantum.head_circuit.circuit)
         if self.result is not None:
             persistence.write_history(out / persistence.HISTORY, self.result.history)
             self.metrics |= {"best_epoch": self.result.best_epoch, "best_validation": self.result.best_validation,
-                             "parameters": self.config.parameter_counts()}
+                             "parameters": self.config.parameter_counts(self.trained_head.input_dim)}
             from qsetfit.plots import learning_curve
 
             learning_curve(self.result.history, out / "learning_curve.png")
@@ -180,22 +209,52 @@ class QSetFitModel:
         cfg = persistence.read_json(path / persistence.CONFIG)
         if cfg.get("format_version") != persistence.FORMAT_VERSION:
             raise QSetFitError(f"{path} was written by an incompatible qsetfit (format {cfg.get('format_version')})")
-        model = cls(HeadConfig.from_dict(cfg["head"]), body=cfg["body"], label_names=cfg["label_names"],
-                    seed=cfg["seed"], cache_dir=cache_dir)
+        config = HeadConfig.from_dict(cfg["head"])
+        model = cls(config, body=cfg["body"], label_names=cfg["label_names"], seed=cfg["seed"], cache_dir=cache_dir)
+        if cfg.get("tuned_body"):
+            attach_tuned_body(model, path / cfg["tuned_body"], cfg["body"])
+        if needs_input_dim(config):
+            if not isinstance(cfg.get("embedding_dim"), int):
+                raise QSetFitError(f"{path / persistence.CONFIG} lacks embedding_dim, which a PCA reduction or a "
+                                   "linear module 1 needs; the run is incomplete: train it again")
+            model.head = HybridHead(config, seed=cfg["seed"], input_dim=cfg["embedding_dim"])
         if cfg.get("training"):
             model.training_args = TrainingArguments.from_dict(cfg["training"])
         state = persistence.read_tensors(path / persistence.WEIGHTS)
-        missing = set(model.head.state_dict()) ^ set(state)
+        missing = set(model.trained_head.state_dict()) ^ set(state)
         if missing:
             raise QSetFitError(f"{path / persistence.WEIGHTS} does not match config.json (keys {sorted(missing)})")
-        model.head.load_state_dict(state)
+        model.trained_head.load_state_dict(state)
         model.run_dir = path
         metrics_path = path / persistence.METRICS
         model.metrics = persistence.read_json(metrics_path) if metrics_path.is_file() else {}
         return model
 
+    # ---- the Hugging Face model API (qsetfit.hub) -------------------------------------------
+    def save_pretrained(self, save_directory: str | Path) -> Path:
+        """``save`` plus the model card (README.md); a tuned body is copied into ``save_directory/body``."""
+        from qsetfit import hub
+
+        return hub.save_pretrained(self, save_directory)
+
+    @classmethod
+    def from_pretrained(cls, path_or_repo_id: str | Path, *, revision: str | None = None,
+                        token: str | bool | None = None, local_files_only: bool = False) -> "QSetFitModel":
+        """Load a run directory or a Hugging Face Hub repository (downloaded with ``snapshot_download``)."""
+        from qsetfit import hub
+
+        return hub.from_pretrained(cls, path_or_repo_id, revision=revision, token=token,
+                                   local_files_only=local_files_only)
+
+    def push_to_hub(self, repo_id: str, *, token: str | None = None, private: bool | None = None,
+                    commit_message: str = "Upload qsetfit model") -> str:
+        """Upload the run directory (model card included) with ``HfApi.upload_folder``; returns the commit URL."""
+        from qsetfit import hub
+
+        return hub.push_to_hub(self, repo_id, token=token, private=private, commit_message=commit_message)
+
     def __repr__(self) -> str:
-        n = self.config.num_parameters
+        n = sum(p.numel() for p in self.head.parameters()) if self.head is not None else "not built yet"
         return f"QSetFitModel(body={self.body!r}, labels={self.label_names}, parameters={n}, qubits={self.config.qubits})"
 
 

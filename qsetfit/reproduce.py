@@ -15,7 +15,7 @@ import platform
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -23,12 +23,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from qsetfit import baselines, stats
-from qsetfit.circuits import HeadConfig, build_head_circuit
+from qsetfit.circuits import HeadConfig
 from qsetfit.embeddings import DEFAULT_BODY
-from qsetfit.encoder import AmplitudeEncoders
 from qsetfit.errors import QSetFitError
-from qsetfit.head import HybridHead, shot_noise
-from qsetfit.layer import QuantumLayer
+from qsetfit.head import HybridHead, needs_input_dim
 from qsetfit.persistence import atomic_write_bytes, read_resumable, write_json
 from qsetfit.trainer import Trainer
 from qsetfit.training_args import TrainingArguments
@@ -43,89 +41,48 @@ QUICK = {"seeds": 2, "epochs": 3, "test_limit": 500}
 ALPHA = 0.05
 
 
-# ---- ablations ------------------------------------------------------------------------------------------
-class Module1Only(nn.Module):
-    """Ablation "module 2 removed": the head's module-1 encoders, then a linear layer on their Q features."""
-
-    def __init__(self, config: HeadConfig, *, seed: int = 0) -> None:
-        super().__init__()
-        if config.encoders < 1:
-            raise QSetFitError("the 'module 2 removed' ablation needs module-1 encoders (encoders >= 1)")
-        gen = torch.Generator().manual_seed(seed)
-        self.encoders = AmplitudeEncoders(config, generator=gen)
-        self.linear = nn.Linear(config.feature_dim, config.classes, dtype=torch.float64)
-
-    def set_engine(self, engine: str, **engine_options: Any) -> None:
-        """Nothing to move: there is no module 2 (module 1 always runs on the torch engine)."""
-
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor | None = None, *, shots: int = 0,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(B, D) embeddings -> ((B, K) logits, loss or None)."""
-        logits = self.linear(self.encoders(embeddings))  # (B, Q) -> (B, K)
-        return logits, None if labels is None else nn.functional.cross_entropy(logits, labels)
-
-
-class LinearModule1(nn.Module):
-    """Ablation "module 1 replaced": a linear projection D -> Q (the same width), then module 2 and the read-out.
-
-    No squashing: module 2 encodes each projected feature as RY(scale * f) as it would an encoder read-out.
-    """
-
-    def __init__(self, config: HeadConfig, dim: int, *, seed: int = 0, engine: str = "torch") -> None:
-        super().__init__()
-        gen = torch.Generator().manual_seed(seed)
-        self.config = config
-        self.projection = nn.Linear(dim, config.feature_dim, dtype=torch.float64)
-        self.quantum = QuantumLayer(build_head_circuit(config), engine, generator=gen)
-        self.linear = nn.Linear(config.feature_dim + config.measured, config.classes, dtype=torch.float64)
-        with torch.no_grad():
-            for layer in (self.projection, self.linear):
-                bound = 1 / layer.in_features**0.5
-                layer.weight.uniform_(-bound, bound, generator=gen)
-                layer.bias.uniform_(-bound, bound, generator=gen)
-
-    def set_engine(self, engine: str, **engine_options: Any) -> None:
-        """Run module 2 on another engine or backend profile."""
-        self.quantum.set_engine(engine, **engine_options)
-
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor | None = None, *, shots: int = 0,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(B, D) embeddings -> ((B, K) logits, loss or None)."""
-        f = self.projection(embeddings.to(torch.float64))  # (B, Q)
-        z = self.quantum(f)  # (B, Qm)
-        if shots > 0:
-            z = shot_noise(z, shots, generator)
-        logits = self.linear(torch.cat([f, z], dim=1))  # (B, K)
-        return logits, None if labels is None else nn.functional.cross_entropy(logits, labels)
-
-
 # ---- methods -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TorchMethod:
-    """A head trained by the ``Trainer``: ``build(dim, seed) -> nn.Module``."""
+    """A head trained by the ``Trainer``: ``build(dim, seed) -> HybridHead``."""
 
     name: str
     kind: str  # "quantum" or "ablation"
     preset: str
     description: str
-    build: Callable[[int, int], nn.Module]
+    build: Callable[[int, int], HybridHead]
 
 
-def torch_methods(presets: Sequence[str], classes: int, *, ablations: bool = True) -> list[TorchMethod]:
-    """The quantum presets and (optionally) their two ablations each."""
+def linear_module1(config: HeadConfig) -> HeadConfig:
+    """The "module 1 replaced" ablation's config: a linear projection D -> Q of the raw embedding, same module 2."""
+    return replace(config, module1="linear", amplitude_bias=0.0, reduction="none", pca_components=0)
+
+
+def _builder(config: HeadConfig, *, module2: bool = True) -> Callable[[int, int], HybridHead]:
+    def build(dim: int, seed: int) -> HybridHead:
+        return HybridHead(config, seed=seed, input_dim=dim if needs_input_dim(config) else None, module2=module2)
+    return build
+
+
+def torch_methods(heads: Sequence[str] | Mapping[str, HeadConfig], classes: int, *,
+                  ablations: bool = True) -> list[TorchMethod]:
+    """The quantum heads (preset names, or name -> config) and, optionally, their two ablations each."""
+    configs = heads if isinstance(heads, Mapping) else {p: HeadConfig.preset(p, classes=classes) for p in heads}
     methods = []
-    for preset in presets:
-        config = HeadConfig.preset(preset, classes=classes)
-        methods.append(TorchMethod(preset, "quantum", preset, "hybrid head (module 1 + module 2 + linear)",
-                                   lambda dim, seed, c=config: HybridHead(c, seed=seed)))
-        if ablations:
-            if config.encoders > 0:
-                methods.append(TorchMethod(f"{preset}/no-module2", "ablation", preset,
-                                           "module 2 removed: linear layer on the module-1 features",
-                                           lambda dim, seed, c=config: Module1Only(c, seed=seed)))
-            methods.append(TorchMethod(f"{preset}/linear-module1", "ablation", preset,
+    for name, config in configs.items():
+        config = replace(config, classes=classes)
+        methods.append(TorchMethod(name, "quantum", name, "hybrid head (module 1 + module 2 + linear)",
+                                   _builder(config)))
+        if not ablations:
+            continue
+        if config.has_module1:
+            methods.append(TorchMethod(f"{name}/no-module2", "ablation", name,
+                                       "module 2 removed: linear layer on the module-1 features",
+                                       _builder(config, module2=False)))
+        if config.module1 != "linear":
+            methods.append(TorchMethod(f"{name}/linear-module1", "ablation", name,
                                        "module 1 replaced by a linear projection of the same width",
-                                       lambda dim, seed, c=config: LinearModule1(c, dim, seed=seed)))
+                                       _builder(linear_module1(config))))
     return methods
 
 
@@ -149,7 +106,7 @@ def train_method(method: TorchMethod, split: baselines.EmbeddedSplits, args: Tra
     if split.validation is not None:
         validation = (torch.as_tensor(split.x_val, dtype=torch.float64), torch.as_tensor(split.y_val))
     t0 = time.perf_counter()
-    trainer = Trainer(head, args, (torch.as_tensor(split.x_train, dtype=torch.float64),  # type: ignore[arg-type]
+    trainer = Trainer(head, args, (torch.as_tensor(split.x_train, dtype=torch.float64),
                                    torch.as_tensor(split.y_train)), validation, progress=False)
     result = trainer.train()
     seconds = time.perf_counter() - t0
@@ -165,7 +122,8 @@ def reproduce(data: str, out: str | Path, *, body: str = DEFAULT_BODY, seeds: in
               presets: Sequence[str] = baselines.PAPER_PRESETS, epochs: int | None = None, batch_size: int = 32,
               learning_rate: float = 0.02, ablations: bool = True, hidden_grid: Sequence[int] = baselines.HIDDEN_GRID,
               per_label: int = 256, protocol: str = "paper", test_limit: int | None = None, quick: bool = False,
-              resume: bool = False, progress: bool = True) -> dict[str, Any]:
+              resume: bool = False, progress: bool = True, heads: Mapping[str, HeadConfig] | None = None,
+              training: TrainingArguments | None = None, first_seed: int = 0) -> dict[str, Any]:
     """Run the protocol over seeds 0..S-1 and write ``results.json`` and ``table.md`` into ``out``.
 
     Args:
@@ -182,6 +140,9 @@ def reproduce(data: str, out: str | Path, *, body: str = DEFAULT_BODY, seeds: in
         quick: a tiny run for checking the pipeline, not for conclusions.
         resume: keep the finished seeds of an earlier run in ``out`` with the same settings, run the rest.
         progress: show a progress bar.
+        heads: quantum heads by name (overrides ``presets``; e.g. a screening study's winner).
+        training: every training knob at once (overrides epochs / batch_size / learning_rate; seed = split seed).
+        first_seed: seeds run from first_seed to first_seed + S - 1 (fresh seeds for a screen's final stage).
 
     Returns:
         The content of results.json, plus "table" (the markdown).
@@ -191,38 +152,41 @@ def reproduce(data: str, out: str | Path, *, body: str = DEFAULT_BODY, seeds: in
     test_limit = test_limit if test_limit is not None or not quick else QUICK["test_limit"]
     if seeds < 1:
         raise QSetFitError(f"seeds must be >= 1, got {seeds}")
-    if not presets:
+    if not presets and not heads:
         raise QSetFitError("presets is empty; pass at least one quantum preset (e.g. paper-10q-single)")
+    heads = dict(heads) if heads else {p: HeadConfig.preset(p) for p in presets}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    base_args = TrainingArguments(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate)
-    settings = {"data": data, "body": body, "seeds": list(range(seeds)), "presets": list(presets),
+    base_args = training or TrainingArguments(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate)
+    seed_list = list(range(first_seed, first_seed + seeds))
+    settings = {"data": data, "body": body, "seeds": seed_list, "presets": list(heads),
+                "heads": {name: c.to_dict() for name, c in heads.items()},
                 "training": base_args.to_dict() | {"seed": "= split seed"}, "ablations": ablations,
                 "hidden_grid": list(hidden_grid), "per_label": per_label, "protocol": protocol,
                 "test_limit": test_limit, "quick": quick, "torch_threads": torch.get_num_threads(),
                 "python": platform.python_version(), "torch": torch.__version__}
-    runs = _finished_runs(out, settings, seeds) if resume else []
+    runs = _finished_runs(out, settings, seed_list) if resume else []
     done = {r["seed"] for r in runs}
     if done:
         logger.info("resuming: seeds %s already finished in %s", sorted(done), out)
     bar = tqdm(total=seeds, initial=len(done), desc="seeds", unit="seed", disable=not progress)
     result = _assemble(settings, runs, partial=len(done) < seeds) if done else {}
-    for seed in range(seeds):
+    for i, seed in enumerate(seed_list):
         if seed in done:
             continue
         split = baselines.embedded_splits(data, body=body, seed=seed, protocol=protocol, per_label=per_label,
                                           test_limit=test_limit, progress=progress)
         classes = len(split.label_names)
         settings["split"] = split.sizes() | {"dim": split.dim}
-        for method in torch_methods(presets, classes, ablations=ablations):
+        for method in torch_methods(heads, classes, ablations=ablations):
             bar.set_postfix_str(f"seed {seed}: {method.name}")
             runs.append(train_method(method, split, replace(base_args, seed=seed)))
             logger.info("seed %d %s: %.4f", seed, method.name, runs[-1]["accuracy"])
-        configs = {p: HeadConfig.preset(p, classes=classes) for p in presets}
+        configs = {name: replace(c, classes=classes) for name, c in heads.items()}
         specs = baselines.baseline_specs(split.dim, classes, configs=configs, hidden_grid=hidden_grid)
         for r in baselines.fit_baselines(split, specs):
             runs.append(r.to_row() | {"kind": "classical", "model": r.kind, "correct": r.predictions == split.y_test})
-        result = _assemble(settings, runs, partial=seed + 1 < seeds)
+        result = _assemble(settings, runs, partial=i + 1 < seeds)
         _write(out, result)
         bar.update()
     bar.close()
@@ -236,6 +200,7 @@ def _assemble(settings: dict[str, Any], runs: list[dict[str, Any]], *, partial: 
     # "correct" (per test sentence) is kept as a 0/1 string so a resumed run can redo the paired tests.
     result = {"settings": settings, "paper_reported": PAPER_REPORTED, "rows": rows, "comparison": comparison,
               "runs": [r | {"correct": _bits(r["correct"])} for r in runs], "partial": partial}
+    result["module2_share"] = module2_shares(rows)
     result["table"] = render_table(result)
     return result
 
@@ -253,6 +218,22 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                      "accuracy": mean, "accuracy_std": std, "accuracies": [r["accuracy"] for r in rs],
                      "seeds": [r["seed"] for r in rs], "paper": PAPER_REPORTED.get(name)})
     return rows
+
+
+def module2_shares(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each quantum head's accuracy minus its "module 2 removed" ablation's, paired by seed (in points)."""
+    by_name = {r["name"]: r for r in rows}
+    shares = []
+    for r in rows:
+        ablation = by_name.get(f"{r['name']}/no-module2")
+        if r["kind"] != "quantum" or ablation is None:
+            continue
+        seeds = [s for s in r["seeds"] if s in ablation["seeds"]]
+        deltas = [100 * (r["accuracies"][r["seeds"].index(s)] - ablation["accuracies"][ablation["seeds"].index(s)])
+                  for s in seeds]
+        mean, std = stats.mean_std(deltas)
+        shares.append({"name": r["name"], "delta_points": mean, "delta_std_points": std, "seeds": len(seeds)})
+    return shares
 
 
 def compare_best(runs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -339,6 +320,12 @@ def render_table(result: dict[str, Any]) -> str:
         paper = f"{r['paper']:.2f}" if r["paper"] is not None else ""
         lines.append(f"| {r['name']} | {r['kind']} | {params} | {_pct(r['accuracy'])} ± {_pct(r['accuracy_std'])} "
                      f"| {paper} |")
+    shares = module2_shares(result["rows"])
+    if shares:
+        lines += ["", "Module 2's share (head minus its `/no-module2` ablation, paired by seed; a head whose share is "
+                      "zero ignores its circuit, and its noise robustness measures nothing):", ""]
+        lines += [f"- {m['name']}: {m['delta_points']:+.2f} ± {m['delta_std_points']:.2f} points over "
+                  f"{m['seeds']} seed(s)" for m in shares]
     lines += ["", *verdict(result["comparison"]), ""]
     notes = ["¹ SVC: support vectors × D + dual coefficients + intercepts, mean over seeds.",
              "Ablations: `/no-module2` = module 2 removed (linear layer on the module-1 features); "
@@ -360,7 +347,7 @@ def _bits(correct: np.ndarray) -> str:
 _RESUME_FREE = ("seeds", "split", "torch_threads")
 
 
-def _finished_runs(out: Path, settings: dict[str, Any], seeds: int) -> list[dict[str, Any]]:
+def _finished_runs(out: Path, settings: dict[str, Any], seeds: Sequence[int]) -> list[dict[str, Any]]:
     """The runs of the seeds an earlier ``reproduce`` into ``out`` finished, if its settings match."""
     def identity(doc: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in doc["settings"].items() if k not in _RESUME_FREE}
@@ -371,7 +358,7 @@ def _finished_runs(out: Path, settings: dict[str, Any], seeds: int) -> list[dict
     if any("correct" not in r for r in earlier["runs"]):
         raise QSetFitError(f"cannot resume from {out / 'results.json'}: it predates resumable results; "
                            "pick another --out")
-    return [r | {"correct": np.array([c == "1" for c in r["correct"]])} for r in earlier["runs"] if r["seed"] < seeds]
+    return [r | {"correct": np.array([c == "1" for c in r["correct"]])} for r in earlier["runs"] if r["seed"] in seeds]
 
 
 def _write(out: Path, result: dict[str, Any]) -> None:

@@ -155,9 +155,11 @@ class Trainer:
         head.set_engine(args.engine)
         result = TrainResult()
         start_epoch, step, best, stale = 0, 0, {}, 0
-        if resume:
-            start_epoch, step, best, stale = self._load_checkpoint(result)
         emb, labels = self.train_set
+        if resume:  # the fitted PCA comes back with the checkpoint's state
+            start_epoch, step, best, stale = self._load_checkpoint(result)
+        else:
+            head.prepare(emb)
         bar = tqdm(range(start_epoch, args.epochs), desc="training", unit="epoch", disable=not self.progress,
                    initial=start_epoch, total=args.epochs)
         for epoch in bar:

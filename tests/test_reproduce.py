@@ -16,9 +16,9 @@ from qsetfit.head import HybridHead
 from tests.helpers import write_splits
 from qsetfit.reproduce import (
     PAPER_REPORTED,
-    LinearModule1,
-    Module1Only,
     compare_best,
+    linear_module1,
+    module2_shares,
     num_parameters,
     reproduce,
     summary_rows,
@@ -33,11 +33,14 @@ def test_parameter_counts_of_heads_and_ablations():
     q, k, qm, d = TINY.qubits, TINY.classes, TINY.measured, 384
     counts = TINY.parameter_counts()
     assert num_parameters(HybridHead(TINY)) == TINY.num_parameters
-    assert num_parameters(Module1Only(TINY)) == counts["encoders"] + q * k + k
-    assert num_parameters(LinearModule1(TINY, d)) == d * q + q + counts["module2"] + (q + qm) * k + k
+    assert num_parameters(HybridHead(TINY, module2=False)) == counts["encoders"] + q * k + k
+    linear = linear_module1(TINY)
+    assert num_parameters(HybridHead(linear, input_dim=d)) == d * q + q + counts["module2"] + (q + qm) * k + k
+    assert linear.parameter_counts(d)["total"] == d * q + q + counts["module2"] + (q + qm) * k + k
 
 
-@pytest.mark.parametrize("build", [lambda: Module1Only(TINY, seed=1), lambda: LinearModule1(TINY, 20, seed=1)])
+@pytest.mark.parametrize("build", [lambda: HybridHead(TINY, seed=1, module2=False),
+                                   lambda: HybridHead(linear_module1(TINY), seed=1, input_dim=20)])
 def test_ablations_train_every_parameter(build):
     head = build()
     x = torch.randn(6, 20, dtype=torch.float64)
@@ -50,7 +53,7 @@ def test_ablations_train_every_parameter(build):
 
 def test_ablations_are_seeded():
     x = torch.randn(3, 20, dtype=torch.float64)
-    a, b = LinearModule1(TINY, 20, seed=4), LinearModule1(TINY, 20, seed=4)
+    a, b = (HybridHead(linear_module1(TINY), seed=4, input_dim=20) for _ in range(2))
     assert torch.equal(a(x)[0], b(x)[0])
 
 
@@ -58,6 +61,14 @@ def test_methods_list_presets_and_ablations():
     names = [m.name for m in torch_methods(["tiny"], 2)]
     assert names == ["tiny", "tiny/no-module2", "tiny/linear-module1"]
     assert [m.name for m in torch_methods(["tiny"], 2, ablations=False)] == ["tiny"]
+
+
+def test_module2_share_is_the_paired_difference_to_the_ablation():
+    rows = [{"name": "h", "kind": "quantum", "accuracies": [0.80, 0.90], "seeds": [0, 1]},
+            {"name": "h/no-module2", "kind": "ablation", "accuracies": [0.75, 0.80], "seeds": [0, 1]}]
+    (share,) = module2_shares(rows)
+    assert share["delta_points"] == pytest.approx(7.5) and share["seeds"] == 2
+    assert share["delta_std_points"] == pytest.approx(np.std([5.0, 10.0], ddof=1))
 
 
 def _runs(q_accs, c_accs, *, q_correct=None, c_correct=None):

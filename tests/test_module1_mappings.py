@@ -1,0 +1,156 @@
+"""Module-1 input mappings (issue 13): amplitude bias, PCA reduction, linear module 1, skip, derived encoders."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.decomposition import PCA
+
+from qsetfit import HeadConfig, HybridHead, QSetFitError
+from qsetfit.encoder import amplitude_states
+from qsetfit.modeling import QSetFitModel
+from qsetfit.persistence import read_tensors
+from qsetfit.training_args import TrainingArguments
+
+torch.set_num_threads(1)
+
+
+def test_qubits_alone_derives_one_encoder_reading_the_whole_register():
+    c = HeadConfig(qubits=8)
+    assert (c.encoders, c.encoder_qubits, c.encoder_connectivity) == (1, 8, 2)
+    assert HeadConfig(qubits=8, encoders=2).encoder_qubits == 4
+    assert HeadConfig(qubits=8, encoder_qubits=2).encoders == 4
+    assert HeadConfig(qubits=2, connectivity=1).encoder_connectivity == 1
+    with pytest.raises(QSetFitError, match="not a multiple of encoders"):
+        HeadConfig(qubits=8, encoders=3)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(module1="quantum"), "module1 must be one of"),
+    (dict(reduction="svd"), "reduction must be one of"),
+    (dict(amplitude_bias=-1.0), "amplitude_bias must be"),
+    (dict(amplitude_bias=float("nan")), "amplitude_bias must be"),
+    (dict(pca_components=8), "reduction is 'none'"),
+    (dict(module1="linear", amplitude_bias=0.5), "amplitude_bias applies to amplitude encoders"),
+])
+def test_bad_mappings_are_refused(kwargs, match):
+    with pytest.raises(QSetFitError, match=match):
+        HeadConfig(qubits=4, **kwargs)
+
+
+def test_bias_is_the_last_amplitude_and_matches_the_closed_form():
+    b = 0.7
+    cfg = HeadConfig(qubits=1, connectivity=0, encoder_layers=0, amplitude_bias=b)
+    emb = torch.tensor([[-3.0, 5.0], [2.0, 0.0]], dtype=torch.float64)
+    states = amplitude_states(emb, cfg)  # one qubit: one embedding entry + the bias
+    assert torch.allclose(states[0, :, 1], torch.full((2,), b / np.sqrt(1 + b * b), dtype=torch.float64))
+    assert torch.allclose(states.norm(dim=-1), torch.ones(1, 2, dtype=torch.float64))
+    # <Z> of [s, b]/sqrt(1+b^2) with no encoder layers is (1 - b^2) / (1 + b^2), whatever the sign s
+    z = HybridHead(cfg).features(emb)
+    assert torch.allclose(z, torch.full((2, 1), (1 - b * b) / (1 + b * b), dtype=torch.float64))
+
+
+def test_bias_zero_is_the_papers_encoding():
+    emb = torch.randn(3, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    paper = HeadConfig.preset("tiny")
+    assert torch.equal(amplitude_states(emb, paper), amplitude_states(emb, HeadConfig(**paper.to_dict())))
+    expected = emb[:, :16] / emb[:, :16].norm(dim=1, keepdim=True)
+    assert torch.allclose(amplitude_states(emb, paper)[0], expected)
+
+
+def test_pca_reduction_is_sklearns_fitted_on_the_training_embeddings():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 12)) @ rng.normal(size=(12, 12))
+    cfg = HeadConfig(qubits=2, reduction="pca")  # one 2-qubit encoder: 4 amplitudes -> 4 components
+    head = HybridHead(cfg, input_dim=12)
+    head.prepare(torch.as_tensor(x))
+    ours = head.reduction(torch.as_tensor(x[:5])).numpy()
+    ref = PCA(n_components=4, svd_solver="full").fit(x).transform(x[:5])
+    assert np.allclose(ours, ref, atol=1e-10)
+
+
+def test_pca_keeps_its_shape_when_the_training_set_is_smaller_than_the_components():
+    cfg = HeadConfig(qubits=4, reduction="pca")  # 16 components wanted
+    head = HybridHead(cfg, input_dim=30)
+    head.prepare(torch.randn(5, 30, dtype=torch.float64, generator=torch.Generator().manual_seed(2)))
+    assert head.reduction.components.shape == (16, 30)
+    assert head.reduction.components[5:].abs().sum() == 0  # only 5 components are supported by 5 examples
+
+
+def test_unfitted_pca_and_missing_width_fail_clearly():
+    with pytest.raises(QSetFitError, match="pass input_dim"):
+        HybridHead(HeadConfig(qubits=2, reduction="pca"))
+    head = HybridHead(HeadConfig(qubits=2, reduction="pca"), input_dim=6)
+    with pytest.raises(QSetFitError, match="never fitted"):
+        head(torch.zeros(1, 6, dtype=torch.float64))
+    with pytest.raises(QSetFitError, match="built for 6-dim embeddings"):
+        head(torch.zeros(1, 7, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(qubits=3, amplitude_bias=0.5, reduction="pca"),
+    dict(qubits=4, encoders=2, amplitude_bias=1.0, reduction="pca", pca_components=5),
+    dict(qubits=3, module1="linear"),
+    dict(qubits=3, module1="linear", reduction="pca", pca_components=6),
+    dict(qubits=3, skip=False, measured=2),
+    dict(qubits=3, module1="linear", skip=False, measured=3),
+])
+def test_parameter_counts_match_the_module_and_every_parameter_trains(kwargs):
+    cfg = HeadConfig(connectivity=1, reuploads=1, layers=1, **kwargs)
+    head = HybridHead(cfg, input_dim=10, seed=3)
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(8, 10, dtype=torch.float64, generator=gen)
+    head.prepare(x)
+    assert sum(p.numel() for p in head.parameters()) == cfg.parameter_counts(10)["total"]
+    _, loss = head(x, torch.tensor([0, 1] * 4))
+    loss.backward()
+    for name, p in head.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_without_skip_the_linear_layer_reads_module_2_only():
+    cfg = HeadConfig(qubits=3, connectivity=1, reuploads=1, layers=1, skip=False, measured=2)
+    head = HybridHead(cfg)
+    assert head.linear.in_features == 2
+    x = torch.rand(4, 8, dtype=torch.float64)
+    z = head.quantum(head.features(x))
+    assert torch.allclose(head(x)[0], head.linear(z))
+
+
+@pytest.fixture(scope="module")
+def pca_run(small_splits, tmp_path_factory):
+    run = tmp_path_factory.mktemp("pca-run")
+    cfg = HeadConfig(qubits=3, connectivity=1, reuploads=1, layers=1, amplitude_bias=0.5, reduction="pca")
+    model = QSetFitModel(cfg)
+    model.fit(small_splits.train, small_splits.validation,
+              args=TrainingArguments(epochs=2, batch_size=16, learning_rate=0.05), run_dir=run, progress=False)
+    return model, run
+
+
+def test_pca_is_saved_with_the_run_and_reloads_to_identical_predictions_on_torch_and_aer(pca_run, small_splits):
+    model, run = pca_run
+    config = json.loads((run / "config.json").read_text())
+    assert config["head"]["reduction"] == "pca" and config["embedding_dim"] == 384
+    saved = read_tensors(run / "head.safetensors")
+    assert saved["reduction.components"].shape == (7, 384) and saved["reduction.fitted"].item() == 1.0
+    texts = small_splits.test.texts[:6]
+    loaded = QSetFitModel.load(run)
+    for backend in ("torch", "aer-exact"):
+        a = model.predict_proba(texts, backend=backend)
+        b = loaded.predict_proba(texts, backend=backend)
+        assert np.allclose(a, b, atol=1e-9), backend
+    assert np.allclose(loaded.predict_proba(texts, backend="torch"), loaded.predict_proba(texts, backend="aer-exact"),
+                       atol=1e-6)
+
+
+def test_linear_module1_round_trips(small_splits, tmp_path):
+    model = QSetFitModel(HeadConfig(qubits=2, connectivity=1, reuploads=1, layers=1, module1="linear"))
+    with pytest.raises(QSetFitError, match="not been fitted"):
+        model.predict(["hello"])
+    model.fit(small_splits.train, None, args=TrainingArguments(epochs=1, batch_size=32), run_dir=tmp_path / "r",
+              progress=False)
+    texts = small_splits.test.texts[:4]
+    assert np.allclose(QSetFitModel.load(tmp_path / "r").predict_proba(texts), model.predict_proba(texts))
