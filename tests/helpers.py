@@ -16,3 +16,10 @@ def write_splits(splits, folder: Path) -> Path:
             writer.writerow(["text", "label"])
             writer.writerows((t, ds.label_names[y]) for t, y in zip(ds.texts, ds.labels))
     return folder
+
+
+def seeded(seed: int = 0):
+    """A torch ``Generator`` with a fixed seed, so test inputs drawn with ``torch.rand``/``randn`` repeat."""
+    import torch
+
+    return torch.Generator().manual_seed(seed)

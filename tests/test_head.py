@@ -11,6 +11,7 @@ from qsetfit import HeadConfig, HybridHead, QSetFitError, QuantumLayer, build_he
 from qsetfit.encoder import AmplitudeEncoders, amplitude_states
 from qsetfit.engines.registry import available_engines, make_engine
 from tests.conftest import statevector_expectations
+from tests.helpers import seeded
 
 
 @pytest.mark.parametrize("preset", ["paper-10q-single", "paper-14q-multi", "tiny"])
@@ -18,7 +19,7 @@ def test_head_shapes_counts_and_gradients(preset):
     cfg = HeadConfig.preset(preset)
     head = HybridHead(cfg)
     assert sum(p.numel() for p in head.parameters()) == cfg.num_parameters
-    emb = torch.randn(6, 384)
+    emb = torch.randn(6, 384, generator=seeded())
     logits, loss = head(emb, torch.tensor([0, 1, 0, 1, 1, 0]))
     assert logits.shape == (6, 2) and loss.ndim == 0
     loss.backward()
@@ -29,7 +30,7 @@ def test_head_shapes_counts_and_gradients(preset):
 def test_multiclass_and_measured_qubits():
     cfg = HeadConfig(qubits=6, encoders=2, encoder_qubits=3, measured=3, classes=5, connectivity=1)
     head = HybridHead(cfg)
-    logits, loss = head(torch.randn(4, 16))
+    logits, loss = head(torch.randn(4, 16, generator=seeded()))
     assert logits.shape == (4, 5) and loss is None
     assert head.linear.in_features == 6 + 3
 
@@ -44,7 +45,7 @@ def test_quantum_layer_contract():
     hc = build_head_circuit(HeadConfig(qubits=4, measured=2, encoders=0, connectivity=1))
     layer = QuantumLayer(hc, engine="torch")
     assert layer.weight.shape == (len(hc.weights),)
-    x = torch.rand(3, 4, dtype=torch.float64)
+    x = torch.rand(3, 4, dtype=torch.float64, generator=seeded())
     out = layer(x)
     assert out.shape == (3, 2)
     ref = statevector_expectations(hc.circuit, hc.inputs + hc.weights,
@@ -73,13 +74,13 @@ def test_amplitude_states_split_pad_and_normalise():
                                               encoder_input="shared"))
     assert torch.equal(shared[0], shared[1])
     with pytest.raises(QSetFitError, match="encoder_input='shared'"):
-        amplitude_states(torch.randn(1, 8), cfg)
+        amplitude_states(torch.randn(1, 8, generator=seeded()), cfg)
 
 
 def test_encoder_readouts_match_statevector():
     cfg = HeadConfig(qubits=4, encoders=1, encoder_qubits=4, encoder_layers=2, encoder_connectivity=2)
     enc = AmplitudeEncoders(cfg)
-    emb = torch.randn(3, 20, dtype=torch.float64)
+    emb = torch.randn(3, 20, dtype=torch.float64, generator=seeded())
     feats = enc(emb)
     layer = enc.layers[0]
     hc = layer.head_circuit
@@ -95,7 +96,7 @@ def test_head_rejects_bad_embeddings():
     with pytest.raises(QSetFitError, match="NaN"):
         head(torch.full((2, 16), float("nan")))
     with pytest.raises(QSetFitError, match=r"shape \(batch, dim\)"):
-        head(torch.randn(16))
+        head(torch.randn(16, generator=seeded()))
 
 
 def test_switching_engines_closes_the_old_one():

@@ -17,6 +17,7 @@ from qsetfit.head import HybridHead
 from qsetfit.noise_bench import (bench_noise, decided_mask, evaluate_cell, no_error_probability, noise_box, noise_grid,
                                  sampling_ci95, write_profiles)
 from qsetfit.profiles import load_backend_profile, load_noise_profile
+from tests.helpers import seeded
 
 
 def test_decided_means_every_corner_of_the_readout_box_agrees():
@@ -24,7 +25,7 @@ def test_decided_means_every_corner_of_the_readout_box_agrees():
     head = HybridHead(config, seed=3)
     with torch.no_grad():
         head.linear.weight[:, :3] *= 8.0  # features dominate for some examples, module 2 for others
-    f = torch.rand(400, 3, dtype=torch.float64) * 2 - 1
+    f = torch.rand(400, 3, dtype=torch.float64, generator=seeded()) * 2 - 1
     with torch.no_grad():
         z = head.quantum(f)
         predictions = head.linear(torch.cat([f, z], 1)).argmax(1)
@@ -51,7 +52,7 @@ def test_noise_box_bounds_aer_depolarizing_readouts(tmp_path):
     counts = [len(i.qubits) for i in circuit.data]
     assert no_error_probability(circuit, cell) == pytest.approx(
         (1 - 3e-3 * 3 / 4) ** counts.count(1) * (1 - 3e-2 * 15 / 16) ** counts.count(2))
-    f = torch.rand(6, 4, dtype=torch.float64) * 2 - 1
+    f = torch.rand(6, 4, dtype=torch.float64, generator=seeded()) * 2 - 1
     with torch.no_grad():
         exact = head.quantum(f)
         head.set_engine(str(paths[cell.name]))

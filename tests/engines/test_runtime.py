@@ -46,7 +46,7 @@ def test_shipped_ibm_profiles_load():
 
 def test_fake_backend_end_to_end_through_the_head(torino):
     head = HybridHead(SMALL, seed=3)
-    head.set_engine("fake-torino")
+    head.set_engine("fake-torino", seed=4)
     engine = head.quantum.engine
     emb = torch.tensor(np.random.default_rng(0).uniform(-1, 1, (5, 3)))
     labels = torch.tensor([0, 1, 0, 1, 1])

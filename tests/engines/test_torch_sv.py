@@ -16,6 +16,7 @@ from qsetfit.engines.gates import SUPPORTED_GATES
 from qsetfit.engines.torch_sv import TorchStatevectorEngine
 from qsetfit.errors import QSetFitError
 from tests.conftest import random_circuit, random_observables, statevector_expectations
+from tests.helpers import seeded
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
 SHIFT_GATES = ["rx", "ry", "rz", "p", "rxx", "ryy", "rzz", "u", "h", "cx", "cz", "swap", "s", "y"]
@@ -223,7 +224,9 @@ def test_float32_on_request():
     hc = _head()
     f64 = TorchStatevectorEngine(hc.circuit, hc.inputs, hc.weights, hc.observables)
     f32 = TorchStatevectorEngine(hc.circuit, hc.inputs, hc.weights, hc.observables, dtype=torch.float32)
-    xs, ws = torch.rand(5, 6, dtype=torch.float64), torch.rand(len(hc.weights), dtype=torch.float64)
+    gen = seeded()
+    xs = torch.rand(5, 6, dtype=torch.float64, generator=gen)
+    ws = torch.rand(len(hc.weights), dtype=torch.float64, generator=gen)
     a, b = f64(xs, ws), f32(xs, ws)
     assert b.dtype == torch.float32 and a.dtype == torch.float64
     assert (a - b.double()).abs().max() <= 1e-5
@@ -234,7 +237,9 @@ def test_runs_on_the_module_device(device):
     hc = _head(q=5, measured=2)
     eng = TorchStatevectorEngine(hc.circuit, hc.inputs, hc.weights, hc.observables).to(device)
     ref = TorchStatevectorEngine(hc.circuit, hc.inputs, hc.weights, hc.observables)
-    xs, ws = torch.rand(4, 5, dtype=torch.float64), torch.rand(len(hc.weights), dtype=torch.float64)
+    gen = seeded()
+    xs = torch.rand(4, 5, dtype=torch.float64, generator=gen)
+    ws = torch.rand(len(hc.weights), dtype=torch.float64, generator=gen)
     out = eng(xs.to(device), ws.to(device))
     assert out.device.type == device
     assert (out.cpu() - ref(xs, ws)).abs().max() <= 1e-12
