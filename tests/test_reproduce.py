@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from qsetfit.circuits import HeadConfig
 from qsetfit.errors import QSetFitError
 from qsetfit.head import HybridHead
-from tests.helpers import write_splits
+from tests.helpers import seeded, write_splits
 from qsetfit.reproduce import (
     PAPER_REPORTED,
     compare_best,
@@ -43,7 +43,7 @@ def test_parameter_counts_of_heads_and_ablations():
                                    lambda: HybridHead(linear_module1(TINY), seed=1, input_dim=20)])
 def test_ablations_train_every_parameter(build):
     head = build()
-    x = torch.randn(6, 20, dtype=torch.float64)
+    x = torch.randn(6, 20, dtype=torch.float64, generator=seeded())
     logits, loss = head(x, torch.tensor([0, 1, 0, 1, 1, 0]))
     assert logits.shape == (6, 2)
     loss.backward()
@@ -52,7 +52,7 @@ def test_ablations_train_every_parameter(build):
 
 
 def test_ablations_are_seeded():
-    x = torch.randn(3, 20, dtype=torch.float64)
+    x = torch.randn(3, 20, dtype=torch.float64, generator=seeded())
     a, b = (HybridHead(linear_module1(TINY), seed=4, input_dim=20) for _ in range(2))
     assert torch.equal(a(x)[0], b(x)[0])
 
