@@ -7,6 +7,7 @@ from qsetfit.errors import QSetFitError
 from qsetfit.head import HybridHead
 from qsetfit.layer import QuantumLayer
 from qsetfit.modeling import QSetFitModel
+from qsetfit.setfit_head import SetFitQuantumHead
 from qsetfit.profiles import BackendProfile, NoiseProfile, list_profiles, load_backend_profile, load_noise_profile
 
 __version__ = "0.1.0"
@@ -20,6 +21,7 @@ __all__ = [
     "QSetFitModel",
     "QSetFitError",
     "QuantumLayer",
+    "SetFitQuantumHead",
     "available_engines",
     "build_encoder_circuit",
     "build_head_circuit",
