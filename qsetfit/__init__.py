@@ -3,6 +3,7 @@
 from qsetfit.circuits import PRESETS, HeadCircuit, HeadConfig, build_encoder_circuit, build_head_circuit
 from qsetfit.encoder import AmplitudeEncoders
 from qsetfit.engines.registry import available_engines, make_engine, register_engine, register_resolver
+from qsetfit.engines.torch_noise import NoisyResult, TorchNoiseEngine
 from qsetfit.errors import QSetFitError
 from qsetfit.head import HybridHead
 from qsetfit.layer import QuantumLayer
@@ -21,6 +22,8 @@ __all__ = [
     "QSetFitModel",
     "QSetFitError",
     "QuantumLayer",
+    "NoisyResult",
+    "TorchNoiseEngine",
     "SetFitQuantumHead",
     "available_engines",
     "build_encoder_circuit",

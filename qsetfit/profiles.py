@@ -31,7 +31,7 @@ else:  # pragma: no cover - Python 3.10
 ENV_VAR = "QSETFIT_PROFILES"
 ProfileKind = Literal["backend", "noise"]
 _FOLDERS = {"backend": "backends", "noise": "noise_models"}
-ENGINE_KINDS = ("aer", "ibm")
+ENGINE_KINDS = ("aer", "ibm", "torch")
 METHODS = ("statevector", "density_matrix")
 NOISE_KINDS = ("none", "depolarizing", "device")
 MODES = ("job", "batch", "session")
@@ -114,7 +114,8 @@ class BackendProfile(_Profile):
         name: the profile name (the file stem; not a TOML key).
         source: the file it came from (not a TOML key).
         description: one line shown by ``list_profiles`` / ``qsetfit backends``.
-        engine: "aer" (local Aer simulation) or "ibm" (qiskit-ibm-runtime, QPUs or fake backends).
+        engine: "aer" (local Aer simulation), "ibm" (qiskit-ibm-runtime, QPUs or fake backends) or "torch" (the
+            noisy torch engine, ``engines/torch_noise.py``: density matrices or Pauli-error trajectories).
         method: Aer simulation method, "statevector" or "density_matrix"; never Aer's "automatic", which
             silently switches to 1,024-shot trajectories above ~10 qubits (QISKIT-PITFALLS 7).
         shots: 0 = exact expectation values; > 0 = finite-shot sampling: every call measures in the
@@ -355,7 +356,8 @@ def list_profiles(kind: ProfileKind | None = None) -> list[ProfileInfo]:
 # ---- engines from backend profiles --------------------------------------------------------------------
 EngineBuilder = Callable[..., Any]
 _BUILDERS: dict[str, EngineBuilder] = {}
-_BUILDER_MODULES = {"aer": "qsetfit.engines.aer", "ibm": "qsetfit.engines.runtime"}
+_BUILDER_MODULES = {"aer": "qsetfit.engines.aer", "ibm": "qsetfit.engines.runtime",
+                    "torch": "qsetfit.engines.torch_noise"}
 
 
 def register_engine_kind(kind: str, builder: EngineBuilder) -> None:
