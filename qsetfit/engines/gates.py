@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 import torch
+from qiskit.circuit import Instruction, QuantumCircuit
 from qiskit.circuit import library as lib
 
 from qsetfit.errors import QSetFitError
@@ -35,6 +36,52 @@ SUPPORTED_GATES = sorted([*FIXED_GATES, *ONE_ANGLE_GATES, *THREE_ANGLE_GATES])
 # Gates whose matrices are real: a circuit made only of these keeps a real state (the real path).
 REAL_GATES = frozenset({"id", "x", "z", "h", "cx", "cz", "ch", "swap", "ry", "cry"})
 IGNORED = frozenset({"barrier"})
+STANDARD_CLASSES = {
+    **FIXED_GATES, **{name: cls for name, (cls, _) in ONE_ANGLE_GATES.items()}, **THREE_ANGLE_GATES,
+}
+
+
+def is_standard_gate(op: Instruction) -> bool:
+    """True when ``op`` is Qiskit's own gate of its name (not a custom gate that merely reuses the name).
+
+    Engines dispatch on names; a ``Gate("h", 1, [])`` whose definition is an X must not run as an H.
+    """
+    cls = STANDARD_CLASSES.get(op.name)
+    if cls is None or op.base_class is not cls:
+        return False
+    ctrl_state = getattr(op, "ctrl_state", None)
+    return ctrl_state is None or ctrl_state == (1 << op.num_ctrl_qubits) - 1
+
+
+def expand_custom_gates(circuit: QuantumCircuit) -> QuantumCircuit:
+    """``circuit`` with every custom gate named like a standard one replaced by its definition (recursively).
+
+    Returns ``circuit`` itself when there is none. Other names are left alone (the engines refuse or
+    translate them).
+
+    Raises:
+        QSetFitError: a custom gate that reuses a standard name has no definition.
+    """
+    if not any(_is_impostor(inst.operation) for inst in circuit.data):
+        return circuit
+    out = circuit.copy_empty_like()
+    for inst in circuit.data:
+        op = inst.operation
+        if not _is_impostor(op):
+            out.append(inst)
+            continue
+        if op.definition is None:
+            raise QSetFitError(
+                f"gate {op.name!r} is a custom {type(op).__name__} that reuses the name of Qiskit's standard "
+                f"{op.name!r} gate but has no definition; give it a definition or another name"
+            )
+        definition = expand_custom_gates(op.definition)
+        out.compose(definition, qubits=inst.qubits, clbits=inst.clbits, inplace=True, copy=False)
+    return out
+
+
+def _is_impostor(op: Instruction) -> bool:
+    return op.name in STANDARD_CLASSES and not is_standard_gate(op)
 
 
 def unsupported_gate_error(name: str) -> QSetFitError:

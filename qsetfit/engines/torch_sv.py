@@ -27,7 +27,8 @@ from torch.utils.checkpoint import checkpoint
 from qsetfit.engines.base import Engine
 from qsetfit.engines.evolve import AdjointEvolve, Plan, evolve, permute, probabilities, zero_state
 from qsetfit.engines.gates import (
-    IGNORED, REAL_GATES, angle_matrix, fixed_matrix, gate_spec, unsupported_gate_error,
+    IGNORED, REAL_GATES, angle_matrix, expand_custom_gates, fixed_matrix, gate_spec, is_standard_gate,
+    unsupported_gate_error,
 )
 from qsetfit.errors import QSetFitError
 
@@ -63,6 +64,37 @@ def _linear_terms(expr: object, index: dict[Parameter, tuple[str, int]]) -> tupl
         terms[index[p]] = float(coeff)
     const = expr.bind({p: 0.0 for p in expr.parameters})
     return terms, float(complex(const).real)
+
+
+def parse_circuit(circuit: QuantumCircuit, index: dict[Parameter, tuple[str, int]]) -> tuple[list[_Gate], list]:
+    """The circuit's gates (standard gates of the set only; custom look-alikes expanded) and angle rows.
+
+    Args:
+        circuit: the circuit.
+        index: each parameter's ("x" or "w", column).
+
+    Returns:
+        (gates, rows): rows[slot] = ({(kind, column): coefficient}, constant) for every angle slot.
+    """
+    circuit = expand_custom_gates(circuit)
+    gates: list[_Gate] = []
+    rows: list = []
+    for inst in circuit.data:
+        op = inst.operation
+        if op.name in IGNORED:
+            continue
+        if op.name in ("measure", "reset") or not hasattr(op, "params") or not is_standard_gate(op):
+            raise unsupported_gate_error(op.name)
+        spec = gate_spec(op.name, op.num_qubits)
+        qubits = tuple(circuit.find_bit(q).index for q in inst.qubits)
+        slots, dep = [], False
+        for angle in op.params[: spec.num_angles]:
+            terms, c = _linear_terms(angle, index)
+            dep |= any(kind == "x" for kind, _ in terms)
+            slots.append(len(rows))
+            rows.append((terms, c))
+        gates.append(_Gate(op.name, qubits, slots, dep))
+    return gates, rows
 
 
 def _ring_span(qubits: set[int], n: int) -> int:
@@ -150,6 +182,8 @@ class TorchStatevectorEngine(Engine):
         if dtype not in (torch.float64, torch.float32):
             raise QSetFitError(f"dtype must be torch.float64 or torch.float32, got {dtype}")
         n = circuit.num_qubits
+        if n == 0:
+            raise QSetFitError("the circuit has no qubits; build it with at least one qubit")
         self.num_qubits = n
         if gradient not in ("adjoint", "autograd"):
             raise QSetFitError(f"gradient must be 'adjoint' or 'autograd', got {gradient!r}")
@@ -158,12 +192,13 @@ class TorchStatevectorEngine(Engine):
         self.max_memory_bytes = max_memory_bytes
         index = {p: ("x", i) for i, p in enumerate(inputs)} | {p: ("w", i) for i, p in enumerate(weights)}
         gates, rows = self._parse(circuit, index)
+        if not gates:  # a circuit without gates is the identity: one identity gate keeps the pipeline uniform
+            gates = [_Gate("id", (0,), [], False)]
         self.real = all(g.name in REAL_GATES for g in gates) and all(_is_real(o) for o in observables)
         if real_path is not None:
             if real_path and not self.real:
                 raise QSetFitError("real_path=True needs only real gates (ry, cx, cz, h, x, z, swap...) and real observables")
             self.real = real_path
-        self.dtype = dtype if self.real else (torch.complex128 if dtype == torch.float64 else torch.complex64)
         self.gates = gates
         # Angle tables: angles = const + A_w @ w (+ x @ A_x^T for input-dependent slots).
         a_x = np.zeros((len(rows), len(inputs)))
@@ -177,7 +212,7 @@ class TorchStatevectorEngine(Engine):
         self.register_buffer("a_x", torch.tensor(a_x, dtype=real_dtype), persistent=False)
         self.register_buffer("a_w", torch.tensor(a_w, dtype=real_dtype), persistent=False)
         self.register_buffer("const", torch.tensor(const, dtype=real_dtype), persistent=False)
-        for name in {g.name for g in gates if not g.slots}:
+        for name in sorted({g.name for g in gates if not g.slots}):
             self.register_buffer(f"fixed_{name}", fixed_matrix(name, self.dtype), persistent=False)
         if fusion_qubits is None:
             fusion_qubits = 3 if n <= 9 else 4 if n <= 11 else 5
@@ -187,26 +222,20 @@ class TorchStatevectorEngine(Engine):
         self._group_blocks()
         self._compile_readout(observables)
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The state's dtype. It follows the angle tables, so ``.double()`` / ``.float()`` convert the engine."""
+        real = self.a_w.dtype
+        if real not in (torch.float64, torch.float32):
+            raise QSetFitError(
+                f"the torch engine computes in float64 or float32, not {real}; call .double() or .float() on the "
+                "layer, or choose the engine 'torch' (float64) or 'torch-float32'"
+            )
+        return real if self.real else (torch.complex128 if real == torch.float64 else torch.complex64)
+
     # ---- compilation -------------------------------------------------------------------------
     def _parse(self, circuit: QuantumCircuit, index: dict) -> tuple[list[_Gate], list]:
-        gates: list[_Gate] = []
-        rows: list = []
-        for inst in circuit.data:
-            op = inst.operation
-            if op.name in IGNORED:
-                continue
-            if op.name in ("measure", "reset") or not hasattr(op, "params"):
-                raise unsupported_gate_error(op.name)
-            spec = gate_spec(op.name, op.num_qubits)
-            qubits = tuple(circuit.find_bit(q).index for q in inst.qubits)
-            slots, dep = [], False
-            for angle in op.params[: spec.num_angles]:
-                terms, c = _linear_terms(angle, index)
-                dep |= any(kind == "x" for kind, _ in terms)
-                slots.append(len(rows))
-                rows.append((terms, c))
-            gates.append(_Gate(op.name, qubits, slots, dep))
-        return gates, rows
+        return parse_circuit(circuit, index)
 
     def _schedule(self) -> None:
         """Fix each block's local qubit order and how it meets the state (static, compile time).
@@ -308,7 +337,7 @@ class TorchStatevectorEngine(Engine):
                     mat = angle_matrix(name, theta.reshape(-1, n_angles), self.dtype)
                     mat = mat.reshape(theta.shape[0], theta.shape[1], *mat.shape[1:])  # (G, 1 or B, g, g)
                 else:
-                    mat = getattr(self, f"fixed_{name}")[None, None]
+                    mat = getattr(self, f"fixed_{name}").to(self.dtype)[None, None]  # complex buffers skip .double()
                 m = _apply(m, mat, list(axes))
             m = m.reshape(m.shape[0], m.shape[1], d, d)
             if m.shape[0] == 1 and len(members) > 1:  # no angle in the pattern: one matrix for all members
@@ -325,7 +354,7 @@ class TorchStatevectorEngine(Engine):
             psi = permute(state, self.to_canonical, self.num_qubits).to(self._complex())
             extra = [torch.zeros(batch, dtype=out.dtype, device=out.device) for _ in range(out.shape[1])]
             for i, (o, coeff, _, _) in enumerate(self.offdiag):
-                cols, vals = getattr(self, f"od_cols_{i}"), getattr(self, f"od_vals_{i}")
+                cols, vals = getattr(self, f"od_cols_{i}"), getattr(self, f"od_vals_{i}").to(psi.dtype)
                 val = (psi.conj() * vals * psi[:, cols]).sum(dim=1)  # <psi|P|psi>
                 extra[o] = extra[o] + (coeff * val).real
             out = out + torch.stack(extra, dim=1)
@@ -342,12 +371,23 @@ class TorchStatevectorEngine(Engine):
         real = self.a_w.dtype
         x, w = x.to(real), w.to(real)
         batch = x.shape[0]
+        self._check_initial_state(initial_state)
         base, xin = self._angles(x, w)  # (n_slots,), (B, n_slots)
         mats = self._block_matrices(base, xin)  # each (1 or B, d, d)
+        if initial_state is not None and initial_state.is_complex() and not mats[0].is_complex():
+            mats = [m.to(self._complex()) for m in mats]  # real gates, complex state: evolve in complex
         if not self.offdiag and self.gradient == "adjoint":
             chunk = min(self._cache_chunk(x.device), batch)
             return AdjointEvolve.apply(self.plan, chunk, self.diag, initial_state, batch, *mats)
         return self._forward_autograd(mats, batch, initial_state)
+
+    def _check_initial_state(self, initial_state: torch.Tensor | None) -> None:
+        dim = 2**self.num_qubits
+        if initial_state is not None and (initial_state.dim() != 2 or initial_state.shape[1] != dim):
+            raise QSetFitError(
+                f"initial_state must have shape (batch, {dim}): 2**{self.num_qubits} amplitudes for the circuit's "
+                f"{self.num_qubits} qubits, got {tuple(initial_state.shape)}"
+            )
 
     def _forward_autograd(
         self, mats: list[torch.Tensor], batch: int, initial_state: torch.Tensor | None
@@ -358,8 +398,8 @@ class TorchStatevectorEngine(Engine):
 
         def run(rows: slice, init: torch.Tensor | None, *ms: torch.Tensor) -> torch.Tensor:
             n_rows = rows.stop - rows.start
-            dev = ms[0].device
-            state = zero_state(n_rows, self.num_qubits, self.dtype, dev) if init is None else init.to(self.dtype)
+            dev, dtype = ms[0].device, ms[0].dtype
+            state = zero_state(n_rows, self.num_qubits, dtype, dev) if init is None else init.to(dtype)
             return self._readout(evolve(state, list(ms), self.plan, rows))
 
         outs = []

@@ -275,3 +275,141 @@ def test_fusion_keeps_blocks_contiguous_on_the_head():
     transposes = sum(step[0] is not None for step in eng.steps)
     assert len(eng.blocks) < len(hc.circuit.data) / 5
     assert transposes <= len(eng.blocks) // 3
+
+
+# ---- issue 18: silent wrong answers and raw crashes -----------------------------------------------------
+
+
+@pytest.mark.parametrize("gradient", ["adjoint", "autograd"])
+def test_complex_initial_state_on_real_gates_keeps_its_imaginary_part(gradient):
+    """RY(w) then <Z> on (|0> + i|1>)/sqrt2 is 0 for every w; the real path used to drop the i (0.5 at w = 0)."""
+    w = Parameter("w")
+    qc = QuantumCircuit(1)
+    qc.ry(w, 0)
+    eng = TorchStatevectorEngine(qc, [], [w], [SparsePauliOp("Z")], gradient=gradient)
+    assert eng.real
+    init = torch.tensor([[1, 1j]], dtype=torch.complex128) / math.sqrt(2)
+    assert eng(torch.zeros(1, 0), torch.zeros(1, dtype=torch.float64), init).item() == pytest.approx(0.0, abs=1e-15)
+    # a random complex state on a real 2-qubit circuit: values and gradients against Statevector
+    rng = np.random.default_rng(7)
+    x, ws = [Parameter("x")], list(ParameterVector("w", 2))
+    qc = QuantumCircuit(2)
+    qc.ry(x[0], 0)
+    qc.cx(0, 1)
+    qc.ry(ws[0], 1)
+    qc.h(0)
+    qc.cz(0, 1)
+    qc.ry(2 * ws[1] + 0.3, 0)
+    obs = [SparsePauliOp(["ZI", "ZZ"], [1.0, 0.5])] if gradient == "adjoint" else [SparsePauliOp(["XI", "ZX"], [1.0, 0.5])]
+    eng = TorchStatevectorEngine(qc, x, ws, obs, gradient=gradient)
+    assert eng.real
+    amps = rng.normal(size=4) + 1j * rng.normal(size=4)
+    amps /= np.linalg.norm(amps)
+    values = rng.uniform(-2, 2, size=1 + len(ws))
+    wt = torch.tensor(values[1:], requires_grad=True)
+    got = eng(torch.tensor(values[:1])[None], wt, torch.tensor(amps)[None])[0]
+    ref = statevector_expectations(qc, x + ws, values, obs, initial=Statevector(amps))
+    assert np.abs(got.detach().numpy() - ref).max() <= 1e-12
+    (grad,) = torch.autograd.grad(got[0], wt)
+    eps = 1e-6
+    for i in range(len(ws)):
+        plus, minus = values.copy(), values.copy()
+        plus[1 + i] += eps
+        minus[1 + i] -= eps
+        fd = (statevector_expectations(qc, x + ws, plus, obs[:1], initial=Statevector(amps))
+              - statevector_expectations(qc, x + ws, minus, obs[:1], initial=Statevector(amps)))[0] / (2 * eps)
+        assert abs(grad[i].item() - fd) <= 1e-7
+
+
+def _impostor(name, definition, num_qubits=1):
+    from qiskit.circuit import Gate
+
+    gate = Gate(name, num_qubits, [])
+    gate.definition = definition
+    return gate
+
+
+def test_a_custom_gate_named_like_a_standard_one_runs_its_definition():
+    """Gate("h") defined as an X used to run as an H (<Z> = 0 instead of -1)."""
+    x_def = QuantumCircuit(1)
+    x_def.x(0)
+    qc = QuantumCircuit(2)
+    qc.append(_impostor("h", x_def), [1])
+    qc.h(0)
+    eng = TorchStatevectorEngine(qc, [], [], [SparsePauliOp("ZI"), SparsePauliOp("IX")])
+    assert eng(torch.zeros(1, 0), torch.zeros(0, dtype=torch.float64))[0].tolist() == pytest.approx([-1.0, 1.0])
+    bare = QuantumCircuit(1)
+    from qiskit.circuit import Gate
+
+    bare.append(Gate("cx", 1, []), [0])
+    with pytest.raises(QSetFitError, match=r"'cx' is a custom Gate that reuses the name .* has no definition"):
+        TorchStatevectorEngine(bare, [], [], [SparsePauliOp("Z")])
+
+
+def _empty_head(n=2):
+    from qsetfit import HeadCircuit
+
+    return HeadCircuit(QuantumCircuit(n), [], [], [SparsePauliOp("Z" + "I" * (n - 1)), SparsePauliOp("I" * (n - 1) + "X")])
+
+
+@pytest.mark.parametrize("engine", ["torch", "torch-float32"])
+def test_a_circuit_without_gates_is_the_identity(engine):
+    from qsetfit import QuantumLayer
+
+    layer = QuantumLayer(_empty_head(), engine)
+    assert layer(torch.zeros(3, 0)).tolist() == [[1.0, 0.0]] * 3
+    plus = torch.tensor([[0.5, 0.5, 0.5, 0.5]], dtype=torch.float64, requires_grad=True)  # |++>
+    out = layer(torch.zeros(1, 0), plus)
+    assert out.detach().tolist()[0] == pytest.approx([0.0, 1.0], abs=1e-7)
+    (g,) = torch.autograd.grad(out[0, 0], plus)  # d<Z_1>/d psi = 2 psi * diag(Z_1)
+    assert g[0].tolist() == pytest.approx([1.0, 1.0, -1.0, -1.0], abs=1e-6)
+
+
+@pytest.mark.parametrize("config", [dict(qubits=4, encoder_layers=0), dict(qubits=4, encoders=0, reuploads=0, layers=0)])
+def test_hybrid_head_with_gate_less_circuits_trains(config):
+    from qsetfit import HybridHead
+
+    cfg = HeadConfig(**config)
+    head = HybridHead(cfg, seed=0)
+    emb = torch.tensor(np.random.default_rng(0).normal(size=(3, 16 if cfg.encoders else 4)))
+    logits, loss = head(emb, torch.tensor([0, 1, 1]))
+    loss.backward()
+    assert logits.shape == (3, 2) and torch.isfinite(loss)
+    assert head.linear.weight.grad.abs().max() > 0
+
+
+def test_initial_state_of_the_wrong_length_is_refused():
+    hc = _head(q=3, measured=1)
+    eng = TorchStatevectorEngine(hc.circuit, hc.inputs, hc.weights, hc.observables)
+    x, w = torch.zeros(2, 3, dtype=torch.float64), torch.zeros(len(hc.weights), dtype=torch.float64)
+    with pytest.raises(QSetFitError, match=r"initial_state must have shape \(batch, 8\): 2\*\*3 amplitudes for the circuit.s 3 qubits, got \(2, 4\)"):
+        eng(x, w, torch.ones(2, 4, dtype=torch.float64))
+
+
+def test_double_and_float_convert_the_layer():
+    """.double() on a torch-float32 layer and .float() on a torch layer used to fail with a dtype mismatch."""
+    from qsetfit import QuantumLayer
+
+    from qsetfit import HeadCircuit, QuantumLayer
+
+    real_head = _head(q=3, measured=2)
+    qc = QuantumCircuit(2)  # complex gates: the fixed S matrix is a complex buffer, which .double() skips
+    x, w = Parameter("x"), Parameter("w")
+    qc.h([0, 1])
+    qc.s(0)
+    qc.rx(x, 1)
+    qc.crz(w, 1, 0)
+    complex_head = HeadCircuit(qc, [x], [w], [SparsePauliOp("IY"), SparsePauliOp("XZ")])
+    for hc in (real_head, complex_head):
+        xs = torch.tensor(np.random.default_rng(1).uniform(-1, 1, (2, len(hc.inputs))))
+        ref = QuantumLayer(hc, "torch")
+        for engine, convert, dtype in [("torch-float32", "double", torch.float64), ("torch", "float", torch.float32)]:
+            layer = QuantumLayer(hc, engine)
+            layer.load_state_dict(ref.state_dict())
+            layer = getattr(layer, convert)()
+            out = layer(xs.to(dtype))
+            assert out.dtype == dtype and (out.double() - ref(xs)).abs().max() <= 1e-5
+            out.sum().backward()
+            assert layer.weight.grad.dtype == dtype
+    with pytest.raises(QSetFitError, match=r"float64 or float32, not torch.float16; call .double\(\) or .float\(\)"):
+        QuantumLayer(real_head, "torch").half()(torch.zeros(1, 3, dtype=torch.float16))
