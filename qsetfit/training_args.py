@@ -28,6 +28,11 @@ class TrainingArguments:
         train_shots: > 0 adds differentiable shot noise of variance (1 - <Z>^2)/N to module-2 read-outs
             during training (the paper's "differentiable shot-sampling"); 0 trains exactly.
         max_grad_norm: clip the gradient norm (None: no clipping).
+        train_noise: a noise profile (``noise_models/`` name or path): module 2 trains under that noise, each
+            forward pass drawing ``train_trajectories`` Pauli-error trajectories per input on the noisy torch
+            engine (gradients through each trajectory); validation runs under the same noise. "" trains
+            noiselessly. Needs ``engine = "torch"``.
+        train_trajectories: trajectories per input and step with ``train_noise``.
     """
 
     epochs: int = 30
@@ -41,6 +46,8 @@ class TrainingArguments:
     engine: str = "torch"
     train_shots: int = 0
     max_grad_norm: float | None = None
+    train_noise: str = ""
+    train_trajectories: int = 8
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -55,20 +62,30 @@ class TrainingArguments:
             raise QSetFitError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.warmup_steps < 0 or self.train_shots < 0:
             raise QSetFitError("warmup_steps and train_shots must be >= 0")
+        if self.train_trajectories < 1:
+            raise QSetFitError(f"train_trajectories must be >= 1, got {self.train_trajectories}")
+        if self.train_noise and self.engine not in ("torch", "torch-float32"):
+            raise QSetFitError(f"train_noise runs module 2 on the noisy torch engine, but engine = {self.engine!r}; "
+                               "use engine 'torch' with train_noise, or a noisy backend profile without it")
         if self.patience is not None and self.patience < 1:
             raise QSetFitError(f"patience must be >= 1 or None, got {self.patience}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainingArguments":
         """Build from a dict, naming the nearest valid key for a misspelled one."""
-        known = [f.name for f in fields(cls)]
-        for key in values:
-            if key not in known:
-                near = difflib.get_close_matches(key, known, n=1)
-                hint = f"; did you mean {near[0]!r}?" if near else ""
-                raise QSetFitError(f"unknown training argument {key!r}{hint} valid: {', '.join(known)}")
+        check_fields(cls, values, "training argument")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
         return asdict(self)
+
+
+def check_fields(cls: type, values: dict[str, Any], what: str) -> None:
+    """Raise a QSetFitError naming the nearest field of dataclass ``cls`` for a misspelled key of ``values``."""
+    known = [f.name for f in fields(cls)]
+    for key in values:
+        if key not in known:
+            near = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise QSetFitError(f"unknown {what} {key!r}{hint} valid: {', '.join(known)}")
