@@ -27,14 +27,18 @@ from typing import Any
 
 import numpy as np
 import torch
+from qiskit.circuit import QuantumCircuit
 from qiskit.primitives import BaseEstimatorV2, PrimitiveResult, PubResult
 from qiskit.primitives.containers import DataBin
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.primitive_job import PrimitiveJob
+from qiskit_machine_learning.utils.circuit_hash import circuit_cache_key
 
 from qsetfit import profiles
 from qsetfit.circuits import HeadCircuit
 from qsetfit.engines.base import Engine
+from qsetfit.engines.gates import expand_custom_gates
+from qsetfit.engines.gradient import shift_basis
 from qsetfit.engines.registry import register_resolver
 from qsetfit.errors import QSetFitError
 
@@ -87,7 +91,7 @@ class AerShotEstimator(BaseEstimatorV2):
         self.simulator = AerSimulator(**backend_options)
         self.rng = np.random.default_rng(seed)
         self.last_seed: int | None = None
-        self._measured: dict[tuple, tuple[Any, Any, np.ndarray]] = {}
+        self._measured: dict[tuple, Any] = {}  # keyed on content: a circuit edited in place is measured anew
 
     def run(self, pubs: Any, *, precision: float | None = None) -> PrimitiveJob:  # noqa: D102
         coerced = [EstimatorPub.coerce(pub, precision) for pub in pubs]
@@ -108,7 +112,7 @@ class AerShotEstimator(BaseEstimatorV2):
                             f"qubit, but qubit {q} needs both {basis[q]} and {letter}"
                         )
                     basis[q] = letter
-        key = (id(circuit), tuple(basis))
+        key = (circuit_cache_key(circuit), tuple(circuit.parameters), tuple(basis))
         if key not in self._measured:
             measured = circuit.copy()
             for q, letter in enumerate(basis):
@@ -117,9 +121,9 @@ class AerShotEstimator(BaseEstimatorV2):
                 if letter in ("X", "Y"):
                     measured.h(q)
             measured.measure_all()
-            self._measured[key] = (circuit, measured, np.zeros(0))  # keeps ``circuit`` alive: ids stay unique
+            self._measured[key] = measured
         masks = np.array([sum(1 << q for q in range(len(lb)) if lb[-1 - q] != "I") for lb in labels], dtype=np.int64)
-        return self._measured[key][1], masks
+        return self._measured[key], masks
 
     def _run_pub(self, pub: EstimatorPub) -> PubResult:
         shots = math.ceil(1 / pub.precision**2) if pub.precision else self.shots
@@ -179,11 +183,24 @@ class _QNNFunction(torch.autograd.Function):
         x, w = ctx.saved_tensors
         need_x, need_w = ctx.needs_input_grad[:2]
         ctx.qnn.input_gradients = bool(need_x)  # weights only: shift only weight-dependent angles
-        gx, gw = ctx.qnn.backward(x.detach().cpu().double().numpy(), w.detach().cpu().double().numpy())
+        try:
+            gx, gw = ctx.qnn.backward(x.detach().cpu().double().numpy(), w.detach().cpu().double().numpy())
+        except Exception as exc:  # the library wraps our errors in "Estimator job failed": show ours
+            if isinstance(exc.__cause__, QSetFitError):
+                raise exc.__cause__ from None
+            raise
         g = grad_out.detach().cpu().double().numpy()  # (B, O)
-        dx = torch.as_tensor(np.einsum("bo,boi->bi", g, gx), device=x.device) if need_x else None
-        dw = torch.as_tensor(np.einsum("bo,bow->w", g, gw), device=w.device) if need_w else None
+        dx = _vector_jacobian(g, gx, "bo,boi->bi", x) if need_x else None
+        dw = _vector_jacobian(g, gw, "bo,bow->w", w) if need_w else None
         return dx, dw, None
+
+
+def _vector_jacobian(g: np.ndarray, jacobian: np.ndarray | None, spec: str, like: torch.Tensor) -> torch.Tensor:
+    """grad_out contracted with a QNN Jacobian; zeros when there is nothing to differentiate (the QNN then
+    returns None or an empty array: no weights, or no inputs)."""
+    if jacobian is None or np.size(jacobian) == 0:
+        return torch.zeros(like.shape, dtype=torch.float64, device=like.device)
+    return torch.as_tensor(np.einsum(spec, g, jacobian), device=like.device)
 
 
 class AerEngine(Engine):
@@ -224,9 +241,9 @@ class AerEngine(Engine):
                 circuit, observables, noise_profile.backend,
                 optimization_level=profile.optimization_level, seed_transpiler=profile.seed_transpiler,
             )
-        self.circuit = circuit
         model = noise.build_noise_model(noise_profile, self.physical_qubits)
         self.method, self.trajectories = choose_method(profile, noise_profile, circuit.num_qubits)
+        self.circuit = circuit = aer_circuit(circuit, self.method.replace("_trajectories", ""))
         options: dict[str, Any] = {"method": self.method.replace("_trajectories", ""),
                                    "runtime_parameter_bind_enable": True, "max_parallel_threads": profile.threads}
         if model is not None:
@@ -276,6 +293,36 @@ class AerEngine(Engine):
 
     def extra_repr(self) -> str:
         return f"profile={self.profile.name!r}, method={self.method!r}, shots={self.profile.shots}"
+
+
+def aer_circuit(circuit: QuantumCircuit, method: str) -> QuantumCircuit:
+    """``circuit`` rewritten so that Aer's ``method`` runs it right, with the same expectation values.
+
+    - custom gates named like standard ones run their definitions (Aer dispatches on names);
+    - parameterised gates go to the parameter-shift basis, which the gradient sends too: Aer 0.18's
+      ``EstimatorV2`` silently drops parameterised ``cp``/``crx``/``cry``/``crz`` bound through a PUB (upstream
+      qiskit-aer issues 2323, 2391, 2403), so the forward pass must not send them either;
+    - gates the method does not know (``ch``, ``iswap``; ``crx`` on density matrices) are decomposed.
+
+    Raises:
+        QSetFitError: a gate that neither Aer nor its definition can run.
+    """
+    from qiskit_aer import AerSimulator
+
+    circuit = shift_basis(expand_custom_gates(circuit))
+    known = set(AerSimulator(method=method).configuration().basis_gates) | {"barrier"}
+    for _ in range(8):  # each round unrolls one level of definitions
+        missing = sorted({inst.operation.name for inst in circuit.data} - known)
+        if not missing:
+            return circuit
+        unrolled = circuit.decompose(gates_to_decompose=missing)
+        if unrolled == circuit:
+            break
+        circuit = unrolled
+    raise QSetFitError(
+        f"Aer ({method}) cannot run the gate(s) {', '.join(missing)}; transpile the circuit first, e.g. "
+        "qiskit.transpile(circuit, basis_gates=['ry', 'rz', 'rx', 'cx'], optimization_level=0)"
+    )
 
 
 def choose_method(profile: profiles.BackendProfile, noise_profile: profiles.NoiseProfile,

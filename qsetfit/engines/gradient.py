@@ -15,6 +15,7 @@ QISKIT-PITFALLS 1 and 12). The two classes here keep the library's contracts (``
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -29,10 +30,12 @@ from qiskit_machine_learning.gradients import (
     ParamShiftEstimatorGradient,
 )
 from qiskit_machine_learning.neural_networks import EstimatorQNN
+from qiskit_machine_learning.utils.circuit_hash import circuit_cache_key
 
 from qsetfit.errors import QSetFitError
 
 SHIFT = np.pi / 2
+PLAN_CACHE_SIZE = 32
 
 
 @dataclass
@@ -44,40 +47,46 @@ class ShiftPlan:
         coeffs: (G, P) float64, d theta_g / d p for the original circuit's parameters (in ``circuit.parameters``
             order of the original circuit).
         const: (G,) float64, so that ``theta = const + values @ coeffs.T``.
+        order: index of each of ``circuit.parameters`` in [theta, original parameters]: angles that are not
+            affine keep their expression in the original parameters, which the PUB then binds too.
+        not_affine: original parameter column -> why it cannot be differentiated (its angle is not affine).
     """
 
     circuit: QuantumCircuit
     coeffs: np.ndarray
     const: np.ndarray
+    order: np.ndarray
+    not_affine: dict[int, str]
+
+
+def shift_basis(circuit: QuantumCircuit) -> QuantumCircuit:
+    """``circuit`` with its parameterised gates translated to gates with a two-term shift rule."""
+    return TranslateParameterizedGates(ParamShiftEstimatorGradient.SUPPORTED_GATES)(circuit)
 
 
 def make_shift_plan(circuit: QuantumCircuit) -> ShiftPlan:
     """Unroll to gates with a two-term shift rule and give every parameterised angle its own parameter.
 
-    Raises:
-        QSetFitError: if an angle is not affine in the circuit's parameters (the shift rule plus chain rule
-            would then need the angle's value-dependent derivative; none of qsetfit's circuits do that).
+    An angle that is not affine in the circuit's parameters (e.g. a ``zz_feature_map``'s (pi - x0)(pi - x1))
+    keeps its expression: it is bound with the parameters and never shifted, so only its parameters cannot be
+    differentiated (the shift rule plus chain rule would need the angle's value-dependent derivative).
     """
-    translated = TranslateParameterizedGates(ParamShiftEstimatorGradient.SUPPORTED_GATES)(circuit)
+    translated = shift_basis(circuit)
     params = list(circuit.parameters)
     column = {p: i for i, p in enumerate(params)}
     rows: list[tuple[dict[int, float], float]] = []
     slots: list[tuple[int, int]] = []  # (instruction index, angle index) of each free angle
+    not_affine: dict[int, str] = {}
     for k, inst in enumerate(translated.data):
         for a, angle in enumerate(inst.operation.params):
             if not isinstance(angle, ParameterExpression) or not angle.parameters:
                 continue
-            terms = {}
-            for p in angle.parameters:
-                coeff = angle.gradient(p)
-                if isinstance(coeff, ParameterExpression):
-                    if coeff.parameters:
-                        raise QSetFitError(
-                            f"gate {inst.operation.name} has angle {angle}, which is not affine in {p}; "
-                            "the batched parameter-shift gradient needs angles a*p + b"
-                        )
-                    coeff = complex(coeff).real
-                terms[column[p]] = float(coeff)
+            terms = _affine_terms(angle, column)
+            if terms is None:
+                for p in angle.parameters:
+                    not_affine.setdefault(column[p], f"gate {inst.operation.name} has angle {angle}, which is not "
+                                          f"affine in {p}; the batched parameter-shift gradient needs angles a*p + b")
+                continue
             const = complex(angle.bind({p: 0.0 for p in angle.parameters})).real
             rows.append((terms, float(const)))
             slots.append((k, a))
@@ -101,9 +110,22 @@ def make_shift_plan(circuit: QuantumCircuit) -> ShiftPlan:
         const[g] = c
         for col, value in terms.items():
             coeffs[g, col] += value
-    if list(free.parameters) != list(theta):  # the PUB binds columns in this order
-        raise QSetFitError("internal error: shift-plan parameters are out of order")
-    return ShiftPlan(free, coeffs, const)
+    position = {p: g for g, p in enumerate(theta)} | {p: len(rows) + i for i, p in enumerate(params)}
+    order = np.array([position[p] for p in free.parameters], dtype=int)  # the PUB binds columns in this order
+    return ShiftPlan(free, coeffs, const, order, not_affine)
+
+
+def _affine_terms(angle: ParameterExpression, column: dict[Parameter, int]) -> dict[int, float] | None:
+    """{parameter column: d angle / d p} when the angle is affine in every parameter, else None."""
+    terms = {}
+    for p in angle.parameters:
+        coeff = angle.gradient(p)
+        if isinstance(coeff, ParameterExpression):
+            if coeff.parameters:
+                return None
+            coeff = complex(coeff).real
+        terms[column[p]] = float(coeff)
+    return terms
 
 
 class BatchedParamShiftGradient(BaseEstimatorGradient):
@@ -126,15 +148,22 @@ class BatchedParamShiftGradient(BaseEstimatorGradient):
             raise QSetFitError(f"max_rows must be >= 1, got {max_rows}")
         self.max_rows = max_rows
         self.precision = precision
-        self._plans: dict[int, tuple[QuantumCircuit, ShiftPlan]] = {}
+        self._plans: OrderedDict[tuple, ShiftPlan] = OrderedDict()
 
     def plan(self, circuit: QuantumCircuit) -> ShiftPlan:
-        """The (cached) shift plan of ``circuit``."""
-        cached = self._plans.get(id(circuit))
-        if cached is None or cached[0] is not circuit:  # keep the circuit alive so its id stays unique
-            cached = (circuit, make_shift_plan(circuit))
-            self._plans[id(circuit)] = cached
-        return cached[1]
+        """The shift plan of ``circuit``, cached on its content (a circuit edited in place gets a new plan).
+
+        The key is the circuit's structure and its parameter objects (two parameters may share a name); the
+        cache keeps the ``PLAN_CACHE_SIZE`` most recently used plans and no reference to the circuits.
+        """
+        key = (circuit_cache_key(circuit), tuple(circuit.parameters))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = make_shift_plan(circuit)
+            if len(self._plans) > PLAN_CACHE_SIZE:
+                self._plans.popitem(last=False)
+        self._plans.move_to_end(key)
+        return plan
 
     def _run(
         self,
@@ -188,8 +217,11 @@ class BatchedParamShiftGradient(BaseEstimatorGradient):
                 obs_list.append(observables[i])
             obs_of.append(obs_ids[key])
         wanted = sorted({column[p] for i in members for p in parameters[i]})
+        for col in wanted:
+            if col in plan.not_affine:
+                raise QSetFitError(plan.not_affine[col])
         needed = np.flatnonzero(np.abs(plan.coeffs[:, wanted]).sum(axis=1) > 0)  # angles to shift
-        theta = plan.const + rows @ plan.coeffs.T  # (U, G)
+        theta = np.concatenate([plan.const + rows @ plan.coeffs.T, rows], axis=1)  # (U, G + P)
         n_rows = len(rows) * 2 * len(needed)
         first = len(pubs)
         obs_array = [[o] for o in obs_list]  # (O, 1) against (rows,): every observable from each state
@@ -199,7 +231,7 @@ class BatchedParamShiftGradient(BaseEstimatorGradient):
             sign = np.where(rem < len(needed), SHIFT, -SHIFT)
             chunk = theta[sample].copy()
             chunk[np.arange(len(idx)), needed[rem % len(needed)]] += sign
-            pubs.append((plan.circuit, obs_array, chunk))
+            pubs.append((plan.circuit, obs_array, chunk[:, plan.order]))
         last = len(pubs)
 
         def done(evs: list[np.ndarray], gradients: list) -> None:

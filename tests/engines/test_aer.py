@@ -10,6 +10,7 @@ import pytest
 import torch
 from qiskit.circuit import Parameter, ParameterVector, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp, Statevector
+from qiskit_aer.primitives import EstimatorV2
 
 from qsetfit import HeadCircuit, HeadConfig, HybridHead, QSetFitError, build_head_circuit, make_engine
 from qsetfit.engines.aer import AerEngine
@@ -264,9 +265,133 @@ def test_errors_name_the_problem(small):
     assert load_backend_profile("aer-exact").engine == "aer"
 
 
-def test_shift_plan_rejects_non_affine_angles():
+def test_shift_plan_rejects_non_affine_angles_it_must_differentiate():
     p = ParameterVector("p", 1)
     qc = QuantumCircuit(1)
     qc.ry(p[0] * p[0], 0)
-    with pytest.raises(QSetFitError, match="not affine"):
-        make_shift_plan(qc)
+    assert make_shift_plan(qc).not_affine  # refused only when a gradient is asked for p
+    grad = BatchedParamShiftGradient(EstimatorV2(), precision=0.0)
+    with pytest.raises(Exception, match="not affine"):
+        grad.run([qc], [SparsePauliOp("Z")], [[0.3]]).result()
+
+
+def test_non_affine_input_angles_leave_the_weight_gradients_exact():
+    """A zz_feature_map's angles (pi - x0)(pi - x1) are not affine: weight gradients must still work."""
+    from qiskit.circuit.library import real_amplitudes, zz_feature_map
+
+    fm, ansatz = zz_feature_map(2), real_amplitudes(2, reps=1)
+    hc = HeadCircuit(fm.compose(ansatz), list(fm.parameters), list(ansatz.parameters),
+                     [SparsePauliOp("ZI"), SparsePauliOp("IZ")])
+    engine = make_engine(hc, "aer-exact")
+    x = torch.tensor([[0.3, -0.2], [1.1, 0.4]], dtype=torch.float64)
+    w = torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float64, requires_grad=True)
+    probe = torch.tensor([0.7, -1.3], dtype=torch.float64)
+    (engine(x, w) * probe).sum().backward()
+    eps = 1e-5
+    f = lambda v: float((engine(x, torch.tensor(v)) * probe).sum())  # noqa: E731
+    fd = [(f(w.detach().numpy() + d) - f(w.detach().numpy() - d)) / (2 * eps) for d in np.eye(4) * eps]
+    assert np.abs(w.grad.numpy() - fd).max() <= 1e-8
+    with pytest.raises(QSetFitError, match=r"angle .* is not affine in inputs\[0\]"):
+        engine(x.clone().requires_grad_(True), w).sum().backward()
+
+
+def test_shift_plans_follow_a_circuit_edited_in_place():
+    """The plan cache was keyed by id(circuit): an edited circuit got its old gradient (or an IndexError)."""
+    grad = BatchedParamShiftGradient(EstimatorV2(), precision=0.0)
+    a, b = Parameter("a"), Parameter("b")
+    qc = QuantumCircuit(1)
+    qc.rx(a, 0)
+    z = SparsePauliOp("Z")
+    assert grad.run([qc], [z], [[0.5]]).result().gradients[0] == pytest.approx([-math.sin(0.5)], abs=1e-12)
+    qc.rx(a, 0)
+    assert grad.run([qc], [z], [[0.5]]).result().gradients[0] == pytest.approx([-2 * math.sin(1.0)], abs=1e-12)
+    qc.ry(b, 0)  # <Z> = cos(2a) cos(b)
+    got = grad.run([qc], [z], [[0.5, 0.1]]).result().gradients[0]
+    assert got == pytest.approx([-2 * math.sin(1.0) * math.cos(0.1), -math.cos(1.0) * math.sin(0.1)], abs=1e-12)
+    assert all(not isinstance(key[0], int) for key in grad._plans)  # content keys hold no circuit alive
+
+
+def _controlled_rotation_head():
+    """h(0); ry(x, 0); crx(w, 0, 1); <ZI> (issue 12 item 11)."""
+    x, w = Parameter("x"), Parameter("w")
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.ry(x, 0)
+    qc.crx(w, 0, 1)
+    return HeadCircuit(qc, [x], [w], [SparsePauliOp("ZI")])
+
+
+def test_parameterised_controlled_rotations_run_right_on_aer():
+    """Aer 0.18 drops parameterised crx/cry/crz/cp bound through a PUB: the forward pass said +1.000000."""
+    engine = make_engine(_controlled_rotation_head(), "aer-exact")
+    x = torch.tensor([[0.3]], dtype=torch.float64, requires_grad=True)
+    w = torch.tensor([1.2], dtype=torch.float64, requires_grad=True)
+    out = engine(x, w)
+    assert out.item() == pytest.approx(0.586961, abs=5e-7)
+    out.sum().backward()
+    # <ZI> = 1 - (1 + sin x)(1 - cos w) / 2
+    assert x.grad.item() == pytest.approx(-math.cos(0.3) * (1 - math.cos(1.2)) / 2, abs=1e-12)
+    assert w.grad.item() == pytest.approx(-(1 + math.sin(0.3)) * math.sin(1.2) / 2, abs=1e-12)
+    for gate in ("crx", "cry", "crz", "cp"):  # only controlled rotations parameterised, batch > 1
+        w = Parameter("w")
+        qc = QuantumCircuit(2)
+        qc.h([0, 1])
+        qc.rx(0.4, 1)
+        getattr(qc, gate)(w, 0, 1)
+        obs = [SparsePauliOp("ZI"), SparsePauliOp("XI"), SparsePauliOp("YI")]
+        engine = make_engine(HeadCircuit(qc, [], [w], obs), "aer-exact")
+        values = [0.3, -1.1, 2.5]
+        got = torch.cat([engine(torch.zeros(1, 0), torch.tensor([v], dtype=torch.float64)) for v in values])
+        ref = [[Statevector(qc.assign_parameters([v])).expectation_value(o).real for o in obs] for v in values]
+        assert np.abs(got.numpy() - ref).max() <= 1e-12, gate
+        batch = engine(torch.zeros(3, 0), torch.tensor([1.0], dtype=torch.float64))
+        assert batch.shape == (3, 3)
+
+
+def test_every_gate_of_the_set_runs_on_every_exact_aer_method():
+    """ch and iswap were "AerError: unknown instruction"; crx on a density matrix too."""
+    from qiskit.circuit.library import CHGate, CRXGate, iSwapGate
+
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.ry(0.4, 1)
+    for gate in (CHGate(), iSwapGate(), CRXGate(0.7)):
+        qc.append(gate, [0, 1])
+    obs = [SparsePauliOp("XZ"), SparsePauliOp("ZI")]
+    ref = [Statevector(qc).expectation_value(o).real for o in obs]
+    for method in ("statevector", "density_matrix"):
+        engine = AerEngine(HeadCircuit(qc, [], [], obs), BackendProfile(name="t", method=method))
+        assert np.abs(engine(torch.zeros(1, 0), torch.zeros(0, dtype=torch.float64)).numpy() - ref).max() <= 1e-12
+
+
+def test_a_custom_gate_named_like_a_standard_one_runs_its_definition_on_aer():
+    from qiskit.circuit import Gate
+
+    gate = Gate("h", 1, [])
+    gate.definition = QuantumCircuit(1)
+    gate.definition.x(0)
+    qc = QuantumCircuit(1)
+    qc.append(gate, [0])
+    engine = make_engine(HeadCircuit(qc, [], [], [SparsePauliOp("Z")]), "aer-exact")
+    assert engine(torch.zeros(1, 0), torch.zeros(0, dtype=torch.float64)).item() == pytest.approx(-1.0)
+
+
+def test_backward_without_weights_or_without_inputs():
+    """A frozen circuit (no weights) or a fixed feature map (no inputs) crashed in np.einsum."""
+    x, w = Parameter("x"), Parameter("w")
+    no_weights = QuantumCircuit(1)
+    no_weights.ry(x, 0)
+    engine = make_engine(HeadCircuit(no_weights, [x], [], [SparsePauliOp("Z")]), "aer-exact")
+    xs = torch.tensor([[0.5], [1.0]], dtype=torch.float64, requires_grad=True)
+    ws = torch.zeros(0, dtype=torch.float64, requires_grad=True)
+    engine(xs, ws).sum().backward()
+    assert xs.grad[:, 0].tolist() == pytest.approx([-math.sin(0.5), -math.sin(1.0)], abs=1e-12)
+    assert ws.grad.shape == (0,)
+    no_inputs = QuantumCircuit(1)
+    no_inputs.ry(w, 0)
+    engine = make_engine(HeadCircuit(no_inputs, [], [w], [SparsePauliOp("Z")]), "aer-exact")
+    xs = torch.zeros(2, 0, dtype=torch.float64, requires_grad=True)
+    ws = torch.tensor([0.5], dtype=torch.float64, requires_grad=True)
+    engine(xs, ws).sum().backward()
+    assert ws.grad.tolist() == pytest.approx([-2 * math.sin(0.5)], abs=1e-12)
+    assert xs.grad.shape == (2, 0)
