@@ -54,6 +54,9 @@ def train_cli(
     schedule: str = typer.Option("cosine", "--schedule"),
     patience: Optional[int] = typer.Option(None, "--patience", help="Early stopping patience in epochs."),
     train_shots: int = typer.Option(0, "--train-shots", help="Differentiable shot noise (0: exact)."),
+    train_noise: str = typer.Option("", "--train-noise", help="Noise profile module 2 trains under (trajectories "
+                                    "on the torch engine), e.g. depolarizing-1e-3; empty: noiseless."),
+    train_trajectories: int = typer.Option(8, "--train-trajectories", help="Trajectories per input and step."),
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
@@ -63,7 +66,8 @@ def train_cli(
     from qsetfit.training_args import TrainingArguments
 
     args = TrainingArguments(epochs=epochs, batch_size=batch_size, learning_rate=lr, weight_decay=weight_decay,
-                             schedule=schedule, patience=patience, engine=backend, train_shots=train_shots, seed=seed)
+                             schedule=schedule, patience=patience, engine=backend, train_shots=train_shots, seed=seed,
+                             train_noise=train_noise, train_trajectories=train_trajectories)
     overrides = dict(qubits=qubits, encoders=encoders, encoder_qubits=encoder_qubits, reuploads=reuploads,
                      layers=layers, connectivity=connectivity, measured=measured)
     outcome = workflow.train(data, out, protocol=protocol, body=body, preset=preset, head_overrides=overrides,

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from qsetfit import persistence
 from qsetfit.errors import QSetFitError
+from qsetfit.engines.torch_noise import training_engine
 from qsetfit.head import HybridHead
 from qsetfit.training_args import TrainingArguments
 
@@ -152,7 +153,8 @@ class Trainer:
     def train(self, *, resume: bool = False) -> TrainResult:
         """Run the epochs; leave the head holding the selected (best-on-validation, else last) weights."""
         args, head = self.args, self.head
-        head.set_engine(args.engine)
+        engine, engine_options = training_engine(args.engine, args.train_noise, args.train_trajectories, args.seed)
+        head.set_engine(engine, **engine_options)  # train_noise: noisy trajectories on the torch engine
         result = TrainResult()
         start_epoch, step, best, stale = 0, 0, {}, 0
         emb, labels = self.train_set
@@ -201,4 +203,6 @@ class Trainer:
             head.load_state_dict(best)
         else:
             result.best_epoch = len(result.history)
+        if args.train_noise:  # trained under noise; the head itself runs noiselessly unless asked otherwise
+            head.set_engine(args.engine)
         return result

@@ -33,6 +33,11 @@ class TrainingArguments:
             engine (gradients through each trajectory); validation runs under the same noise. "" trains
             noiselessly. Needs ``engine = "torch"``.
         train_trajectories: trajectories per input and step with ``train_noise``.
+        train_noise: a noise profile (``noise_models/`` name or path): module 2 trains under that noise, each
+            forward pass drawing ``train_trajectories`` Pauli-error trajectories per input on the noisy torch
+            engine (gradients through each trajectory); validation runs under the same noise. "" trains
+            noiselessly. Needs ``engine = "torch"``.
+        train_trajectories: trajectories per input and step with ``train_noise``.
     """
 
     epochs: int = 30
@@ -46,6 +51,8 @@ class TrainingArguments:
     engine: str = "torch"
     train_shots: int = 0
     max_grad_norm: float | None = None
+    train_noise: str = ""
+    train_trajectories: int = 8
     train_noise: str = ""
     train_trajectories: int = 8
 
@@ -62,6 +69,11 @@ class TrainingArguments:
             raise QSetFitError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.warmup_steps < 0 or self.train_shots < 0:
             raise QSetFitError("warmup_steps and train_shots must be >= 0")
+        if self.train_trajectories < 1:
+            raise QSetFitError(f"train_trajectories must be >= 1, got {self.train_trajectories}")
+        if self.train_noise and self.engine not in ("torch", "torch-float32"):
+            raise QSetFitError(f"train_noise runs module 2 on the noisy torch engine, but engine = {self.engine!r}; "
+                               "use engine 'torch' with train_noise, or a noisy backend profile without it")
         if self.train_trajectories < 1:
             raise QSetFitError(f"train_trajectories must be >= 1, got {self.train_trajectories}")
         if self.train_noise and self.engine not in ("torch", "torch-float32"):

@@ -23,7 +23,7 @@ from qiskit.quantum_info import SparsePauliOp
 from torch import nn
 
 from qsetfit.engines.gates import REAL_GATES, angle_matrix, fixed_matrix
-from qsetfit.engines.torch_sv import TorchStatevectorEngine
+from qsetfit.engines.torch_sv import parse_circuit
 from qsetfit.errors import QSetFitError
 
 
@@ -46,7 +46,8 @@ class GateProgram(nn.Module):
         inputs: input parameters (columns of x).
         weights: weight parameters (entries of w).
         depolarizing: the depolarizing parameter after each gate of ``circuit.data`` that is not ignored
-            (``torch_noise.depolarizing_rates`` gives it), or None for no gate noise.
+            (``torch_noise.depolarizing_rates`` gives it; custom gates must be expanded first with
+            ``gates.expand_custom_gates``), or None for no gate noise.
         dtype: torch.float64 or torch.float32 (complex gate sets use the matching complex type).
     """
 
@@ -55,8 +56,7 @@ class GateProgram(nn.Module):
         super().__init__()
         self.num_qubits = circuit.num_qubits
         index = {p: ("x", i) for i, p in enumerate(inputs)} | {p: ("w", i) for i, p in enumerate(weights)}
-        # The torch engine's parser (it uses nothing of its instance): one gate set and angle rule for both.
-        parsed, rows = TorchStatevectorEngine._parse(None, circuit, index)  # type: ignore[arg-type]
+        parsed, rows = parse_circuit(circuit, index)  # the torch engine's gate set and angle rule
         if depolarizing is not None and len(depolarizing) != len(parsed):
             raise QSetFitError(f"{len(depolarizing)} noise rates for {len(parsed)} gates")
         gates = [Gate(g.name, g.qubits, tuple(g.slots), g.input_dependent,

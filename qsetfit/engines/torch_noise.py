@@ -33,6 +33,7 @@ from qsetfit import profiles
 from qsetfit.circuits import HeadCircuit
 from qsetfit.engines.base import Engine
 from qsetfit.engines.density import GateProgram, apply_matrix, diagonal_observables, evolve_density
+from qsetfit.engines.gates import expand_custom_gates
 from qsetfit.engines.trajectories import evolve_trajectories, sample_errors
 from qsetfit.errors import QSetFitError
 
@@ -116,7 +117,7 @@ class TorchNoiseEngine(Engine):
 
         self.profile = profile
         self.noise = noise_profile = profiles.load_noise_profile(profile.noise_model)
-        circuit, observables, physical = head_circuit.circuit, list(head_circuit.observables), None
+        circuit, observables, physical = expand_custom_gates(head_circuit.circuit), list(head_circuit.observables), None
         if noise_profile.kind == "device":
             circuit, observables, physical = noise.device_isa_circuit(
                 circuit, observables, noise_profile.backend,
@@ -227,3 +228,17 @@ def engine_from_profile(head_circuit: HeadCircuit, profile: profiles.BackendProf
 
 
 profiles.register_engine_kind("torch", engine_from_profile)
+
+
+def training_engine(engine: str, noise: str, trajectories: int, seed: int) -> tuple[str, dict[str, Any]]:
+    """(engine name, options) module 2 trains on: ``engine`` itself, or Pauli-error trajectories under ``noise``.
+
+    With a noise profile, every forward pass draws ``trajectories`` fresh trajectories per input (a stochastic,
+    unbiased forward pass; autograd runs through each trajectory) on the noisy torch engine, seeded by ``seed``.
+    """
+    if not noise:
+        return engine, {}
+    profiles.load_noise_profile(noise)  # an unknown name fails here, with the look-up's "did you mean"
+    dtype = torch.float32 if engine == "torch-float32" else torch.float64
+    return "torch-trajectories", {"noise_model": noise, "method": "statevector", "shots": 0,
+                                  "trajectories": trajectories, "seed": seed, "dtype": dtype}

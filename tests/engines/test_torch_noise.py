@@ -223,3 +223,39 @@ def test_cuda_equals_cpu(profile):
     out_cpu, out_gpu = cpu(x, w), gpu(x.cuda(), w.cuda())
     assert out_gpu.device.type == "cuda"
     assert torch.allclose(out_gpu.cpu(), out_cpu, atol=1e-10)
+
+
+def _train(**noise_args):
+    from qsetfit import HybridHead
+    from qsetfit.trainer import Trainer
+    from qsetfit.training_args import TrainingArguments
+
+    gen = torch.Generator().manual_seed(0)
+    emb = torch.rand(24, 3, generator=gen, dtype=torch.float64) * 2 - 1
+    labels = (emb.sum(dim=1) > 0).long()
+    head = HybridHead(HeadConfig(qubits=3, encoders=0, connectivity=1, reuploads=1, layers=1), seed=0)
+    args = TrainingArguments(epochs=2, batch_size=8, seed=0, **noise_args)
+    seen = []
+    original = head.set_engine
+    head.set_engine = lambda name, **options: (seen.append((name, options)), original(name, **options))[1]
+    history = Trainer(head, args, (emb, labels), progress=False).train().history
+    return head, history, seen
+
+
+def test_train_noise_trains_through_noisy_trajectories_and_restores_the_engine():
+    head, history, seen = _train(train_noise="depolarizing-1e-2", train_trajectories=4)
+    name, options = seen[0]
+    assert name == "torch-trajectories" and options["noise_model"] == "depolarizing-1e-2"
+    assert options["trajectories"] == 4 and seen[-1] == ("torch", {})  # back to the noiseless engine
+    clean_head, clean_history, _ = _train()
+    assert history[-1]["train_loss"] != clean_history[-1]["train_loss"]  # the noise was in the forward pass
+    assert not torch.equal(head.quantum.weight, clean_head.quantum.weight)
+
+
+def test_train_noise_needs_the_torch_engine_and_a_known_profile():
+    from qsetfit.training_args import TrainingArguments
+
+    with pytest.raises(QSetFitError, match="train_noise runs module 2 on the noisy torch engine"):
+        TrainingArguments(engine="aer-exact", train_noise="depolarizing-1e-3")
+    with pytest.raises(QSetFitError, match="did you mean 'depolarizing-1e-3'"):
+        _train(train_noise="depolarizing-1e3")
