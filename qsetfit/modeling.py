@@ -22,6 +22,7 @@ from qsetfit.data import Dataset
 from qsetfit.embeddings import DEFAULT_BODY, embed
 from qsetfit.errors import QSetFitError
 from qsetfit.head import HybridHead, needs_input_dim
+from qsetfit.rundir import clear_complete, holds_run_dir, mark_complete, require_complete, run_identity
 from qsetfit.trainer import Trainer, TrainResult, evaluate
 from qsetfit.training_args import TrainingArguments
 
@@ -89,6 +90,7 @@ class QSetFitModel:
         return torch.tensor(data.labels)
 
     # ---- training --------------------------------------------------------------------------
+    @holds_run_dir
     def fit(
         self,
         train: Dataset,
@@ -125,8 +127,9 @@ class QSetFitModel:
         if validation is not None and len(validation):
             val = (self.embed(validation.texts, show_progress=progress), self._labels(validation))
         ckpt = Path(run_dir) / persistence.CHECKPOINT if run_dir is not None else None
+        identity = run_identity(train, validation, self.base_body or self.body, self.config.to_dict())
         trainer = Trainer(self.head, args, (x_train, torch.tensor(train.labels)), val,
-                          checkpoint_dir=ckpt, progress=progress)
+                          checkpoint_dir=ckpt, progress=progress, identity=identity)
         self.result = trainer.train(resume=resume)
         self.training_args = args
         self.head.set_engine("torch")
@@ -177,6 +180,7 @@ class QSetFitModel:
         """Write config.json, head.safetensors, circuit.qpy (and metrics/history/plot after training)."""
         out = Path(run_dir)
         out.mkdir(parents=True, exist_ok=True)
+        clear_complete(out)  # rewriting: the folder is not a finished run until the marker is back
         persistence.write_json(out / persistence.CONFIG, {
             "format_version": persistence.FORMAT_VERSION,
             "head": self.config.to_dict(),
@@ -198,6 +202,7 @@ class QSetFitModel:
 
             learning_curve(self.result.history, out / "learning_curve.png")
         persistence.write_json(out / persistence.METRICS, self.metrics)
+        mark_complete(out)  # last: a folder without it did not finish
         return out
 
     @classmethod
@@ -206,6 +211,7 @@ class QSetFitModel:
         path = Path(run_dir)
         if not path.is_dir():
             raise QSetFitError(f"run directory {path} does not exist; pass the --out folder of a training run")
+        require_complete(path)
         cfg = persistence.read_json(path / persistence.CONFIG)
         if cfg.get("format_version") != persistence.FORMAT_VERSION:
             raise QSetFitError(f"{path} was written by an incompatible qsetfit (format {cfg.get('format_version')})")

@@ -80,6 +80,8 @@ class Trainer:
         validation: optional (embeddings, label ids) for model selection and early stopping.
         checkpoint_dir: where the per-epoch checkpoint goes (None: no checkpoints).
         progress: show progress bars.
+        identity: what a resume must share with the checkpoint (``rundir.run_identity``: data hashes, body,
+            head config); stored with every checkpoint and compared on resume.
     """
 
     def __init__(
@@ -91,8 +93,9 @@ class Trainer:
         *,
         checkpoint_dir: Path | None = None,
         progress: bool = True,
+        identity: dict[str, Any] | None = None,
     ) -> None:
-        self.head, self.args = head, args
+        self.head, self.args, self.identity = head, args, identity
         self.train_set, self.validation = train, validation
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.progress = progress
@@ -119,6 +122,7 @@ class Trainer:
         meta = {
             "epoch": epoch, "step": step, "stale": stale, "args": self.args.to_dict(), "optimizer": optim_meta,
             "history": result.history, "best_epoch": result.best_epoch, "best_validation": result.best_validation,
+            "identity": self.identity,
         }
         persistence.write_tensors(self.checkpoint_path, tensors, metadata={"trainer": json.dumps(meta)})
 
@@ -126,16 +130,18 @@ class Trainer:
         path = self.checkpoint_path
         if path is None or not path.is_file():
             raise QSetFitError(f"nothing to resume: no checkpoint at {path}; start without --resume")
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as fh:
-            meta = json.loads((fh.metadata() or {})["trainer"])
-        tensors = persistence.read_tensors(path)
+        meta, tensors = _read_checkpoint(path)
+        self._check_identity(meta.get("identity"), path)
         if meta["args"] != self.args.to_dict():
             changed = sorted(k for k in meta["args"] if meta["args"][k] != self.args.to_dict().get(k))
             raise QSetFitError(f"cannot resume: training arguments differ from the checkpoint's ({changed}); "
                                "resume with the same arguments or start a new run")
-        self.head.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        try:
+            self.head.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        except RuntimeError as exc:  # a head of another shape (a checkpoint from before identities were stored)
+            raise QSetFitError(f"cannot resume from {path}: it holds a head of another shape "
+                               f"({str(exc).splitlines()[-1].strip()}); use the run's head options or start a "
+                               "new run with another --out") from None
         best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
         self.optimizer.load_state_dict(persistence.optimizer_from_tensors(tensors, meta["optimizer"]))
         self.generator.set_state(tensors["rng.generator"])
@@ -143,6 +149,16 @@ class Trainer:
         result.best_validation = meta["best_validation"]
         logger.info("resuming after epoch %d from %s", meta["epoch"], path)
         return meta["epoch"], meta["step"], best, meta["stale"]
+
+    def _check_identity(self, saved: dict[str, Any] | None, path: Path) -> None:
+        from qsetfit.rundir import identity_mismatch
+
+        if saved is None or self.identity is None:  # a bare Trainer, or a checkpoint older than identities
+            return
+        differs = identity_mismatch(saved, json.loads(json.dumps(self.identity)))
+        if differs:
+            raise QSetFitError(f"cannot resume from {path}: it was trained with another {differs}; resume with "
+                               "the run's --data, --body and head options, or start a new run with another --out")
 
     # ---- the loop --------------------------------------------------------------------------
     def _is_better(self, metrics: dict, best: dict | None) -> bool:
@@ -206,3 +222,16 @@ class Trainer:
         if args.train_noise:  # trained under noise; the head itself runs noiselessly unless asked otherwise
             head.set_engine(args.engine)
         return result
+
+
+def _read_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The trainer metadata and the tensors of a checkpoint; one clear error when it is damaged."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = json.loads((fh.metadata() or {})["trainer"])
+        return meta, persistence.read_tensors(path)
+    except Exception as exc:  # safetensors, JSON and missing-key errors alike: the file is not a checkpoint
+        raise QSetFitError(f"cannot resume: the checkpoint {path} is damaged ({type(exc).__name__}); train again "
+                           "without --resume into a new --out (or delete the run folder first)") from None

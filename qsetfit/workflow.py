@@ -15,8 +15,10 @@ from qsetfit.circuits import PRESETS, HeadConfig
 from qsetfit.data import Dataset, DatasetSplits, demo_dataset, load_file, load_splits
 from qsetfit.embeddings import DEFAULT_BODY
 from qsetfit.errors import QSetFitError
+from qsetfit.hub import write_model_card
 from qsetfit.modeling import QSetFitModel, accuracy_ci
 from qsetfit.persistence import METRICS, read_json, write_json
+from qsetfit.rundir import clear_complete, mark_complete, run_lock
 from qsetfit.training_args import TrainingArguments
 
 logger = logging.getLogger(__name__)
@@ -70,17 +72,31 @@ def train(
     args: TrainingArguments | None = None,
     resume: bool = False,
     progress: bool = True,
+    body_tuning: Any = None,
 ) -> TrainOutcome:
-    """Train a head on ``data``, save the run to ``out``, and evaluate it on the test split if there is one."""
-    args = args or TrainingArguments()
-    out = Path(out)
+    """Train a head on ``data``, save the run to ``out``, and evaluate it on the test split if there is one.
+
+    ``body_tuning`` ("contrastive" or ``BodyTuningArguments``) tunes the body with setfit first (phase 1).
+
+    ``out`` is locked for the whole run (a second training into it fails at once), and its completion
+    marker is written after the final metrics.
+    """
+    with run_lock(out):
+        return _train(data, Path(out), protocol=protocol, body=body, preset=preset, head_overrides=head_overrides,
+                      args=args or TrainingArguments(), resume=resume, progress=progress, body_tuning=body_tuning)
+
+
+def _train(data: str, out: Path, *, protocol: str, body: str, preset: str | None,
+           head_overrides: dict[str, Any] | None, args: TrainingArguments, resume: bool, progress: bool,
+           body_tuning: Any = None) -> TrainOutcome:
     if out.exists() and any(out.iterdir()) and not resume:
         if (out / "config.json").exists():
             raise QSetFitError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     splits = load_data(data, protocol=protocol, seed=args.seed)
     config = head_config(preset, len(splits.label_names), **(head_overrides or {}))
     model = QSetFitModel(config, body=body, label_names=splits.label_names, seed=args.seed)
-    model.fit(splits.train, splits.validation, args=args, run_dir=out, resume=resume, progress=progress)
+    model.fit(splits.train, splits.validation, args=args, run_dir=out, resume=resume, progress=progress,
+              body_tuning=body_tuning)
     metrics = dict(model.metrics)
     # A local path is recorded absolute so `evaluate`/`bench noise` find it from any working directory.
     source = str(Path(data).resolve()) if Path(data).exists() else data
@@ -90,7 +106,10 @@ def train(
         test = model.evaluate(splits.test, show_progress=progress)
         metrics["test"] = test | {"ci95": accuracy_ci(test["accuracy"], test["n"])}
     model.metrics = metrics
+    clear_complete(out)
     write_json(out / METRICS, metrics)
+    write_model_card(model, out)
+    mark_complete(out)
     return TrainOutcome(out, model, metrics)
 
 

@@ -81,6 +81,9 @@ def test_bad_training_data(small_splits):
 def test_load_errors(tmp_path):
     with pytest.raises(QSetFitError, match="does not exist"):
         QSetFitModel.load(tmp_path / "nope")
+    with pytest.raises(QSetFitError, match="this run did not finish"):
+        QSetFitModel.load(tmp_path)
+    (tmp_path / "complete.json").write_text("{}")
     (tmp_path / "config.json").write_text("{broken")
     with pytest.raises(QSetFitError, match="not valid JSON"):
         QSetFitModel.load(tmp_path)
