@@ -59,6 +59,14 @@ def train_cli(
     train_trajectories: int = typer.Option(8, "--train-trajectories", help="Trajectories per input and step."),
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
+    body_tuning: Optional[str] = typer.Option(None, "--body-tuning", help="'contrastive': tune the body with setfit "
+                                              "first (phase 1); the tuned body is saved in OUT/body."),
+    body_iterations: int = typer.Option(20, "--body-iterations", help="setfit's num_iterations (pairs per sentence)."),
+    body_epochs: int = typer.Option(1, "--body-epochs", help="Epochs over the contrastive pairs."),
+    body_lr: float = typer.Option(2e-5, "--body-lr", help="Body learning rate."),
+    body_batch_size: int = typer.Option(16, "--body-batch-size", help="Pairs per body-tuning step."),
+    end_to_end: bool = typer.Option(False, "--end-to-end", help="After the head, train body and head together "
+                                    "(setfit's end_to_end; torch backend)."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:
     """Train a quantum head and save the run directory."""
@@ -70,7 +78,15 @@ def train_cli(
                              train_noise=train_noise, train_trajectories=train_trajectories)
     overrides = dict(qubits=qubits, encoders=encoders, encoder_qubits=encoder_qubits, reuploads=reuploads,
                      layers=layers, connectivity=connectivity, measured=measured)
+    tuning = None
+    if body_tuning is not None or end_to_end:
+        from qsetfit.body_tuning import BodyTuningArguments
+
+        tuning = BodyTuningArguments(strategy=body_tuning or "contrastive", iterations=body_iterations,
+                                     epochs=body_epochs, learning_rate=body_lr, batch_size=body_batch_size,
+                                     end_to_end=end_to_end)
     outcome = workflow.train(data, out, protocol=protocol, body=body, preset=preset, head_overrides=overrides,
+                             body_tuning=tuning,
                              args=args, resume=resume, progress=not as_json)
     if as_json:
         print_json(outcome.metrics)

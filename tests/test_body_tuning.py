@@ -129,3 +129,20 @@ def test_bad_tuning_arguments_are_clear_errors():
         bt.BodyTuningArguments(strategy="triplet")
     with pytest.raises(QSetFitError, match="iterations must be >= 1"):
         bt.BodyTuningArguments(iterations=0)
+
+
+@pytest.mark.slow  # ~1 min: tunes MiniLM on the 280 demo sentences
+def test_cli_trains_with_body_tuning(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from qsetfit.cli import app
+
+    monkeypatch.setenv("QSETFIT_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", "--data", "demo", "--preset", "tiny", "--epochs", "1", "--out", str(out),
+                                      "--body-tuning", "contrastive", "--body-iterations", "1", "--body-lr", "1e-4",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    assert (out / "body" / "model.safetensors").is_file() and "weights sha256" in (out / "README.md").read_text()
+    bad = CliRunner().invoke(app, ["train", "--data", "demo", "--out", str(tmp_path / "x"), "--body-tuning", "triplet"])
+    assert bad.exit_code != 0 and "body tuning 'triplet' is unknown" in bad.output
