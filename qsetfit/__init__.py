@@ -9,6 +9,10 @@ from qsetfit.head import HybridHead
 from qsetfit.layer import QuantumLayer
 from qsetfit.modeling import QSetFitModel
 from qsetfit.setfit_head import SetFitQuantumHead
+from qsetfit.body_tuning import BodyTuningArguments
+from qsetfit.model_trainer import Trainer
+from qsetfit.trainer import HeadTrainer
+from qsetfit.training_args import TrainingArguments
 from qsetfit.profiles import BackendProfile, NoiseProfile, list_profiles, load_backend_profile, load_noise_profile
 
 __version__ = "0.1.0"
@@ -25,6 +29,10 @@ __all__ = [
     "NoisyResult",
     "TorchNoiseEngine",
     "SetFitQuantumHead",
+    "BodyTuningArguments",
+    "HeadTrainer",
+    "Trainer",
+    "TrainingArguments",
     "available_engines",
     "build_encoder_circuit",
     "build_head_circuit",

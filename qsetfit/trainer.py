@@ -235,3 +235,7 @@ def _read_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor
     except Exception as exc:  # safetensors, JSON and missing-key errors alike: the file is not a checkpoint
         raise QSetFitError(f"cannot resume: the checkpoint {path} is damaged ({type(exc).__name__}); train again "
                            "without --resume into a new --out (or delete the run folder first)") from None
+
+
+# The embedding-level loop under a name that says so (qsetfit.Trainer is the setfit-shaped model trainer).
+HeadTrainer = Trainer
