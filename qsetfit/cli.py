@@ -12,16 +12,18 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from qsetfit.cli_common import STATE, console, friendly, print_json
+from qsetfit.cli_common import STATE, GlobalOptionsAnywhere, console, friendly, print_json
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Quantum heads for sentence transformers.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Quantum heads for sentence transformers.",
+                  cls=GlobalOptionsAnywhere)
 
 
 @app.callback()
 def _main(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads (1 is fastest on a busy machine)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch threads (1 is fastest on a busy "
+                                          "machine); accepted before or after the command."),
 ) -> None:
     STATE["debug"] = debug
     if threads is not None:

@@ -10,8 +10,10 @@ import sys
 from functools import wraps
 from typing import Any, Callable
 
+import click
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from qsetfit.errors import QSetFitError
 
@@ -41,6 +43,42 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(1)
 
     return wrapper
+
+
+GLOBAL_FLAGS = ("--debug", "--verbose", "-v")  # the app's own options, accepted after the subcommand too
+GLOBAL_VALUED = ("--threads",)
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move the app's own options (``--threads N``, ``--debug``, ``--verbose``) in front of the subcommand.
+
+    Click reads a group's options only before the subcommand name; users write them anywhere. Arguments after
+    ``--`` stay where they are.
+    """
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        if arg in GLOBAL_FLAGS or arg.split("=", 1)[0] in GLOBAL_VALUED and "=" in arg:
+            front.append(arg)
+        elif arg in GLOBAL_VALUED and i + 1 < len(args):
+            front += args[i:i + 2]
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+class GlobalOptionsAnywhere(TyperGroup):
+    """The top-level group: its options may follow the subcommand (``qsetfit train ... --threads 2``)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:  # noqa: D102
+        return super().parse_args(ctx, hoist_global_options(list(args)))
 
 
 def print_json(value: Any) -> None:

@@ -161,13 +161,19 @@ def _read_rows(path: Path, text_col: str, label_col: str) -> _Raw:
     if suffix not in SUFFIXES:
         raise QSetFitError(f"data file {where} has suffix {path.suffix!r}; expected one of {', '.join(SUFFIXES)} "
                            "(CSV with a header row, or JSON lines): convert or rename the file")
-    content = path.read_text(encoding="utf-8-sig")
+    content = _read_utf8(path)
     if not content.strip():
         raise QSetFitError(f"data file {where} is empty; pass a file with a header and at least one row")
     if suffix == ".csv":
+        # No field is longer than the file: lift the csv module's 131072-character default to that.
+        csv.field_size_limit(max(csv.field_size_limit(), len(content)))
         reader = csv.DictReader(io.StringIO(content, newline=""))
-        records = [(f"row {i} (line {reader.line_num})", rec.get(text_col), rec.get(label_col))
-                   for i, rec in enumerate(reader, start=1)]
+        try:
+            records = [(f"row {i} (line {reader.line_num})", rec.get(text_col), rec.get(label_col))
+                       for i, rec in enumerate(reader, start=1)]
+        except csv.Error as exc:
+            raise QSetFitError(f"{where}, line {reader.line_num} is not valid CSV ({exc}); fix the quoting "
+                               "of that line or use JSON lines") from None
         return _to_raw(where, list(reader.fieldnames or []), records, text_col, label_col)
     items: list[tuple[int, dict[str, Any]]] = []
     for n, line in [(n, line) for n, line in enumerate(content.split("\n"), 1) if line.strip()]:
@@ -181,6 +187,21 @@ def _read_rows(path: Path, text_col: str, label_col: str) -> _Raw:
         items.append((n, item))
     records = [(f"line {n}", item.get(text_col), item.get(label_col)) for n, item in items]
     return _to_raw(where, list(items[0][1]) if items else [], records, text_col, label_col)
+
+
+def _read_utf8(path: Path) -> str:
+    """The file's text; a file that is not UTF-8 is named with the encoding it most likely is."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        from charset_normalizer import from_bytes
+
+        guess = from_bytes(data).best()
+        likely = f"; it looks like {guess.encoding}" if guess is not None else ""
+        raise QSetFitError(f"data file {path} is not UTF-8 (byte {data[exc.start]:#04x} at offset {exc.start}"
+                           f"{likely}): save it as UTF-8, e.g. iconv -f {guess.encoding if guess else 'latin1'} "
+                           f"-t utf-8") from None
 
 
 def _label_names_from(keys: Sequence[str]) -> list[str]:

@@ -24,7 +24,7 @@ from qsetfit.errors import QSetFitError
 from qsetfit.head import HybridHead, needs_input_dim
 from qsetfit.rundir import clear_complete, holds_run_dir, mark_complete, require_complete, run_identity
 from qsetfit.trainer import Trainer, TrainResult, evaluate
-from qsetfit.training_args import TrainingArguments
+from qsetfit.training_args import TrainingArguments, check_keys
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +108,8 @@ class QSetFitModel:
         (phase 1, saved to ``run_dir/body``); the head is then trained on the tuned body's embeddings.
         """
         args = args or TrainingArguments()
+        if not len(train):
+            raise QSetFitError("the training Dataset is empty; pass labelled examples of at least two classes")
         if len(set(train.labels)) < 2:
             raise QSetFitError("the training data holds a single class; a classifier needs at least two")
         if len(train.label_names) != self.config.classes:
@@ -157,6 +159,10 @@ class QSetFitModel:
     def predict_proba(self, texts: Sequence[str], *, backend: str | None = None, show_progress: bool = False
                       ) -> np.ndarray:
         """(N, K) class probabilities, module 2 executed on ``backend`` (default: the torch engine)."""
+        for i, text in enumerate([texts] if isinstance(texts, str) else texts):
+            if not isinstance(text, str) or not text.strip():
+                raise QSetFitError(f"text {i} is {'empty' if isinstance(text, str) else type(text).__name__} "
+                                   f"({text!r}); predict needs a non-empty string per text")
         self._on(backend)
         self.trained_head.eval()
         logits, _ = self.trained_head(self.embed(texts, show_progress=show_progress))
@@ -215,6 +221,7 @@ class QSetFitModel:
         cfg = persistence.read_json(path / persistence.CONFIG)
         if cfg.get("format_version") != persistence.FORMAT_VERSION:
             raise QSetFitError(f"{path} was written by an incompatible qsetfit (format {cfg.get('format_version')})")
+        check_keys(cfg, list(CONFIG_KEYS), f"key in {path / persistence.CONFIG}:")
         config = HeadConfig.from_dict(cfg["head"])
         model = cls(config, body=cfg["body"], label_names=cfg["label_names"], seed=cfg["seed"], cache_dir=cache_dir)
         if cfg.get("tuned_body"):
@@ -230,6 +237,7 @@ class QSetFitModel:
         missing = set(model.trained_head.state_dict()) ^ set(state)
         if missing:
             raise QSetFitError(f"{path / persistence.WEIGHTS} does not match config.json (keys {sorted(missing)})")
+        _check_shapes(model.trained_head.state_dict(), state, path)
         model.trained_head.load_state_dict(state)
         model.run_dir = path
         metrics_path = path / persistence.METRICS
@@ -262,6 +270,20 @@ class QSetFitModel:
     def __repr__(self) -> str:
         n = sum(p.numel() for p in self.head.parameters()) if self.head is not None else "not built yet"
         return f"QSetFitModel(body={self.body!r}, labels={self.label_names}, parameters={n}, qubits={self.config.qubits})"
+
+
+CONFIG_KEYS = ("format_version", "head", "body", "tuned_body", "label_names", "seed", "training", "weight_order",
+               "embedding_dim")  # what save() writes to config.json; load() refuses anything else
+
+
+def _check_shapes(expected: dict[str, torch.Tensor], saved: dict[str, torch.Tensor], path: Path) -> None:
+    """One clear error when config.json builds a head whose tensors differ in shape from the saved weights."""
+    wrong = [(k, tuple(saved[k].shape), tuple(v.shape)) for k, v in expected.items() if v.shape != saved[k].shape]
+    if wrong:
+        name, found, needed = wrong[0]
+        raise QSetFitError(f"{path / persistence.WEIGHTS} does not match {path / persistence.CONFIG}: {name} has "
+                           f"shape {found} but config.json builds {needed} ({len(wrong)} tensor(s) differ); restore "
+                           "the run's config.json or train again")
 
 
 def accuracy_ci(accuracy: float, n: int) -> float:

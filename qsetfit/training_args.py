@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -33,11 +34,6 @@ class TrainingArguments:
             engine (gradients through each trajectory); validation runs under the same noise. "" trains
             noiselessly. Needs ``engine = "torch"``.
         train_trajectories: trajectories per input and step with ``train_noise``.
-        train_noise: a noise profile (``noise_models/`` name or path): module 2 trains under that noise, each
-            forward pass drawing ``train_trajectories`` Pauli-error trajectories per input on the noisy torch
-            engine (gradients through each trajectory); validation runs under the same noise. "" trains
-            noiselessly. Needs ``engine = "torch"``.
-        train_trajectories: trajectories per input and step with ``train_noise``.
     """
 
     epochs: int = 30
@@ -53,27 +49,24 @@ class TrainingArguments:
     max_grad_norm: float | None = None
     train_noise: str = ""
     train_trajectories: int = 8
-    train_noise: str = ""
-    train_trajectories: int = 8
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise QSetFitError(f"epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:
             raise QSetFitError(f"batch_size must be >= 1, got {self.batch_size}")
-        if not self.learning_rate > 0:
-            raise QSetFitError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if self.weight_decay < 0:
-            raise QSetFitError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise QSetFitError(f"learning_rate (--lr) must be a finite number > 0, got {self.learning_rate}; "
+                               "e.g. 0.05")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise QSetFitError(f"weight_decay (--weight-decay) must be a finite number >= 0, got "
+                               f"{self.weight_decay}; e.g. 1e-4")
+        if self.max_grad_norm is not None and not (math.isfinite(self.max_grad_norm) and self.max_grad_norm > 0):
+            raise QSetFitError(f"max_grad_norm must be a finite number > 0 or None, got {self.max_grad_norm}")
         if self.schedule not in SCHEDULES:
             raise QSetFitError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.warmup_steps < 0 or self.train_shots < 0:
             raise QSetFitError("warmup_steps and train_shots must be >= 0")
-        if self.train_trajectories < 1:
-            raise QSetFitError(f"train_trajectories must be >= 1, got {self.train_trajectories}")
-        if self.train_noise and self.engine not in ("torch", "torch-float32"):
-            raise QSetFitError(f"train_noise runs module 2 on the noisy torch engine, but engine = {self.engine!r}; "
-                               "use engine 'torch' with train_noise, or a noisy backend profile without it")
         if self.train_trajectories < 1:
             raise QSetFitError(f"train_trajectories must be >= 1, got {self.train_trajectories}")
         if self.train_noise and self.engine not in ("torch", "torch-float32"):
@@ -95,7 +88,11 @@ class TrainingArguments:
 
 def check_fields(cls: type, values: dict[str, Any], what: str) -> None:
     """Raise a QSetFitError naming the nearest field of dataclass ``cls`` for a misspelled key of ``values``."""
-    known = [f.name for f in fields(cls)]
+    check_keys(values, [f.name for f in fields(cls)], what)
+
+
+def check_keys(values: dict[str, Any], known: list[str], what: str) -> None:
+    """Raise a QSetFitError naming the nearest of ``known`` for a key of ``values`` that is not one of them."""
     for key in values:
         if key not in known:
             near = difflib.get_close_matches(key, known, n=1)

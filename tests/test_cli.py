@@ -80,3 +80,28 @@ def test_run_records_an_absolute_data_path(small_splits, tmp_path, monkeypatch):
     result = runner.invoke(app, ["evaluate", "work/run", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["n"] == len(small_splits.test)
+
+
+@pytest.mark.parametrize("argv", [["--threads", "0", "backends"], ["backends", "--threads", "-1"]])
+def test_threads_below_one_is_a_usage_error_not_a_traceback(argv):
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "Invalid value for '--threads'" in result.output
+
+
+def test_global_options_are_accepted_after_the_command(monkeypatch):
+    import torch
+
+    seen = []
+    monkeypatch.setattr(torch, "set_num_threads", seen.append)
+    result = runner.invoke(app, ["backends", "--json", "--threads", "3", "--debug"])
+    assert result.exit_code == 0, result.output
+    assert seen == [3] and "torch" in [r["name"] for r in json.loads(result.stdout)]
+
+
+@pytest.mark.parametrize("flag", ["--lr", "--weight-decay"])
+@pytest.mark.parametrize("value", ["inf", "nan"])
+def test_non_finite_training_numbers_are_refused_as_arguments(flag, value, tmp_path):
+    result = runner.invoke(app, ["train", "--data", "demo", "--out", str(tmp_path / "o"), flag, value])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"({flag}) must be a finite number" in result.output

@@ -388,3 +388,19 @@ def test_demo_dataset() -> None:
     lengths = [len(t.split()) for t in all_texts]
     assert min(lengths) >= 4 and max(lengths) <= 25
     assert demo_dataset().test.texts == splits.test.texts  # fixed split
+
+
+def test_csv_field_longer_than_the_csv_modules_limit_loads_like_jsonl(tmp_path: Path) -> None:
+    long_text = "word " * 40_000  # 200,000 characters > csv's 131,072 default
+    path = tmp_path / "long.csv"
+    path.write_text(f'text,label\n"{long_text}",pos\nshort,neg\n')
+    ds = load_file(path)
+    assert ds.texts[0] == long_text and ds.label_names == ["neg", "pos"]
+
+
+def test_non_utf8_file_names_the_file_and_the_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes("text,label\nUn café très réussi, déjà vu à l'été,pos\nmauvais,neg\n".encode("cp1252"))
+    with pytest.raises(QSetFitError, match=r"latin\.csv is not UTF-8 \(byte 0xe9 at offset \d+; it looks like "
+                                           r"\w+.*save it as UTF-8"):
+        load_file(path)

@@ -126,3 +126,34 @@ def test_atomic_write_gives_ordinary_permissions(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "table.md").stat().st_mode) == 0o644  # not mkstemp's 0600
+
+
+def _copy_run(run: Path, dest: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(run, dest, ignore=shutil.ignore_patterns("checkpoint")))
+
+
+def test_edited_config_json_is_refused_clearly(trained, tmp_path):
+    from qsetfit.modeling import CONFIG_KEYS
+
+    _, run = trained
+    config = json.loads((run / "config.json").read_text())
+    assert set(config) <= set(CONFIG_KEYS)  # save() and load() agree on the keys
+    unknown = _copy_run(run, tmp_path / "unknown")
+    (unknown / "config.json").write_text(json.dumps(config | {"lables": ["a", "b"]}))
+    with pytest.raises(QSetFitError, match=r"unknown key in .*config.json: 'lables'; did you mean 'label_names'"):
+        QSetFitModel.load(unknown)
+    reshaped = _copy_run(run, tmp_path / "reshaped")
+    head = config["head"] | {"layers": config["head"]["layers"] + 1}
+    (reshaped / "config.json").write_text(json.dumps(config | {"head": head}))
+    with pytest.raises(QSetFitError, match=r"head.safetensors does not match .*config.json: .* has shape"):
+        QSetFitModel.load(reshaped)
+
+
+def test_predict_refuses_empty_texts_and_fit_an_empty_dataset(trained):
+    model, _ = trained
+    with pytest.raises(QSetFitError, match=r"text 1 is empty \(' '\); predict needs a non-empty string"):
+        model.predict(["fine", " "])
+    with pytest.raises(QSetFitError, match="the training Dataset is empty"):
+        QSetFitModel(HeadConfig.preset("tiny")).fit(Dataset([], [], ["a", "b"]))
