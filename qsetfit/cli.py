@@ -188,6 +188,10 @@ from qsetfit.cli_bench import register as _register_bench  # noqa: E402
 
 _register_bench(app, friendly)
 
+from qsetfit.cli_screen import register as _register_screen  # noqa: E402
+
+_register_screen(app, friendly)
+
 from qsetfit.cli_energy import register as _register_energy  # noqa: E402
 
 _register_energy(app, friendly)
