@@ -48,6 +48,15 @@ def train_cli(
     layers: Optional[int] = typer.Option(None, "--layers"),
     connectivity: Optional[int] = typer.Option(None, "--connectivity"),
     measured: Optional[int] = typer.Option(None, "--measured"),
+    encoder_layers: Optional[int] = typer.Option(None, "--encoder-layers"),
+    amplitude_bias: Optional[float] = typer.Option(None, "--amplitude-bias", help="Constant amplitude appended in "
+                                                   "each encoder register (0: the paper's encoding)."),
+    reduction: Optional[str] = typer.Option(None, "--reduction", help="'pca': top principal components of the "
+                                            "training embeddings before module 1; 'none'."),
+    pca_components: Optional[int] = typer.Option(None, "--pca-components", help="PCA width (0: what module 1 reads)."),
+    module1: Optional[str] = typer.Option(None, "--module1", help="'amplitude' encoders or a 'linear' projection."),
+    skip: Optional[bool] = typer.Option(None, "--skip/--no-skip", help="Final layer sees module 1's features beside "
+                                        "module 2's read-outs (--no-skip: read-outs only)."),
     backend: str = typer.Option("torch", "--backend", help="Engine or profile to train module 2 on."),
     epochs: int = typer.Option(30, "--epochs"),
     batch_size: int = typer.Option(32, "--batch-size"),
@@ -79,7 +88,9 @@ def train_cli(
                              schedule=schedule, patience=patience, engine=backend, train_shots=train_shots, seed=seed,
                              train_noise=train_noise, train_trajectories=train_trajectories)
     overrides = dict(qubits=qubits, encoders=encoders, encoder_qubits=encoder_qubits, reuploads=reuploads,
-                     layers=layers, connectivity=connectivity, measured=measured)
+                     layers=layers, connectivity=connectivity, measured=measured, encoder_layers=encoder_layers,
+                     amplitude_bias=amplitude_bias, reduction=reduction, pca_components=pca_components,
+                     module1=module1, skip=skip)
     tuning = None
     if body_tuning is not None or end_to_end:
         from qsetfit.body_tuning import BodyTuningArguments

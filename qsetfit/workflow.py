@@ -23,6 +23,7 @@ from qsetfit.training_args import TrainingArguments
 
 logger = logging.getLogger(__name__)
 DEMO = "demo"
+DEFAULT_PRESET = "paper-10q-single"  # the CLI's head when no --preset is given
 
 
 def load_data(source: str, *, protocol: str = "given", seed: int = 0) -> DatasetSplits:
@@ -33,21 +34,25 @@ def load_data(source: str, *, protocol: str = "given", seed: int = 0) -> Dataset
 
 
 def head_config(preset: str | None, classes: int, **overrides: Any) -> HeadConfig:
-    """A preset (default ``paper-10q-single``) with CLI overrides; keeps qubits = encoders x encoder_qubits."""
-    base = dict(PRESETS[preset or "paper-10q-single"]) if (preset or "paper-10q-single") in PRESETS else None
-    if base is None:
-        raise QSetFitError(f"unknown preset {preset!r}; available: {', '.join(sorted(PRESETS))}")
+    """A preset (default ``DEFAULT_PRESET``) with CLI overrides; keeps qubits = encoders x encoder_qubits."""
+    name = preset or DEFAULT_PRESET
+    if name not in PRESETS:
+        raise QSetFitError(f"unknown preset {name!r}; available: {', '.join(sorted(PRESETS))}")
+    base = dict(PRESETS[name])
     given = {k: v for k, v in overrides.items() if v is not None}
     base.update(given, classes=classes)
-    if base["encoders"] > 0:
+    if given.get("module1") == "linear":
+        base.pop("amplitude_bias", None)
+    if base.get("encoders"):
         if "qubits" in given and "encoder_qubits" not in given:
             if given["qubits"] % base["encoders"]:
                 raise QSetFitError(f"--qubits {given['qubits']} is not a multiple of --encoders {base['encoders']}")
             base["encoder_qubits"] = given["qubits"] // base["encoders"]
-        elif "qubits" not in given:
+        elif "qubits" not in given and base.get("encoder_qubits"):
             base["qubits"] = base["encoders"] * base["encoder_qubits"]
-        base["encoder_connectivity"] = min(base["encoder_connectivity"], base["encoder_qubits"] - 1)
-    if "connectivity" not in given:
+        if base.get("encoder_connectivity") is not None and base.get("encoder_qubits"):
+            base["encoder_connectivity"] = min(base["encoder_connectivity"], base["encoder_qubits"] - 1)
+    if "connectivity" not in given and base.get("connectivity") is not None:
         base["connectivity"] = min(base["connectivity"], base["qubits"] - 1)
     return HeadConfig(**base)
 
