@@ -6,6 +6,7 @@ profiles) with ``register_resolver`` without touching the head.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import torch
@@ -40,15 +41,58 @@ def available_engines() -> list[str]:
 
 
 def make_engine(head_circuit: HeadCircuit, name: str, **options: Any) -> Engine:
-    """Build the engine called ``name`` for ``head_circuit``."""
+    """Build the engine called ``name`` for ``head_circuit``.
+
+    Simulators are checked against the memory available before they allocate: a head too wide for this
+    machine is one clear error naming the limit, not a numpy ``MemoryError`` (hardware engines check the
+    backend's qubit count themselves).
+    """
     _load_builtin()
     if name in _FACTORIES:
+        check_statevector_memory(head_circuit.num_qubits, engine=name)
         return _FACTORIES[name](head_circuit, **options)
     for resolve, _ in _RESOLVERS:
         factory = resolve(name)
         if factory is not None:
-            return factory(head_circuit, **options)
+            engine = factory(head_circuit, **options)
+            method = str(getattr(engine, "method", ""))  # Aer: "statevector", "density_matrix", ...
+            if method:
+                qubits = head_circuit.num_qubits * (2 if method == "density_matrix" else 1)
+                check_statevector_memory(qubits, engine=name, method=method)
+            return engine
     raise QSetFitError(f"unknown engine or backend {name!r}; available: {', '.join(available_engines())}")
+
+
+def check_statevector_memory(qubits: int, *, engine: str, batch: int = 1, copies: int = 1,
+                             itemsize: int = 16, method: str = "statevector") -> None:
+    """Refuse a simulation whose ``batch`` states of 2**qubits amplitudes (``copies`` each) exceed free memory.
+
+    The torch engine and Aer cut large batches into memory-bounded chunks, so ``make_engine`` checks one
+    state; ``batch`` is for callers that hold a whole batch at once.
+
+    Args:
+        qubits: the qubits of one simulated state (2 x the head's for a density matrix).
+        engine: the engine name, for the message.
+        batch: states held at once.
+        copies: working copies per state.
+        itemsize: bytes per amplitude (complex128: 16).
+        method: the simulation method, for the message.
+    """
+    import psutil
+
+    available = psutil.virtual_memory().available
+    need = batch * copies * itemsize * 2.0**qubits
+    if need <= available:
+        return
+    per_state = copies * itemsize * 2**qubits
+    fit = max(0, int(math.log2(max(available, 1) / (batch * copies * itemsize))))
+    if per_state <= available:
+        raise QSetFitError(f"a batch of {batch} inputs needs {need / 2**30:.3g} GiB of {method} memory on "
+                           f"{engine!r} but {available / 2**30:.3g} GiB is available; use a smaller batch "
+                           f"(at most {available // per_state})")
+    raise QSetFitError(f"a {qubits}-qubit {method} needs {need / 2**30:.3g} GiB on {engine!r} but "
+                       f"{available / 2**30:.3g} GiB of memory is available: at most {fit} qubits fit here; "
+                       "use a narrower head (HeadConfig qubits / --qubits) or a hardware backend profile")
 
 
 def _torch_factory(dtype: torch.dtype) -> EngineFactory:
