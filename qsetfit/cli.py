@@ -13,6 +13,9 @@ import typer
 from rich.table import Table
 
 from qsetfit.cli_common import STATE, GlobalOptionsAnywhere, console, friendly, print_json
+from qsetfit.training_args import TrainingArguments
+
+DEFAULTS = TrainingArguments()  # the CLI's training defaults are the library's: one source
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Quantum heads for sentence transformers.",
                   cls=GlobalOptionsAnywhere)
@@ -58,11 +61,11 @@ def train_cli(
     skip: Optional[bool] = typer.Option(None, "--skip/--no-skip", help="Final layer sees module 1's features beside "
                                         "module 2's read-outs (--no-skip: read-outs only)."),
     backend: str = typer.Option("torch", "--backend", help="Engine or profile to train module 2 on."),
-    epochs: int = typer.Option(30, "--epochs"),
-    batch_size: int = typer.Option(32, "--batch-size"),
-    lr: float = typer.Option(0.02, "--lr"),
-    weight_decay: float = typer.Option(1e-4, "--weight-decay"),
-    schedule: str = typer.Option("cosine", "--schedule"),
+    epochs: int = typer.Option(DEFAULTS.epochs, "--epochs"),
+    batch_size: int = typer.Option(DEFAULTS.batch_size, "--batch-size"),
+    lr: float = typer.Option(DEFAULTS.learning_rate, "--lr"),
+    weight_decay: float = typer.Option(DEFAULTS.weight_decay, "--weight-decay"),
+    schedule: str = typer.Option(DEFAULTS.schedule, "--schedule"),
     patience: Optional[int] = typer.Option(None, "--patience", help="Early stopping patience in epochs."),
     train_shots: int = typer.Option(0, "--train-shots", help="Differentiable shot noise (0: exact)."),
     train_noise: str = typer.Option("", "--train-noise", help="Noise profile module 2 trains under (trajectories "
@@ -82,7 +85,6 @@ def train_cli(
 ) -> None:
     """Train a quantum head and save the run directory."""
     from qsetfit import workflow
-    from qsetfit.training_args import TrainingArguments
 
     args = TrainingArguments(epochs=epochs, batch_size=batch_size, learning_rate=lr, weight_decay=weight_decay,
                              schedule=schedule, patience=patience, engine=backend, train_shots=train_shots, seed=seed,
