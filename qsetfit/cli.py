@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from qsetfit.cli_common import STATE, GlobalOptionsAnywhere, console, friendly, print_json
+from qsetfit.cli_common import STATE, GlobalOptionsAnywhere, console, friendly, print_json, quiet_progress
 from qsetfit.training_args import TrainingArguments
 
 DEFAULTS = TrainingArguments()  # the CLI's training defaults are the library's: one source
@@ -126,6 +126,8 @@ def evaluate_cli(
     """Accuracy of a trained head on one or more backends."""
     from qsetfit import workflow
 
+    if as_json:
+        quiet_progress()
     results = workflow.evaluate(run, data=data, backends=backend)
     if as_json:
         print_json(results[0] if len(results) == 1 else results)
@@ -162,6 +164,8 @@ def predict_cli(
             console.print(format_dry_run(report), highlight=False)
         return
 
+    if as_json:
+        quiet_progress()
     rows = workflow.predict(run, texts, backend=backend)
     if as_json:
         print_json(rows)

@@ -81,6 +81,15 @@ class GlobalOptionsAnywhere(TyperGroup):
         return super().parse_args(ctx, hoist_global_options(list(args)))
 
 
+def quiet_progress() -> None:
+    """No progress bars from transformers/huggingface_hub (``--json``: stderr stays for errors only)."""
+    from huggingface_hub.utils import disable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    disable_progress_bars()
+    hf_logging.disable_progress_bar()
+
+
 def print_json(value: Any) -> None:
     """``value`` as indented JSON on stdout (nothing else goes there with --json)."""
     sys.stdout.write(json.dumps(value, indent=2) + "\n")

@@ -105,3 +105,16 @@ def test_non_finite_training_numbers_are_refused_as_arguments(flag, value, tmp_p
     result = runner.invoke(app, ["train", "--data", "demo", "--out", str(tmp_path / "o"), flag, value])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert f"({flag}) must be a finite number" in result.output
+
+
+def test_json_output_turns_off_library_progress_bars(run_dir):
+    from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    try:
+        result = runner.invoke(app, ["predict", str(run_dir), "Quiet, please.", "--json"])
+        assert result.exit_code == 0, result.output
+        assert not hf_logging.is_progress_bar_enabled() and are_progress_bars_disabled()
+    finally:
+        hf_logging.enable_progress_bar()
+        enable_progress_bars()

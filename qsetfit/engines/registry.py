@@ -60,7 +60,20 @@ def make_engine(head_circuit: HeadCircuit, name: str, **options: Any) -> Engine:
                 qubits = head_circuit.num_qubits * (2 if method == "density_matrix" else 1)
                 check_statevector_memory(qubits, engine=name, method=method)
             return engine
+    _refuse_noise_profile(name)
     raise QSetFitError(f"unknown engine or backend {name!r}; available: {', '.join(available_engines())}")
+
+
+def _refuse_noise_profile(name: str) -> None:
+    """A noise profile passed where a backend belongs: say so, and name the backends that use it."""
+    from qsetfit import profiles
+
+    if name not in profiles.profile_names("noise"):
+        return
+    users = [b for b in profiles.backend_profile_names() if profiles.load_backend_profile(b).noise_model == name]
+    example = f"; e.g. --backend {users[0]}" if users else ""
+    raise QSetFitError(f"{name!r} is a noise profile, not a backend: pass a backend profile that uses it "
+                       f"({', '.join(users) or 'none ships; write one with noise_model = ' + repr(name)}){example}")
 
 
 def check_statevector_memory(qubits: int, *, engine: str, batch: int = 1, copies: int = 1,
