@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -128,6 +129,9 @@ class Study:
                                    else f"; valid keys: {', '.join(known)}"))
         if "data" not in values:
             raise QSetFitError(f"{path} names no data; add data = \"...\" (anything --data takes)")
+        for key in ("data", "body"):  # "~/..." and "$VAR/..." so one study file serves several machines
+            if isinstance(values.get(key), str) and values[key].startswith(("~", "$")):
+                values[key] = os.path.expanduser(os.path.expandvars(values[key]))
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
