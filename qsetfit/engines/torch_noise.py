@@ -106,6 +106,8 @@ class TorchNoiseEngine(Engine):
 
     Attributes:
         method, trajectories, shots: what a forward pass runs (see the module docstring).
+        physical_qubits: device qubits of the compact ISA circuit (kind "device"), else None.
+        isa_circuit: kind "device": (compact ISA circuit, its observables, physical qubits) the engine runs.
         last_result: the ``NoisyResult`` of the latest forward pass (None before the first).
     """
 
@@ -124,6 +126,7 @@ class TorchNoiseEngine(Engine):
                 optimization_level=profile.optimization_level, seed_transpiler=profile.seed_transpiler,
             )
             rates = device_rates(circuit, physical, noise_profile.backend)
+            self.isa_circuit = (circuit, observables, physical)
         else:
             rates = depolarizing_rates(circuit, noise_profile) if noise_profile.kind == "depolarizing" else None
         self.physical_qubits = physical

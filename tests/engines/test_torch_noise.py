@@ -259,3 +259,43 @@ def test_train_noise_needs_the_torch_engine_and_a_known_profile():
         TrainingArguments(engine="aer-exact", train_noise="depolarizing-1e-3")
     with pytest.raises(QSetFitError, match="did you mean 'depolarizing-1e-3'"):
         _train(train_noise="depolarizing-1e3")
+
+
+def test_device_noise_is_each_isa_gates_target_error_as_depolarizing():
+    from qiskit_aer.noise import NoiseModel, ReadoutError, depolarizing_error
+
+    from qsetfit.noise import fake_backend
+
+    head = build_head_circuit(HeadConfig(qubits=3, encoders=0, measured=2, connectivity=1, reuploads=1, layers=1))
+    engine = make_engine(head, "torch-fake-torino")
+    assert engine.method == "density_matrix" and engine.physical_qubits
+    target = fake_backend("fake_torino").target
+    model, added = NoiseModel(), set()
+    circuit = engine.program.gates
+    for gate in circuit:
+        qargs = tuple(engine.physical_qubits[q] for q in gate.qubits)
+        error = target[gate.name][qargs].error or 0.0
+        d = 2 ** len(qargs)
+        assert gate.depolarizing == pytest.approx(error * d / (d - 1), rel=1e-12)
+        if error and (gate.name, gate.qubits) not in added:  # Aer composes an error added twice
+            added.add((gate.name, gate.qubits))
+            model.add_quantum_error(depolarizing_error(gate.depolarizing, len(qargs)), gate.name, list(gate.qubits),
+                                    warnings=False)
+    assert any(g.name == "cz" and g.depolarizing > 0 for g in circuit)
+    confusion = engine.confusion.numpy()  # the same per-qubit read-out flips as Aer's device model
+    for q in range(engine.num_qubits):
+        model.add_readout_error(ReadoutError(confusion[q].T), [q], warnings=False)
+    # Aer's density matrix with exactly these channels on the compact ISA circuit gives the same numbers
+    from qiskit_aer.primitives import EstimatorV2
+
+    from qsetfit.noise import readout_dressed, readout_flips
+
+    x, w = np.linspace(-1, 1, 3), np.linspace(0.3, -0.5, len(head.weights))
+    ours = engine(torch.tensor(x), torch.tensor(w)).numpy()
+    isa, observables, _ = engine.isa_circuit
+    flips = readout_flips(model, engine.num_qubits)
+    estimator = EstimatorV2(options={"backend_options": {"method": "density_matrix", "noise_model": model}})
+    values = dict(zip(head.inputs + head.weights, [*x, *w]))
+    bound = isa.assign_parameters({p: values[p] for p in isa.parameters})
+    evs = estimator.run([(bound, [readout_dressed(o, flips) for o in observables])], precision=0.0).result()[0].data.evs
+    assert np.abs(ours - evs).max() <= 1e-10
