@@ -200,15 +200,17 @@ class IBMRuntimeEngine(Engine):
 
             self.service = service
             return fake_backend(self.profile.backend)
-        if service is None:
-            from qsetfit.credentials import runtime_service
+        from qsetfit.credentials import connection_error, runtime_service
 
+        if service is None:
             service = runtime_service(instance=self.settings.instance or None, channel=self.settings.channel or None)
         self.service = service
         try:
             return service.backend(self.profile.backend)
-        except Exception as exc:  # QiskitBackendNotFoundError and network errors
-            raise QSetFitError(f"IBM backend {self.profile.backend!r} is not available to this account: {exc}") from None
+        except Exception as exc:  # QiskitBackendNotFoundError, or the network / a refused key, said as such
+            known = connection_error(exc, source="account")
+            raise QSetFitError(known or f"IBM backend {self.profile.backend!r} is not available to this account: "
+                               f"{exc}") from None
 
     def _transpile(self, noise: bool) -> None:
         from qiskit.transpiler import generate_preset_pass_manager

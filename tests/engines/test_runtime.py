@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -217,3 +219,106 @@ def test_compact_local_mode_has_the_fake_devices_asymmetric_readout(small):
                 for q in compact.used_qubits]
     np.testing.assert_allclose(flips, expected, atol=1e-12)
     assert np.abs(flips[:, 0] - flips[:, 1]).max() > 1e-3  # the asymmetry is really there
+
+
+# ---- network failure vs rejected key: only the HTTP transport is mocked, Runtime's own code runs ----------
+FAKE_KEY = "not-a-real-key-123"
+
+
+def _transport(monkeypatch, reply):
+    """Every HTTP request (IAM, global search, Runtime) goes to ``reply(request)`` instead of the network."""
+    import requests
+
+    sent = []
+
+    def send(adapter, request, **kwargs):
+        sent.append(request.url)
+        return reply(request)
+
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", send)
+    return sent
+
+
+def _offline(request):
+    import requests
+
+    raise requests.ConnectionError("Failed to resolve 'iam.cloud.ibm.com' ([Errno -2] Name or service not known)",
+                                   request=request)
+
+
+def _iam_refuses(request):
+    """What IBM Cloud IAM answers a wrong API key (HTTP 400, BXNIM0415E)."""
+    import requests
+
+    response = requests.Response()
+    response.status_code, response.url, response.request = 400, request.url, request
+    response.headers["Content-Type"] = "application/json"
+    response._content = json.dumps({"errorCode": "BXNIM0415E", "errorMessage": "Provided API key could not be found.",
+                                    "context": {"requestId": "abc"}}).encode()
+    return response
+
+
+@pytest.mark.parametrize("instance", ["", "my-instance", "crn:v1:bluemix:public:quantum-computing:us-east:a/1:2::"])
+def test_no_network_is_said_to_be_the_network_not_the_key(small, monkeypatch, instance):
+    monkeypatch.setenv(credentials.TOKEN_VAR, FAKE_KEY)
+    monkeypatch.setenv(credentials.INSTANCE_VAR, instance)
+    sent = _transport(monkeypatch, _offline)
+    with pytest.raises(QSetFitError) as info:
+        make_engine(small[0], "ibm-torino")
+    message = str(info.value)
+    assert sent and message.startswith("could not reach IBM Quantum (iam.cloud.ibm.com: could not resolve")
+    assert "credentials were not checked" in message and "invalid" not in message and "valid API" not in message
+    assert FAKE_KEY not in message and "\n" not in message
+
+
+@pytest.mark.parametrize("instance", ["", "my-instance"])
+def test_a_refused_key_is_said_to_be_the_key(small, monkeypatch, instance):
+    monkeypatch.setenv(credentials.TOKEN_VAR, FAKE_KEY)
+    monkeypatch.setenv(credentials.INSTANCE_VAR, instance)
+    _transport(monkeypatch, _iam_refuses)
+    with pytest.raises(QSetFitError) as info:
+        make_engine(small[0], "ibm-torino")
+    message = str(info.value)
+    assert message.startswith(f"IBM Quantum rejected the API key in {credentials.TOKEN_VAR} (HTTP 400: "
+                              "Provided API key could not be found.")
+    assert "could not reach" not in message and FAKE_KEY not in message and "\n" not in message
+
+
+def test_a_truncated_crn_is_named_before_runtime_sees_it(small, monkeypatch):
+    """Runtime reads the region from the CRN's sixth field: 'NoneType' object has no attribute 'group' before."""
+    monkeypatch.setenv(credentials.TOKEN_VAR, FAKE_KEY)
+    monkeypatch.setenv(credentials.INSTANCE_VAR, "crn:v1:bluemix:public:quantum-computing")
+    sent = _transport(monkeypatch, _offline)
+    with pytest.raises(QSetFitError, match="is not a complete CRN \\(expected crn:v1:bluemix") as info:
+        make_engine(small[0], "ibm-torino")
+    assert "NoneType" not in str(info.value) and not sent
+
+
+def test_cli_says_network_in_one_line(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from qsetfit.cli import app
+
+    monkeypatch.setenv(credentials.TOKEN_VAR, FAKE_KEY)
+    monkeypatch.setenv(credentials.INSTANCE_VAR, "my-instance")
+    _transport(monkeypatch, _offline)
+    (tmp_path / "config.json").write_text(json.dumps({"head": SMALL.to_dict()}))
+    result = CliRunner().invoke(app, ["predict", str(tmp_path), "text", "--backend", "ibm-torino", "--dry-run"])
+    assert result.exit_code == 1 and "Traceback" not in result.output and FAKE_KEY not in result.output
+    assert "error: could not reach IBM Quantum" in " ".join(result.output.split())
+
+
+def test_backend_lookup_offline_is_said_to_be_the_network(small):
+    """The service was built, then the network went: Runtime's RequestsApiError wraps the ConnectionError."""
+    import requests
+    from qiskit_ibm_runtime.api.exceptions import RequestsApiError
+
+    class Service:
+        def backend(self, name):
+            try:
+                raise requests.ConnectionError("Connection refused")
+            except requests.ConnectionError as exc:
+                raise RequestsApiError("'Connection refused'") from exc
+
+    with pytest.raises(QSetFitError, match="could not reach IBM Quantum \\(the IBM Cloud API: connection refused\\)"):
+        IBMRuntimeEngine(small[0], load_backend_profile("ibm-torino"), service=Service())
