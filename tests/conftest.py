@@ -1,4 +1,4 @@
-"""Shared fixtures: random circuits over the torch engine's whole gate set, and Statevector references."""
+"""Shared fixtures: random circuits over the engines' whole gate set, and Statevector references."""
 
 from __future__ import annotations
 
@@ -10,8 +10,14 @@ from qiskit.quantum_info import SparsePauliOp, Statevector
 from qsetfit.engines.gates import FIXED_GATES, ONE_ANGLE_GATES, THREE_ANGLE_GATES
 
 
-def random_circuit(n: int, depth: int, rng: np.random.Generator, *, gate_names=None, n_in: int = 3):
-    """A circuit of random gates whose angles are affine in input (x) and weight (w) parameters."""
+def random_circuit(n: int, depth: int, rng: np.random.Generator, *, gate_names=None, n_in: int = 3,
+                   fixed: float = 0.0, reuse: float = 0.0, custom: float = 0.0):
+    """A circuit of random gates whose angles are affine in input (x) and weight (w) parameters.
+
+    With the defaults every angle has its own weight. ``fixed``: probability that an angle is a plain number;
+    ``reuse``: that it reuses an earlier weight (repeated parameters); ``custom``: that the gate is wrapped in
+    a custom ``Gate`` named like a random standard gate (engines must run its definition, not its name).
+    """
     names = gate_names or sorted([*FIXED_GATES, *ONE_ANGLE_GATES, *THREE_ANGLE_GATES])
     x = ParameterVector("x", n_in)
     weights = []
@@ -22,21 +28,38 @@ def random_circuit(n: int, depth: int, rng: np.random.Generator, *, gate_names=N
             gate = FIXED_GATES[name]()
         else:
             n_angles = 3 if name in THREE_ANGLE_GATES else 1
-            angles = []
-            for _ in range(n_angles):
-                w = ParameterVector(f"w{len(weights)}", 1)[0]
-                weights.append(w)
-                angle = float(rng.uniform(0.5, 2.0)) * w + float(rng.uniform(-1, 1))
-                if rng.random() < 0.5:
-                    angle = angle + float(rng.uniform(0.5, 2.0)) * x[int(rng.integers(n_in))]
-                angles.append(angle)
             cls = THREE_ANGLE_GATES.get(name) or ONE_ANGLE_GATES[name][0]
-            gate = cls(*angles)
+            gate = cls(*(_random_angle(rng, x, weights, fixed, reuse) for _ in range(n_angles)))
         qubits = rng.choice(n, size=gate.num_qubits, replace=False).tolist() if gate.num_qubits <= n else None
         if qubits is None:
             continue
+        if custom and rng.random() < custom:
+            gate = _custom_lookalike(gate, names[rng.integers(len(names))])
         qc.append(gate, qubits)
     return qc, list(x), weights
+
+
+def _random_angle(rng, x, weights, fixed: float, reuse: float):
+    if fixed and rng.random() < fixed:
+        return float(rng.uniform(-np.pi, np.pi))
+    if reuse and weights and rng.random() < reuse:
+        w = weights[int(rng.integers(len(weights)))]
+    else:
+        w = ParameterVector(f"w{len(weights)}", 1)[0]
+        weights.append(w)
+    angle = float(rng.uniform(0.5, 2.0)) * w + float(rng.uniform(-1, 1))
+    if len(x) and rng.random() < 0.5:
+        angle = angle + float(rng.uniform(0.5, 2.0)) * x[int(rng.integers(len(x)))]
+    return angle
+
+
+def _custom_lookalike(gate, name: str):
+    """``gate`` as a custom Gate called ``name`` (a standard name): only its definition says what it does."""
+    sub = QuantumCircuit(gate.num_qubits)
+    sub.append(gate, range(gate.num_qubits))
+    custom = sub.to_gate()
+    custom.name = name
+    return custom
 
 
 def random_observables(n: int, rng: np.random.Generator, count: int = 3, *, diagonal: bool = False):
@@ -51,7 +74,8 @@ def random_observables(n: int, rng: np.random.Generator, count: int = 3, *, diag
 
 def statevector_expectations(circuit, params, values, observables, initial=None):
     """<O> per observable from qiskit.quantum_info.Statevector, the reference simulator."""
-    bound = circuit.assign_parameters(dict(zip(params, values)))
+    present = set(circuit.parameters)
+    bound = circuit.assign_parameters({p: v for p, v in zip(params, values) if p in present})
     state = Statevector(initial) if initial is not None else Statevector.from_int(0, 2**circuit.num_qubits)
     state = state.evolve(bound)
     return np.array([state.expectation_value(o).real for o in observables])

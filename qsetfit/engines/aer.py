@@ -260,9 +260,10 @@ class AerEngine(Engine):
             self.estimator = TrackedEstimator(inner, rng=rng if self.trajectories else None)
         grad = (BatchedParamShiftGradient(self.estimator, max_rows=profile.max_pub_rows) if gradient == "batched"
                 else ParamShiftEstimatorGradient(self.estimator))
+        self._x_cols, self._w_cols = _used_columns(circuit, head_circuit)
         self.qnn = BatchedEstimatorQNN(
-            circuit=circuit, observables=observables, input_params=head_circuit.inputs,
-            weight_params=head_circuit.weights, estimator=self.estimator, gradient=grad,
+            circuit=circuit, observables=observables, input_params=[head_circuit.inputs[i] for i in self._x_cols],
+            weight_params=[head_circuit.weights[i] for i in self._w_cols], estimator=self.estimator, gradient=grad,
             input_gradients=True, default_precision=0.0,
         )
         logger.info("aer engine %r: %d qubits, method %s%s%s, noise %r", profile.name, circuit.num_qubits,
@@ -289,10 +290,22 @@ class AerEngine(Engine):
                 "the aer engines do not take an initial_state (amplitude-encoded inputs); run module 1 on the "
                 "torch engine and pass its read-outs as inputs"
             )
+        x, w = x[:, self._x_cols], w[self._w_cols]  # parameters the circuit does not use get zero gradients
         return _QNNFunction.apply(x, w, self.qnn)
 
     def extra_repr(self) -> str:
         return f"profile={self.profile.name!r}, method={self.method!r}, shots={self.profile.shots}"
+
+
+def _used_columns(circuit: QuantumCircuit, head_circuit: HeadCircuit) -> tuple[list[int], list[int]]:
+    """Columns of the inputs and weights that ``circuit`` uses (``EstimatorQNN`` refuses unused parameters)."""
+    known = set(head_circuit.inputs) | set(head_circuit.weights)
+    stray = [p for p in circuit.parameters if p not in known]
+    if stray:
+        raise QSetFitError(f"circuit parameter {stray[0]} is neither an input nor a weight of the engine")
+    used = set(circuit.parameters)
+    return ([i for i, p in enumerate(head_circuit.inputs) if p in used],
+            [i for i, p in enumerate(head_circuit.weights) if p in used])
 
 
 def aer_circuit(circuit: QuantumCircuit, method: str) -> QuantumCircuit:
@@ -302,6 +315,7 @@ def aer_circuit(circuit: QuantumCircuit, method: str) -> QuantumCircuit:
     - parameterised gates go to the parameter-shift basis, which the gradient sends too: Aer 0.18's
       ``EstimatorV2`` silently drops parameterised ``cp``/``crx``/``cry``/``crz`` bound through a PUB (upstream
       qiskit-aer issues 2323, 2391, 2403), so the forward pass must not send them either;
+    - the global phase is dropped (Aer loses the result of a circuit whose global phase has a parameter);
     - gates the method does not know (``ch``, ``iswap``; ``crx`` on density matrices) are decomposed.
 
     Raises:
@@ -309,11 +323,14 @@ def aer_circuit(circuit: QuantumCircuit, method: str) -> QuantumCircuit:
     """
     from qiskit_aer import AerSimulator
 
-    circuit = shift_basis(expand_custom_gates(circuit))
+    original, circuit = circuit, shift_basis(expand_custom_gates(circuit))
     known = set(AerSimulator(method=method).configuration().basis_gates) | {"barrier"}
     for _ in range(8):  # each round unrolls one level of definitions
         missing = sorted({inst.operation.name for inst in circuit.data} - known)
         if not missing:
+            if circuit.global_phase != 0:  # no expectation value depends on it; Aer fails on a parameterised one
+                circuit = circuit.copy() if circuit is original else circuit
+                circuit.global_phase = 0.0
             return circuit
         unrolled = circuit.decompose(gates_to_decompose=missing)
         if unrolled == circuit:

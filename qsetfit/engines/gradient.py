@@ -259,6 +259,8 @@ class BatchedEstimatorQNN(EstimatorQNN):
     def _forward(self, input_data: np.ndarray | None, weights: np.ndarray | None) -> np.ndarray | None:
         values, num_samples = self._preprocess_forward(input_data, weights)
         observables = [[o] for o in self._observables]
+        if not self._circuit.num_parameters:  # Aer runs a parameter-free circuit once, however many rows
+            values = values[:1]
         job = self.estimator.run([(self._circuit, observables, values)], precision=self._default_precision)
-        evs = np.asarray(job.result()[0].data.evs, dtype=float)  # (O, B)
-        return evs.reshape(len(self._observables), num_samples).T  # (B, O)
+        evs = np.asarray(job.result()[0].data.evs, dtype=float).reshape(len(self._observables), -1)  # (O, B or 1)
+        return np.broadcast_to(evs, (len(self._observables), num_samples)).T.copy()  # (B, O)

@@ -395,3 +395,37 @@ def test_backward_without_weights_or_without_inputs():
     engine(xs, ws).sum().backward()
     assert ws.grad.tolist() == pytest.approx([-2 * math.sin(0.5)], abs=1e-12)
     assert xs.grad.shape == (2, 0)
+
+
+def test_parameters_the_circuit_does_not_use_get_zero_gradients():
+    """EstimatorQNN refused them with a raw ValueError ("Number of circuit parameters (1) does not match")."""
+    x, y, w = Parameter("x"), Parameter("y"), Parameter("w")
+    qc = QuantumCircuit(1)
+    qc.ry(w, 0)
+    qc.rx(y, 0)  # <Z> = cos(w) cos(y); x is unused
+    engine = make_engine(HeadCircuit(qc, [x, y], [w], [SparsePauliOp("Z")]), "aer-exact")
+    xs = torch.tensor([[0.1, 0.2], [0.3, 0.4]], dtype=torch.float64, requires_grad=True)
+    ws = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
+    out = engine(xs, ws)
+    assert out[:, 0].tolist() == pytest.approx([math.cos(1.0) * math.cos(0.2), math.cos(1.0) * math.cos(0.4)])
+    out.sum().backward()
+    assert xs.grad[:, 0].tolist() == [0.0, 0.0]
+    assert xs.grad[:, 1].tolist() == pytest.approx([-math.cos(1.0) * math.sin(0.2), -math.cos(1.0) * math.sin(0.4)])
+    gate_less = make_engine(HeadCircuit(QuantumCircuit(2), [x], [w], [SparsePauliOp("ZI")]), "aer-exact")
+    assert gate_less(torch.zeros(1, 1, dtype=torch.float64), ws).item() == pytest.approx(1.0)
+
+
+def test_a_u_gate_and_a_parameter_free_circuit_run_on_batches():
+    """u(w, ...) translates with a parameterised global phase, and Aer runs a circuit without parameters once:
+    both lose Aer's results ('Result for experiment "0" could not be found') unless handled."""
+    w = Parameter("w")
+    qc = QuantumCircuit(1)
+    qc.u(w, 0.4, -0.3, 0)
+    engine = make_engine(HeadCircuit(qc, [], [w], [SparsePauliOp("Z"), SparsePauliOp("X")]), "aer-exact")
+    out = engine(torch.zeros(3, 0), torch.tensor([0.7], dtype=torch.float64))
+    assert np.abs(out.numpy() - [math.cos(0.7), math.sin(0.7) * math.cos(0.4)]).max() <= 1e-12
+    fixed = QuantumCircuit(2)
+    fixed.ecr(0, 1)
+    engine = make_engine(HeadCircuit(fixed, [], [], [SparsePauliOp("ZI")]), "aer-exact")
+    ref = Statevector(fixed).expectation_value(SparsePauliOp("ZI")).real
+    assert engine(torch.zeros(3, 0), torch.zeros(0, dtype=torch.float64))[:, 0].tolist() == pytest.approx([ref] * 3)
