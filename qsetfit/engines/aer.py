@@ -32,13 +32,11 @@ from qiskit.primitives import BaseEstimatorV2, PrimitiveResult, PubResult
 from qiskit.primitives.containers import DataBin
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.primitive_job import PrimitiveJob
-from qiskit_machine_learning.utils.circuit_hash import circuit_cache_key
 
 from qsetfit import profiles
 from qsetfit.circuits import HeadCircuit
 from qsetfit.engines.base import Engine
 from qsetfit.engines.gates import expand_custom_gates
-from qsetfit.engines.gradient import shift_basis
 from qsetfit.engines.registry import register_resolver
 from qsetfit.errors import QSetFitError
 
@@ -112,6 +110,8 @@ class AerShotEstimator(BaseEstimatorV2):
                             f"qubit, but qubit {q} needs both {basis[q]} and {letter}"
                         )
                     basis[q] = letter
+        from qiskit_machine_learning.utils import circuit_cache_key
+
         key = (circuit_cache_key(circuit), tuple(circuit.parameters), tuple(basis))
         if key not in self._measured:
             measured = circuit.copy()
@@ -322,6 +322,8 @@ def aer_circuit(circuit: QuantumCircuit, method: str) -> QuantumCircuit:
         QSetFitError: a gate that neither Aer nor its definition can run.
     """
     from qiskit_aer import AerSimulator
+
+    from qsetfit.engines.gradient import shift_basis
 
     original, circuit = circuit, shift_basis(expand_custom_gates(circuit))
     known = set(AerSimulator(method=method).configuration().basis_gates) | {"barrier"}

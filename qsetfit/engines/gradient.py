@@ -30,7 +30,7 @@ from qiskit_machine_learning.gradients import (
     ParamShiftEstimatorGradient,
 )
 from qiskit_machine_learning.neural_networks import EstimatorQNN
-from qiskit_machine_learning.utils.circuit_hash import circuit_cache_key
+from qiskit_machine_learning.utils import circuit_cache_key
 
 from qsetfit.errors import QSetFitError
 
