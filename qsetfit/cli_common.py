@@ -5,10 +5,11 @@ Errors are one readable line on stderr and exit code 1; ``--debug`` (``STATE["de
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from functools import wraps
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import click
 import typer
@@ -88,6 +89,25 @@ def quiet_progress() -> None:
 
     disable_progress_bars()
     hf_logging.disable_progress_bar()
+
+
+@contextlib.contextmanager
+def engine_progress(enabled: bool) -> Iterator[None]:
+    """Show the ibm engine's stages (transpile, noise model, each job) on stderr while inside; off for ``--json``.
+
+    A terminal gets one rich status line that updates in place; a pipe or log gets one line per stage.
+    """
+    if not enabled:
+        yield
+        return
+    from qsetfit.engines.runtime import progress
+
+    if not err_console.is_terminal:
+        with progress(lambda message: err_console.print(f"qsetfit: {message}", highlight=False, soft_wrap=True)):
+            yield
+        return
+    with err_console.status("working") as status, progress(status.update):
+        yield
 
 
 def print_json(value: Any) -> None:

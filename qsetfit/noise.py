@@ -176,7 +176,9 @@ def device_isa_circuit(
     """Transpile once to a device's ISA, then compact to the physical qubits the result touches.
 
     Returns:
-        (compact ISA circuit, observables laid out on it, the device qubit of each compact qubit).
+        (compact ISA circuit, observables laid out on it, the device qubit of each compact qubit). The compact
+        circuit's ``metadata["device_layout"]`` holds the device qubit of each logical qubit (the final layout),
+        so a caller needs no second transpile to report it.
     """
     from qiskit.transpiler import generate_preset_pass_manager
 
@@ -193,6 +195,7 @@ def device_isa_circuit(
     for inst in isa.data:
         compact.append(inst.operation, [index[isa.find_bit(q).index] for q in inst.qubits])
     layout = [index[final[v]] for v in range(circuit.num_qubits)]
+    compact.metadata = {"device_layout": [int(final[v]) for v in range(circuit.num_qubits)]}
     laid_out = [o.apply_layout(layout, num_qubits=len(physical)) for o in observables]
     logger.info(
         "transpiled %s to %s (optimization_level=%d): %d gates on device qubits %s",

@@ -24,11 +24,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -221,19 +222,20 @@ class IBMRuntimeEngine(Engine):
 
             from qsetfit import noise as noise_mod
 
+            _stage(f"transpiling the {hc.num_qubits}-qubit head for {self.profile.backend} (optimization level {level})")
             isa, observables, used = noise_mod.device_isa_circuit(
                 hc.circuit, hc.observables, self.profile.backend, optimization_level=level, seed_transpiler=seed)
             self.used_qubits = used
-            full = generate_preset_pass_manager(optimization_level=level, backend=self.backend,
-                                                seed_transpiler=seed).run(hc.circuit)
-            self.physical_qubits = list(full.layout.final_index_layout())
+            self.physical_qubits = list(isa.metadata["device_layout"])  # the same transpile's layout: no second one
             model = None
             if noise:
+                _stage(f"building {self.profile.backend}'s noise model for device qubits {used}")
                 device = profiles.NoiseProfile(name=self.profile.backend, kind="device", backend=self.profile.backend)
                 model = noise_mod.build_noise_model(device, used)
-            method = "density_matrix" if (model is not None and isa.num_qubits <= 10) else "statevector"
+            method = simulation_method(isa.num_qubits, self.settings.shots_per_row, noisy=model is not None)
             self.mode_backend = AerSimulator(method=method, noise_model=model)
         else:
+            _stage(f"transpiling the {hc.num_qubits}-qubit head for {self.profile.backend} (optimization level {level})")
             pm = generate_preset_pass_manager(optimization_level=level, backend=self.backend, seed_transpiler=seed)
             isa = pm.run(hc.circuit)
             observables = [o.apply_layout(isa.layout) for o in hc.observables]
@@ -318,6 +320,7 @@ class IBMRuntimeEngine(Engine):
                         logger.warning("%s; resubmitting", exc)
         failures: list[str] = []
         while True:
+            _stage(self._running_message(x.shape[0]))
             job = self.submit(x, w)
             try:
                 values = results_to_array(job.result())
@@ -334,6 +337,13 @@ class IBMRuntimeEngine(Engine):
                 self.ledger.store_result(job.job_id(), values)
             return values
 
+    def _running_message(self, rows: int) -> str:
+        """What a job is about to do, for the progress line."""
+        where = (f"Runtime local testing mode, Aer {self.mode_backend.options.method} on {self.isa_circuit.num_qubits} "
+                 "qubits" if self.local_kind == "compact" else f"{self.profile.backend}")
+        return (f"running {rows} input(s) x {self.settings.shots_per_row} shots, {two_qubit_count(self.isa_circuit)} "
+                f"two-qubit gates ({where})")
+
     def _forward(self, x: torch.Tensor, w: torch.Tensor, initial_state: torch.Tensor | None) -> torch.Tensor:
         if initial_state is not None:
             raise QSetFitError("the ibm engine does not take an initial_state; run module 1 on the torch engine")
@@ -346,6 +356,39 @@ class IBMRuntimeEngine(Engine):
     def extra_repr(self) -> str:
         return (f"profile={self.profile.name!r}, backend={self.profile.backend!r}, mode={self.profile.mode!r}, "
                 f"physical_qubits={self.physical_qubits}")
+
+
+def simulation_method(num_qubits: int, shots: int, *, noisy: bool) -> str:
+    """Aer method for a compact local-mode circuit: the cheaper of a density matrix and noisy trajectories.
+
+    With noise, the statevector method runs one trajectory per shot (cost ~ shots x 2^n per gate) while a
+    density matrix is evolved once and sampled (~ 4^n per gate): the density matrix wins while 2^n <= shots.
+    A 12-qubit fake_torino head at 4096 shots took ~350-600 s as trajectories and ~240 s as a density matrix
+    on one loaded core. Without noise one statevector run is sampled for all shots.
+    """
+    return "density_matrix" if noisy and 2**num_qubits <= max(shots, 1) else "statevector"
+
+
+_listeners: list[Callable[[str], None]] = []
+
+
+@contextlib.contextmanager
+def progress(callback: Callable[[str], None]) -> Iterator[None]:
+    """Send the ibm engine's stages (transpiling, noise model, each job) to ``callback`` while inside.
+
+    The CLI passes a rich status line's ``update`` (stderr, not with ``--json``); every stage is also logged.
+    """
+    _listeners.append(callback)
+    try:
+        yield
+    finally:
+        _listeners.remove(callback)
+
+
+def _stage(message: str) -> None:
+    logger.info("%s", message)
+    for callback in list(_listeners):
+        callback(message)
 
 
 def results_to_array(result: Any) -> np.ndarray:

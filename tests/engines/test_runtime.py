@@ -322,3 +322,44 @@ def test_backend_lookup_offline_is_said_to_be_the_network(small):
 
     with pytest.raises(QSetFitError, match="could not reach IBM Quantum \\(the IBM Cloud API: connection refused\\)"):
         IBMRuntimeEngine(small[0], load_backend_profile("ibm-torino"), service=Service())
+
+
+# ---- local testing mode cost and progress (issue 12 item 8) -------------------------------------------------
+def test_compact_mode_transpiles_once_and_reports_the_layout(small, monkeypatch):
+    """The layout comes from the one transpile that built the ISA circuit (a second level-3 transpile cost seconds)."""
+    from qiskit.transpiler import PassManager
+
+    runs = []
+    original = PassManager.run
+
+    def counting(self, circuits, *args, **kwargs):
+        runs.append(1)
+        return original(self, circuits, *args, **kwargs)
+
+    monkeypatch.setattr(PassManager, "run", counting)
+    engine = make_engine(small[0], "fake-torino", seed=3)
+    assert len(runs) == 1
+    assert len(engine.physical_qubits) == 3 and set(engine.physical_qubits) <= set(engine.used_qubits)
+
+
+def test_simulation_method_is_the_cheaper_one():
+    from qsetfit.engines.runtime import simulation_method
+
+    assert simulation_method(12, 4096, noisy=True) == "density_matrix"  # one 4^12 evolution beats 4096 trajectories
+    assert simulation_method(13, 4096, noisy=True) == "statevector"
+    assert simulation_method(3, 4096, noisy=False) == "statevector"
+
+
+def test_progress_stages_reach_stderr_and_not_with_json(small, capsys):
+    from qsetfit.cli_common import engine_progress
+
+    x, w = torch.tensor(small[1][:1]), torch.tensor(small[2])
+    with engine_progress(True):
+        make_engine(small[0], "fake-torino", seed=3, shots=64)(x, w)
+    err = capsys.readouterr().err
+    assert "qsetfit: transpiling the 3-qubit head for fake_torino" in err
+    assert "qsetfit: building fake_torino's noise model" in err
+    assert "qsetfit: running 1 input(s) x 64 shots" in err and "density_matrix on 3 qubits" in err
+    with engine_progress(False):
+        make_engine(small[0], "fake-torino", seed=3, shots=64)(x, w)
+    assert capsys.readouterr().err == ""
