@@ -363,6 +363,8 @@ def test_a_circuit_without_gates_is_the_identity(engine):
     assert out.detach().tolist()[0] == pytest.approx([0.0, 1.0], abs=1e-7)
     (g,) = torch.autograd.grad(out[0, 0], plus)  # d<Z_1>/d psi = 2 psi * diag(Z_1)
     assert g[0].tolist() == pytest.approx([1.0, 1.0, -1.0, -1.0], abs=1e-6)
+    with pytest.raises(QSetFitError, match="the circuit has no qubits"):
+        TorchStatevectorEngine(QuantumCircuit(0), [], [], [])
 
 
 @pytest.mark.parametrize("config", [dict(qubits=4, encoder_layers=0), dict(qubits=4, encoders=0, reuploads=0, layers=0)])
