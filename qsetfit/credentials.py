@@ -89,7 +89,8 @@ def runtime_service(*, instance: str | None = None, channel: str | None = None) 
         if isinstance(exc, InvalidAccountError):
             raise QSetFitError(f"the {source} IBM Quantum account is invalid ({message}); "
                                + SETUP_HELP.split('. ', 1)[1]) from None
-        raise QSetFitError(f"could not connect to IBM Quantum with the {source} credentials ({where}): {message}") from None
+        raise QSetFitError(f"could not connect to IBM Quantum with the {source} credentials ({where}): "
+                           f"{message}") from None
     logger.info("IBM Quantum account from the %s (channel %s, instance %s)", source, kwargs["channel"],
                 chosen or "(account default)")
     return service

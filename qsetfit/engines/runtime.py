@@ -40,7 +40,7 @@ from qsetfit.engines.base import Engine
 from qsetfit.errors import QSetFitError
 
 logger = logging.getLogger(__name__)
-LOCAL_KINDS = ("compact", "device")
+LOCAL_KINDS = ("compact", "narrow", "device")
 DEFAULT_SHOTS = 4096
 
 
@@ -134,8 +134,10 @@ class IBMRuntimeEngine(Engine):
     Args:
         head_circuit: the circuit, its input/weight order and observables.
         profile: a backend profile with ``engine = "ibm"``.
-        local: local testing mode only: "compact" (Aer with the device noise on the used qubits) or
-            "device" (the fake backend instance itself; slow on 100+ qubit devices).
+        local: local testing mode only: "compact" (Aer with the device noise on the used qubits), "narrow"
+            (compact, routed within as many device qubits as the head has: much cheaper to simulate when the
+            device transpile borrows extra qubits, but with more SWAPs than the device would run;
+            ``noise.device_isa_circuit(narrow=True)``) or "device" (the fake backend instance itself; slow on 100+ qubit devices).
         noise: local testing mode only: False simulates the same ISA circuit without noise.
         service: a ``QiskitRuntimeService`` (real devices); default: from ``qsetfit.credentials``.
         ledger: optional ``qsetfit.ledger.Ledger`` or run directory: every job is recorded, results stored,
@@ -217,14 +219,15 @@ class IBMRuntimeEngine(Engine):
         from qiskit.transpiler import generate_preset_pass_manager
 
         hc, level, seed = self.head_circuit, self.profile.optimization_level, self.profile.seed_transpiler
-        if self.local and (self.local_kind == "compact" or not noise):  # noiseless: compact, never 133 qubits
+        if self.local and (self.local_kind != "device" or not noise):  # noiseless: compact, never 133 qubits
             from qiskit_aer import AerSimulator
 
             from qsetfit import noise as noise_mod
 
-            _stage(f"transpiling the {hc.num_qubits}-qubit head for {self.profile.backend} (optimization level {level})")
+            _stage(self._transpiling_message(level))
             isa, observables, used = noise_mod.device_isa_circuit(
-                hc.circuit, hc.observables, self.profile.backend, optimization_level=level, seed_transpiler=seed)
+                hc.circuit, hc.observables, self.profile.backend, optimization_level=level, seed_transpiler=seed,
+                narrow=self.local_kind == "narrow")
             self.used_qubits = used
             self.physical_qubits = list(isa.metadata["device_layout"])  # the same transpile's layout: no second one
             model = None
@@ -235,7 +238,7 @@ class IBMRuntimeEngine(Engine):
             method = simulation_method(isa.num_qubits, self.settings.shots_per_row, noisy=model is not None)
             self.mode_backend = AerSimulator(method=method, noise_model=model)
         else:
-            _stage(f"transpiling the {hc.num_qubits}-qubit head for {self.profile.backend} (optimization level {level})")
+            _stage(self._transpiling_message(level))
             pm = generate_preset_pass_manager(optimization_level=level, backend=self.backend, seed_transpiler=seed)
             isa = pm.run(hc.circuit)
             observables = [o.apply_layout(isa.layout) for o in hc.observables]
@@ -337,10 +340,13 @@ class IBMRuntimeEngine(Engine):
                 self.ledger.store_result(job.job_id(), values)
             return values
 
+    def _transpiling_message(self, level: int) -> str:
+        return f"transpiling the {self.head_circuit.num_qubits}-qubit head for {self.profile.backend} (level {level})"
+
     def _running_message(self, rows: int) -> str:
         """What a job is about to do, for the progress line."""
         where = (f"Runtime local testing mode, Aer {self.mode_backend.options.method} on {self.isa_circuit.num_qubits} "
-                 "qubits" if self.local_kind == "compact" else f"{self.profile.backend}")
+                 "qubits" if self.local_kind in ("compact", "narrow") else f"{self.profile.backend}")
         return (f"running {rows} input(s) x {self.settings.shots_per_row} shots, {two_qubit_count(self.isa_circuit)} "
                 f"two-qubit gates ({where})")
 

@@ -357,9 +357,29 @@ def test_progress_stages_reach_stderr_and_not_with_json(small, capsys):
     with engine_progress(True):
         make_engine(small[0], "fake-torino", seed=3, shots=64)(x, w)
     err = capsys.readouterr().err
-    assert "qsetfit: transpiling the 3-qubit head for fake_torino" in err
+    assert "qsetfit: transpiling the 3-qubit head for fake_torino (level 3)" in err
     assert "qsetfit: building fake_torino's noise model" in err
     assert "qsetfit: running 1 input(s) x 64 shots" in err and "density_matrix on 3 qubits" in err
     with engine_progress(False):
         make_engine(small[0], "fake-torino", seed=3, shots=64)(x, w)
     assert capsys.readouterr().err == ""
+
+
+def test_narrow_local_mode_routes_within_the_heads_width():
+    """The paper's 10-qubit head borrows a 12-qubit heavy-hex ring on fake_torino; "narrow" stays on 10 qubits."""
+    import rustworkx as rx
+
+    from qsetfit.noise import fake_backend
+
+    hc = build_head_circuit(HeadConfig.preset("paper-10q-single"))
+    compact = make_engine(hc, "fake-torino", noise=False)
+    narrow = make_engine(hc, "fake-torino", noise=False, local="narrow")
+    assert compact.isa_circuit.num_qubits > hc.num_qubits == narrow.isa_circuit.num_qubits
+    assert set(narrow.used_qubits) <= set(compact.used_qubits)
+    assert set(narrow.physical_qubits) == set(narrow.used_qubits)
+    graph = fake_backend("fake_torino").coupling_map.graph.to_undirected()
+    assert rx.is_connected(graph.subgraph(narrow.used_qubits))
+    rng = np.random.default_rng(1)
+    x, w = rng.uniform(-1, 1, (2, len(hc.inputs))), rng.uniform(-np.pi, np.pi, len(hc.weights))
+    exact = make_engine(hc, "torch")(torch.tensor(x), torch.tensor(w)).detach().numpy()
+    assert np.abs(_isa_exact(narrow, x, w) - exact).max() <= 1e-8
