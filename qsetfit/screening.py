@@ -36,7 +36,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 logger = logging.getLogger(__name__)
-DESIGNS = ("full", "fractional", "lhs")
+DESIGNS = ("full", "fractional", "lhs", "points")
 HEAD_FIELDS = tuple(f.name for f in fields(HeadConfig) if f.name != "classes")
 TRAINING_FIELDS = tuple(f.name for f in fields(TrainingArguments) if f.name != "seed")
 KNOBS = HEAD_FIELDS + TRAINING_FIELDS
@@ -51,7 +51,8 @@ class Study:
         body: sentence-transformers name or local folder.
         protocol: "paper" (pool, 256 per label, 85/15) or "given".
         seeds: every design point trains once per seed (each seed its own split).
-        design: "full" (every combination), "fractional" (2-level, resolution ``resolution``) or "lhs".
+        design: "full" (every combination), "fractional" (2-level, resolution ``resolution``), "lhs", or
+            "points": the configurations listed in ``points`` (a confirmation stage for a screen's top points).
         samples: number of Latin-hypercube points (design "lhs").
         resolution: resolution of the fractional design (3: main effects clear of each other).
         design_seed: seeds the Latin hypercube.
@@ -63,6 +64,8 @@ class Study:
         final_seeds: fresh seeds the winner is re-trained on beside the classical heads (0: no final stage).
         final_first_seed: the first of those seeds (kept away from ``seeds`` so they are fresh splits).
         hidden_grid: MLP widths of the final stage's classical heads (0 = logistic regression).
+        points: with design "points", the configurations ({field: value}) to train; their fields become the
+            factors of the main-effects table.
     """
 
     data: str
@@ -81,10 +84,20 @@ class Study:
     final_seeds: int = 5
     final_first_seed: int = 100
     hidden_grid: list[int] = field(default_factory=lambda: list(baselines.HIDDEN_GRID))
+    points: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.design not in DESIGNS:
             raise QSetFitError(f"design must be one of {DESIGNS}, got {self.design!r}")
+        if self.design == "points":
+            if not self.points or self.factors:
+                raise QSetFitError("design 'points' takes a non-empty points = [{...}, ...] list and no factors table")
+            names = sorted({k for p in self.points for k in p})
+            if any(set(p) != set(names) for p in self.points):
+                raise QSetFitError(f"every point must set the same fields ({names}); put shared values in fixed")
+            self.factors = {n: _distinct([p[n] for p in self.points]) for n in names}
+        elif self.points:
+            raise QSetFitError(f"points are only read by design 'points', not {self.design!r}")
         if not self.factors:
             raise QSetFitError("the study has no factors table; give at least one field with its levels")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
@@ -138,6 +151,15 @@ class Study:
         return asdict(self)
 
 
+def _distinct(values: list[Any]) -> list[Any]:
+    """The distinct values in first-seen order (levels of a factor read from explicit points)."""
+    seen: list[Any] = []
+    for v in values:
+        if v not in seen:
+            seen.append(v)
+    return seen
+
+
 def _check_knob(name: str, section: str) -> None:
     if name == "seed":
         raise QSetFitError(f"'seed' cannot be in the study's {section}: list the seeds in the study's top-level seeds = [...]")
@@ -157,6 +179,8 @@ def design_points(study: Study) -> list[dict[str, Any]]:
 
     names = list(study.factors)
     counts = [len(study.factors[n]) for n in names]
+    if study.design == "points":
+        return [dict(p) for p in study.points]
     if study.design == "full":
         index = pyDOE3.fullfact(counts).astype(int)
     elif study.design == "fractional":
@@ -250,11 +274,11 @@ def execute(trials: Sequence[dict[str, Any]], splits: dict[int, baselines.Embedd
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise QSetFitError(f"could not start or reach Ray ({address or 'local'}): {exc}") from exc
     try:
-        task = ray.remote(num_cpus=1, max_retries=0)(_guarded)
+        task = ray.remote(num_cpus=1, max_retries=2)(_guarded)  # a trial is deterministic: a retry is safe
         refs = {seed: ray.put(split) for seed, split in splits.items()}
         pending = {task.remote(t, refs[t["seed"]]): t for t in trials}
-        if on_start:
-            on_start(len(pending))
+        if on_start:  # Ray runs as many as it has CPUs for; the rest wait in its queue
+            on_start(min(len(pending), int(ray.available_resources().get("CPU", workers) or workers)))
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             trial = pending.pop(done[0])
@@ -318,12 +342,13 @@ def screen(study: Study | str | Path, out: str | Path, *, workers: int = 2, addr
     state = {"running": 0}
 
     def on_start(n: int) -> None:
-        state["running"] += n
+        state["running"] = n
 
     def on_result(row: dict[str, Any]) -> None:
         write_json(out / "trials" / f"{row['id']}.json", row)  # atomic: a killed driver loses only trials in flight
         results[row["id"]] = row
-        state["running"] -= 1
+        left = sum(t["id"] not in results for t in todo)
+        state["running"] = min(state["running"], left)  # at most the capacity, never more than what is left
         ok = [r["validation_accuracy"] for r in results.values() if r["status"] == "ok"]
         failed = sum(r["status"] == "failed" for r in results.values())
         bar.set_postfix_str(f"running {max(state['running'], 0)}, failed {failed}, "

@@ -130,3 +130,13 @@ def test_resume_after_killing_the_driver_reruns_nothing_finished(tmp_path, monke
     changed = _toml(tmp_path / "t.toml", TOY | {"fixed": TOY["fixed"] | {"epochs": 2}})
     with pytest.raises(QSetFitError, match="study differs.*fixed"):
         screen(changed, out, workers=0, resume=True, progress=False)
+
+
+def test_points_design_trains_the_listed_configurations():
+    study = Study(data="demo", design="points", points=[{"qubits": 2, "skip": True}, {"qubits": 3, "skip": False}])
+    assert design_points(study) == [{"qubits": 2, "skip": True}, {"qubits": 3, "skip": False}]
+    assert study.factors == {"qubits": [2, 3], "skip": [True, False]}
+    with pytest.raises(QSetFitError, match="same fields"):
+        Study(data="demo", design="points", points=[{"qubits": 2}, {"skip": True}])
+    with pytest.raises(QSetFitError, match="only read by design 'points'"):
+        Study(data="demo", factors={"qubits": [2]}, points=[{"qubits": 2}])
