@@ -12,7 +12,8 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from qsetfit.cli_common import STATE, GlobalOptionsAnywhere, console, friendly, print_json, quiet_progress
+from qsetfit.cli_common import (STATE, GlobalOptionsAnywhere, console, engine_progress, friendly, print_json,
+                                 quiet_progress)
 from qsetfit.training_args import TrainingArguments
 
 DEFAULTS = TrainingArguments()  # the CLI's training defaults are the library's: one source
@@ -61,11 +62,13 @@ def train_cli(
     skip: Optional[bool] = typer.Option(None, "--skip/--no-skip", help="Final layer sees module 1's features beside "
                                         "module 2's read-outs (--no-skip: read-outs only)."),
     backend: str = typer.Option("torch", "--backend", help="Engine or profile to train module 2 on."),
-    epochs: int = typer.Option(DEFAULTS.epochs, "--epochs"),
-    batch_size: int = typer.Option(DEFAULTS.batch_size, "--batch-size"),
-    lr: float = typer.Option(DEFAULTS.learning_rate, "--lr"),
-    weight_decay: float = typer.Option(DEFAULTS.weight_decay, "--weight-decay"),
-    schedule: str = typer.Option(DEFAULTS.schedule, "--schedule"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help=f"[default: the preset's, else {DEFAULTS.epochs}]"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size",
+                                             help=f"[default: the preset's, else {DEFAULTS.batch_size}]"),
+    lr: Optional[float] = typer.Option(None, "--lr", help=f"[default: the preset's, else {DEFAULTS.learning_rate}]"),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay",
+                                                 help=f"[default: the preset's, else {DEFAULTS.weight_decay}]"),
+    schedule: Optional[str] = typer.Option(None, "--schedule", help=f"[default: the preset's, else {DEFAULTS.schedule}]"),
     patience: Optional[int] = typer.Option(None, "--patience", help="Early stopping patience in epochs."),
     train_shots: int = typer.Option(0, "--train-shots", help="Differentiable shot noise (0: exact)."),
     train_noise: str = typer.Option("", "--train-noise", help="Noise profile module 2 trains under (trajectories "
@@ -86,9 +89,10 @@ def train_cli(
     """Train a quantum head and save the run directory."""
     from qsetfit import workflow
 
-    args = TrainingArguments(epochs=epochs, batch_size=batch_size, learning_rate=lr, weight_decay=weight_decay,
-                             schedule=schedule, patience=patience, engine=backend, train_shots=train_shots, seed=seed,
-                             train_noise=train_noise, train_trajectories=train_trajectories)
+    given = dict(epochs=epochs, batch_size=batch_size, learning_rate=lr, weight_decay=weight_decay, schedule=schedule)
+    args = workflow.training_arguments(preset, **{k: v for k, v in given.items() if v is not None}, patience=patience,
+                                       engine=backend, train_shots=train_shots, seed=seed, train_noise=train_noise,
+                                       train_trajectories=train_trajectories)
     overrides = dict(qubits=qubits, encoders=encoders, encoder_qubits=encoder_qubits, reuploads=reuploads,
                      layers=layers, connectivity=connectivity, measured=measured, encoder_layers=encoder_layers,
                      amplitude_bias=amplitude_bias, reduction=reduction, pca_components=pca_components,
@@ -128,7 +132,8 @@ def evaluate_cli(
 
     if as_json:
         quiet_progress()
-    results = workflow.evaluate(run, data=data, backends=backend)
+    with engine_progress(not as_json):
+        results = workflow.evaluate(run, data=data, backends=backend)
     if as_json:
         print_json(results[0] if len(results) == 1 else results)
         return
@@ -166,7 +171,8 @@ def predict_cli(
 
     if as_json:
         quiet_progress()
-    rows = workflow.predict(run, texts, backend=backend)
+    with engine_progress(not as_json):
+        rows = workflow.predict(run, texts, backend=backend)
     if as_json:
         print_json(rows)
         return

@@ -105,8 +105,9 @@ def reproduce_cli(
     out: Path = typer.Option(..., "--out", help="Folder for results.json and table.md."),
     preset: Optional[list[str]] = typer.Option(None, "--preset", help="Quantum presets (repeat)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (default 30; 3 with --quick)."),
-    batch_size: int = typer.Option(32, "--batch-size"),
-    lr: float = typer.Option(0.02, "--lr"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="[default: 32]"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="[default: 0.02; a preset with its own training knobs, "
+                                       "e.g. screened-sst2, uses them unless --lr/--epochs/--batch-size are given]"),
     no_ablations: bool = typer.Option(False, "--no-ablations", help="Skip the two ablations."),
     test_limit: Optional[int] = typer.Option(None, "--test-limit", help="Score a seeded subsample of the test set."),
     quick: bool = typer.Option(False, "--quick", help="2 seeds, 3 epochs, 500 test sentences."),
@@ -116,12 +117,18 @@ def reproduce_cli(
     """The paper's protocol over seeds: quantum presets, ablations, baselines, table with the paper's numbers."""
     from qsetfit import reproduce
 
+    from qsetfit.training_args import TRAINING_PRESETS, TrainingArguments
+
     kwargs: dict[str, Any] = {}
     if preset:
         kwargs["presets"] = preset
-    result = reproduce.reproduce(data, out, body=body, seeds=seeds, epochs=epochs, batch_size=batch_size,
-                                 learning_rate=lr, ablations=not no_ablations, test_limit=test_limit, quick=quick,
-                                 resume=resume, progress=not as_json, **kwargs)
+        given = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, learning_rate=lr).items() if v is not None}
+        if quick and epochs is None:
+            given["epochs"] = reproduce.QUICK["epochs"]
+        kwargs["head_training"] = {p: TrainingArguments.preset(p, **given) for p in preset if TRAINING_PRESETS.get(p)}
+    result = reproduce.reproduce(data, out, body=body, seeds=seeds, epochs=epochs, batch_size=batch_size or 32,
+                                 learning_rate=lr or 0.02, ablations=not no_ablations, test_limit=test_limit,
+                                 quick=quick, resume=resume, progress=not as_json, **kwargs)
     if as_json:
         print_json(result)
         return

@@ -123,7 +123,8 @@ def reproduce(data: str, out: str | Path, *, body: str = DEFAULT_BODY, seeds: in
               learning_rate: float = 0.02, ablations: bool = True, hidden_grid: Sequence[int] = baselines.HIDDEN_GRID,
               per_label: int = 256, protocol: str = "paper", test_limit: int | None = None, quick: bool = False,
               resume: bool = False, progress: bool = True, heads: Mapping[str, HeadConfig] | None = None,
-              training: TrainingArguments | None = None, first_seed: int = 0) -> dict[str, Any]:
+              training: TrainingArguments | None = None, first_seed: int = 0,
+              head_training: Mapping[str, TrainingArguments] | None = None) -> dict[str, Any]:
     """Run the protocol over seeds 0..S-1 and write ``results.json`` and ``table.md`` into ``out``.
 
     Args:
@@ -143,6 +144,8 @@ def reproduce(data: str, out: str | Path, *, body: str = DEFAULT_BODY, seeds: in
         heads: quantum heads by name (overrides ``presets``; e.g. a screening study's winner).
         training: every training knob at once (overrides epochs / batch_size / learning_rate; seed = split seed).
         first_seed: seeds run from first_seed to first_seed + S - 1 (fresh seeds for a screen's final stage).
+        head_training: per-head training knobs (a preset's own, e.g. ``TrainingArguments.preset``); a head and
+            its ablations train with them instead of the common ones.
 
     Returns:
         The content of results.json, plus "table" (the markdown).
@@ -162,6 +165,7 @@ def reproduce(data: str, out: str | Path, *, body: str = DEFAULT_BODY, seeds: in
     settings = {"data": data, "body": body, "seeds": seed_list, "presets": list(heads),
                 "heads": {name: c.to_dict() for name, c in heads.items()},
                 "training": base_args.to_dict() | {"seed": "= split seed"}, "ablations": ablations,
+                "head_training": {k: a.to_dict() for k, a in (head_training or {}).items()},
                 "hidden_grid": list(hidden_grid), "per_label": per_label, "protocol": protocol,
                 "test_limit": test_limit, "quick": quick, "torch_threads": torch.get_num_threads(),
                 "python": platform.python_version(), "torch": torch.__version__}
@@ -180,7 +184,8 @@ def reproduce(data: str, out: str | Path, *, body: str = DEFAULT_BODY, seeds: in
         settings["split"] = split.sizes() | {"dim": split.dim}
         for method in torch_methods(heads, classes, ablations=ablations):
             bar.set_postfix_str(f"seed {seed}: {method.name}")
-            runs.append(train_method(method, split, replace(base_args, seed=seed)))
+            args = (head_training or {}).get(method.preset, base_args)
+            runs.append(train_method(method, split, replace(args, seed=seed)))
             logger.info("seed %d %s: %.4f", seed, method.name, runs[-1]["accuracy"])
         configs = {name: replace(c, classes=classes) for name, c in heads.items()}
         specs = baselines.baseline_specs(split.dim, classes, configs=configs, hidden_grid=hidden_grid)

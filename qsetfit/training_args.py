@@ -10,6 +10,11 @@ from typing import Any
 from qsetfit.errors import QSetFitError
 
 SCHEDULES = ("constant", "cosine", "linear")
+# Training knobs shipped with a head preset (the rest are the defaults). The paper gives none for its heads.
+TRAINING_PRESETS: dict[str, dict[str, Any]] = {
+    "screened-sst2": {"learning_rate": 0.05, "epochs": 20, "batch_size": 32},  # README "Screening study"
+    "screened-sst2-linear": {"learning_rate": 0.01, "epochs": 20, "batch_size": 32},
+}
 
 
 @dataclass
@@ -74,6 +79,15 @@ class TrainingArguments:
                                "use engine 'torch' with train_noise, or a noisy backend profile without it")
         if self.patience is not None and self.patience < 1:
             raise QSetFitError(f"patience must be >= 1 or None, got {self.patience}")
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> "TrainingArguments":
+        """The training knobs that ship with a head preset (``HeadConfig.preset(name)``), with overrides."""
+        from qsetfit.circuits import PRESETS
+
+        if name not in PRESETS:
+            raise QSetFitError(f"unknown preset {name!r}; available presets: {', '.join(sorted(PRESETS))}")
+        return cls.from_dict({**TRAINING_PRESETS.get(name, {}), **overrides})
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainingArguments":

@@ -23,7 +23,7 @@ from qsetfit.training_args import TrainingArguments
 
 logger = logging.getLogger(__name__)
 DEMO = "demo"
-DEFAULT_PRESET = "paper-10q-single"  # the CLI's head when no --preset is given
+DEFAULT_PRESET = "screened-sst2"  # the CLI's head when no --preset is given: the screening study's winner
 
 
 def load_data(source: str, *, protocol: str = "given", seed: int = 0) -> DatasetSplits:
@@ -55,6 +55,11 @@ def head_config(preset: str | None, classes: int, **overrides: Any) -> HeadConfi
     if "connectivity" not in given and base.get("connectivity") is not None:
         base["connectivity"] = min(base["connectivity"], base["qubits"] - 1)
     return HeadConfig(**base)
+
+
+def training_arguments(preset: str | None, **given: Any) -> TrainingArguments:
+    """The training knobs of ``preset`` (``TrainingArguments.preset``) under the ones the user gave."""
+    return TrainingArguments.preset(preset or DEFAULT_PRESET, **given)
 
 
 @dataclass

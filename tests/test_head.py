@@ -7,6 +7,7 @@ import pytest
 import torch
 from qiskit.quantum_info import Statevector
 
+from qsetfit.circuits import PAPER_MODULE1  # the paper's module 1 (no PCA, no bias): these tests check it
 from qsetfit import HeadConfig, HybridHead, QSetFitError, QuantumLayer, build_head_circuit
 from qsetfit.encoder import AmplitudeEncoders, amplitude_states
 from qsetfit.engines.registry import available_engines, make_engine
@@ -28,7 +29,7 @@ def test_head_shapes_counts_and_gradients(preset):
 
 
 def test_multiclass_and_measured_qubits():
-    cfg = HeadConfig(qubits=6, encoders=2, encoder_qubits=3, measured=3, classes=5, connectivity=1)
+    cfg = HeadConfig(qubits=6, encoders=2, encoder_qubits=3, measured=3, classes=5, connectivity=1, **PAPER_MODULE1)
     head = HybridHead(cfg)
     logits, loss = head(torch.randn(4, 16, generator=seeded()))
     assert logits.shape == (4, 5) and loss is None
@@ -63,14 +64,14 @@ def test_unknown_engine_lists_the_valid_ones():
 
 
 def test_amplitude_states_split_pad_and_normalise():
-    cfg = HeadConfig(qubits=6, encoders=2, encoder_qubits=3, connectivity=1)
+    cfg = HeadConfig(qubits=6, encoders=2, encoder_qubits=3, connectivity=1, **PAPER_MODULE1)
     emb = torch.arange(1, 13, dtype=torch.float64)[None]  # 12 entries: encoder 1 reads 8..11 + 4 zeros
     states = amplitude_states(emb, cfg)
     assert states.shape == (2, 1, 8)
     assert torch.allclose(states.norm(dim=-1), torch.ones(2, 1, dtype=torch.float64))
     assert torch.allclose(states[1, 0, 4:], torch.zeros(4, dtype=torch.float64))
     assert torch.allclose(states[0, 0], emb[0, :8] / emb[0, :8].norm())
-    shared = amplitude_states(emb, HeadConfig(qubits=6, encoders=2, encoder_qubits=3, connectivity=1,
+    shared = amplitude_states(emb, HeadConfig(qubits=6, encoders=2, encoder_qubits=3, connectivity=1, **PAPER_MODULE1,
                                               encoder_input="shared"))
     assert torch.equal(shared[0], shared[1])
     with pytest.raises(QSetFitError, match="encoder_input='shared'"):
@@ -78,7 +79,7 @@ def test_amplitude_states_split_pad_and_normalise():
 
 
 def test_encoder_readouts_match_statevector():
-    cfg = HeadConfig(qubits=4, encoders=1, encoder_qubits=4, encoder_layers=2, encoder_connectivity=2)
+    cfg = HeadConfig(qubits=4, encoders=1, encoder_qubits=4, encoder_layers=2, encoder_connectivity=2, **PAPER_MODULE1)
     enc = AmplitudeEncoders(cfg)
     emb = torch.randn(3, 20, dtype=torch.float64, generator=seeded())
     feats = enc(emb)

@@ -33,7 +33,7 @@ def test_qubits_alone_derives_one_encoder_reading_the_whole_register():
     (dict(reduction="svd"), "reduction must be one of"),
     (dict(amplitude_bias=-1.0), "amplitude_bias must be"),
     (dict(amplitude_bias=float("nan")), "amplitude_bias must be"),
-    (dict(pca_components=8), "reduction is 'none'"),
+    (dict(pca_components=8, reduction="none"), "reduction is 'none'"),
     (dict(module1="linear", amplitude_bias=0.5), "amplitude_bias applies to amplitude encoders"),
 ])
 def test_bad_mappings_are_refused(kwargs, match):
@@ -43,7 +43,7 @@ def test_bad_mappings_are_refused(kwargs, match):
 
 def test_bias_is_the_last_amplitude_and_matches_the_closed_form():
     b = 0.7
-    cfg = HeadConfig(qubits=1, connectivity=0, encoder_layers=0, amplitude_bias=b)
+    cfg = HeadConfig(qubits=1, connectivity=0, encoder_layers=0, amplitude_bias=b, reduction="none")
     emb = torch.tensor([[-3.0, 5.0], [2.0, 0.0]], dtype=torch.float64)
     states = amplitude_states(emb, cfg)  # one qubit: one embedding entry + the bias
     assert torch.allclose(states[0, :, 1], torch.full((2,), b / np.sqrt(1 + b * b), dtype=torch.float64))
@@ -51,6 +51,14 @@ def test_bias_is_the_last_amplitude_and_matches_the_closed_form():
     # <Z> of [s, b]/sqrt(1+b^2) with no encoder layers is (1 - b^2) / (1 + b^2), whatever the sign s
     z = HybridHead(cfg).features(emb)
     assert torch.allclose(z, torch.full((2, 1), (1 - b * b) / (1 + b * b), dtype=torch.float64))
+
+
+def test_defaults_are_the_screened_head_and_read_the_whole_embedding():
+    assert HeadConfig() == HeadConfig.preset("screened-sst2")
+    six = HeadConfig(qubits=6)
+    assert (six.reduction, six.amplitude_bias, six.encoders) == ("pca", 1.0, 1)  # PCA: every dimension is read
+    assert HeadConfig(qubits=3, encoders=0).reduction == "none"  # no module 1: the input feeds module 2 as it is
+    assert HeadConfig(qubits=3, module1="linear").amplitude_bias == 0.0
 
 
 def test_bias_zero_is_the_papers_encoding():
@@ -64,7 +72,7 @@ def test_bias_zero_is_the_papers_encoding():
 def test_pca_reduction_is_sklearns_fitted_on_the_training_embeddings():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(40, 12)) @ rng.normal(size=(12, 12))
-    cfg = HeadConfig(qubits=2, reduction="pca")  # one 2-qubit encoder: 4 amplitudes -> 4 components
+    cfg = HeadConfig(qubits=2, reduction="pca", amplitude_bias=0.0)  # one 2-qubit encoder: 4 amplitudes, 4 PCs
     head = HybridHead(cfg, input_dim=12)
     head.prepare(torch.as_tensor(x))
     ours = head.reduction(torch.as_tensor(x[:5])).numpy()
@@ -73,7 +81,7 @@ def test_pca_reduction_is_sklearns_fitted_on_the_training_embeddings():
 
 
 def test_pca_keeps_its_shape_when_the_training_set_is_smaller_than_the_components():
-    cfg = HeadConfig(qubits=4, reduction="pca")  # 16 components wanted
+    cfg = HeadConfig(qubits=4, reduction="pca", amplitude_bias=0.0)  # 16 components wanted
     head = HybridHead(cfg, input_dim=30)
     head.prepare(torch.randn(5, 30, dtype=torch.float64, generator=torch.Generator().manual_seed(2)))
     assert head.reduction.components.shape == (16, 30)
@@ -112,7 +120,7 @@ def test_parameter_counts_match_the_module_and_every_parameter_trains(kwargs):
 
 
 def test_without_skip_the_linear_layer_reads_module_2_only():
-    cfg = HeadConfig(qubits=3, connectivity=1, reuploads=1, layers=1, skip=False, measured=2)
+    cfg = HeadConfig(qubits=3, connectivity=1, reuploads=1, layers=1, skip=False, measured=2, reduction="none")
     head = HybridHead(cfg)
     assert head.linear.in_features == 2
     x = torch.rand(4, 8, dtype=torch.float64)
@@ -154,3 +162,42 @@ def test_linear_module1_round_trips(small_splits, tmp_path):
               progress=False)
     texts = small_splits.test.texts[:4]
     assert np.allclose(QSetFitModel.load(tmp_path / "r").predict_proba(texts), model.predict_proba(texts))
+
+
+def test_screened_preset_ships_its_training_knobs_with_overrides():
+    from qsetfit.training_args import TRAINING_PRESETS
+
+    head = HeadConfig.preset("screened-sst2")
+    assert head.num_parameters <= 1000 if head.module1 != "linear" else head.parameter_counts(768)["total"] <= 1000
+    args = TrainingArguments.preset("screened-sst2")
+    for key, value in TRAINING_PRESETS["screened-sst2"].items():
+        assert getattr(args, key) == value
+    assert TrainingArguments.preset("screened-sst2", epochs=3).epochs == 3
+    assert TrainingArguments.preset("paper-10q-single") == TrainingArguments()
+    with pytest.raises(QSetFitError, match="unknown preset"):
+        TrainingArguments.preset("screened")
+
+
+def test_cli_train_takes_the_presets_training_knobs_unless_given(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from qsetfit import workflow
+    from qsetfit.cli import app
+
+    seen = {}
+
+    def fake_train(data, out, **kwargs):
+        seen.update(kwargs)
+        raise QSetFitError("stop here")
+
+    monkeypatch.setattr(workflow, "train", fake_train)
+    runner = CliRunner()
+    runner.invoke(app, ["train", "--preset", "screened-sst2", "--out", str(tmp_path / "a")])
+    assert seen["args"] == TrainingArguments.preset("screened-sst2")
+    runner.invoke(app, ["train", "--preset", "screened-sst2", "--lr", "0.003", "--out", str(tmp_path / "b")])
+    assert seen["args"].learning_rate == 0.003 and seen["args"].epochs == TrainingArguments.preset("screened-sst2").epochs
+    result = runner.invoke(app, ["train", "--preset", "paper-10q-single", "--no-skip", "--measured", "2",
+                                 "--reduction", "pca", "--amplitude-bias", "0.5", "--out", str(tmp_path / "c")])
+    assert "stop here" in result.output
+    wanted = {"skip": False, "measured": 2, "reduction": "pca", "amplitude_bias": 0.5}
+    assert {k: seen["head_overrides"][k] for k in wanted} == wanted
