@@ -46,6 +46,8 @@ def bench_noise_cli(
     resume: bool = typer.Option(False, "--resume", help="Keep the cells an interrupted run into --out finished."),
     quick: bool = typer.Option(False, "--quick", help="p2 0/1e-3/1e-2, shots 256/exact, no device, 2 seeds, "
                                "20 trajectories, 200 test sentences."),
+    simulator: str = typer.Option("torch", "--simulator", help="'torch': depolarizing and shot cells on the noisy "
+                                  "torch engine, every undecided input (device cells stay on Aer); 'aer': all on Aer."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Accuracy of a trained head under depolarizing noise, finite shots and fake-device noise."""
@@ -54,19 +56,28 @@ def bench_noise_cli(
     result = noise_bench.bench_noise(run, out, data=data, p2_grid=p2, readout=readout, shots_grid=shots,
                                      fake_backends=fake_backend, seeds=seeds, trajectories=trajectories,
                                      test_limit=test_limit, budget=budget, quick=quick, resume=resume,
-                                     progress=not as_json)
+                                     progress=not as_json, simulator=simulator)
     if as_json:
         print_json(result)
         return
-    rows = [[c["cell"], c["method"], f"{c['accuracy']:.4f} ± {c['accuracy_std']:.4f} ({c['seeds']})",
+    rows = [[c["cell"], f"{c.get('simulator', 'aer')}: {c['method']}", _stderr(c),
+             f"{c['accuracy']:.4f} ± {c['accuracy_std']:.4f} ({c['seeds']})",
              f"{c['sampling_ci95']:.4f}" if c["sampling_ci95"] else "-", f"{c['agreement']:.4f}",
              f"{c['simulated']}/{c['undecided']}", f"{c['seconds']:.1f}"] for c in result["cells"]]
     console.print(_table(f"noise robustness of {run}: {result['n']} test examples, exact accuracy "
                          f"{result['exact_accuracy']:.4f}",
-                         ["cell", "method", "accuracy ± std (seeds)", "± sampling 95%", "agrees w/ exact",
+                         ["cell", "method", "<Z> s.e. max (near boundary)", "accuracy ± std (seeds)",
+                          "± sampling 95%", "agrees w/ exact",
                           "simulated/undecided", "seconds"],
                          rows))
     console.print(f"wrote {', '.join(result['files'])} to {out}")
+
+
+def _stderr(cell: dict[str, Any]) -> str:
+    """A torch cell's largest read-out standard error and its inputs near the boundary; '-' on Aer."""
+    if cell.get("stderr") is None:
+        return "-"
+    return f"{cell['stderr']:.2g} ({cell['near_boundary']:g})" if cell["stderr"] else "0 (exact)"
 
 
 def baselines_cli(

@@ -25,6 +25,10 @@ seeded random sample of them instead (``budget // trajectories`` examples, a fre
 estimates the accuracy as the exact accuracy plus the mean change in correctness over the sample, scaled to
 all undecided examples: unbiased, and with a small interval when noise rarely flips a prediction (a
 difference estimator). The 95% sampling interval is in ``sampling_ci95``, the sample size in the method text. ``budget=None`` simulates every undecided example.
+
+That is the Aer path (``simulator="aer"``). By default (``simulator="torch"``) the depolarizing and shot cells
+run on the noisy torch engine instead, over every undecided example, each with its method, trajectories and
+standard error (``noise_cells.py``); device cells stay on Aer.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from qsetfit import noise_cells
 from qsetfit.baselines import subsample
 from qsetfit.errors import QSetFitError
 from qsetfit.head import HybridHead
@@ -287,7 +292,13 @@ def evaluate_cell(head: HybridHead, backend: Path, features: torch.Tensor, label
         simulate: (N,) bool, the examples the cell may change (the others keep ``exact``).
         seeds: runs of a stochastic cell.
         budget: statevector runs per seed; above it a random sample of the undecided examples is simulated.
+            A torch profile (``engine = "torch"``) simulates every undecided example (``noise_cells``).
     """
+    from qsetfit.profiles import load_backend_profile
+
+    if load_backend_profile(str(backend)).engine == "torch":
+        return noise_cells.evaluate_torch_cell(head, backend, features, labels, exact, simulate, seeds=seeds,
+                                               progress=progress)
     accuracies, agreements, seconds, cis, method, stochastic = [], [], [], [], "not simulated", False
     undecided = np.flatnonzero(simulate)
     n, u, sampled = len(labels), len(undecided), len(undecided)
@@ -325,11 +336,9 @@ def evaluate_cell(head: HybridHead, backend: Path, features: torch.Tensor, label
             break
     head.set_engine("torch")
     # independent samples per seed: the interval of their mean shrinks with the number of seeds
-    return {"method": method, "stochastic": stochastic, "seeds": len(accuracies), "simulated": int(sampled),
-            "undecided": int(u), "accuracy": float(np.mean(accuracies)),
-            "accuracy_std": float(np.std(accuracies, ddof=1)) if len(accuracies) > 1 else 0.0,
-            "sampling_ci95": float(np.mean(cis) / np.sqrt(len(cis))), "accuracies": accuracies,
-            "agreement": float(np.mean(agreements)), "seconds": round(sum(seconds), 2)}
+    return {"simulator": "aer", "method": method, "stochastic": stochastic, "simulated": int(sampled),
+            "undecided": int(u), "sampling_ci95": float(np.mean(cis) / np.sqrt(len(cis)))
+            } | noise_cells.seed_summary(accuracies, agreements, seconds)
 
 
 def label_ids(dataset: Any, label_names: Sequence[str]) -> np.ndarray:
@@ -345,8 +354,8 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
                 p2_grid: Sequence[float] | None = None, readout: float = 0.0,
                 shots_grid: Sequence[int | str] | None = None, fake_backends: Sequence[str] | None = None,
                 seeds: int | None = None, trajectories: int | None = None, test_limit: int | None = None,
-                budget: int | None = None, quick: bool = False, resume: bool = False, progress: bool = True
-                ) -> dict[str, Any]:
+                budget: int | None = None, quick: bool = False, resume: bool = False, progress: bool = True,
+                simulator: str = "torch") -> dict[str, Any]:
     """Evaluate a saved run over the noise grid; write noise.csv, noise.json, plots and profiles into ``out``.
 
     The outputs are rewritten after every cell (``"partial": true`` until the last), so an interrupted run
@@ -363,6 +372,7 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
         quick: defaults from ``QUICK`` instead of ``DEFAULTS`` for every argument left None.
         resume: keep the cells an earlier run into ``out`` finished with the same settings.
         progress: progress bars.
+        simulator: "torch" (depolarizing and shot cells on the noisy torch engine) or "aer" (every cell on Aer).
 
     Returns:
         {"cells": one row per cell, "n", "exact_accuracy", "settings", "files", "partial"}.
@@ -377,6 +387,7 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
         raise QSetFitError(f"seeds must be >= 1, got {opts['seeds']}")
     cells = noise_grid(p2_grid=opts["p2_grid"], readout=readout, shots_grid=opts["shots_grid"],
                        fake_backends=opts["fake_backends"], trajectories=opts["trajectories"])
+    cells = noise_cells.on_simulator(cells, simulator)
     model = QSetFitModel.load(run)
     profiles = write_profiles(cells, Path(out) / "profiles")
     dataset = subsample(workflow.evaluation_set(Path(run), data, model), opts["test_limit"], 0)
@@ -387,7 +398,7 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
     z = _readouts(head, features)  # (N, Qm) exact
     exact = _predict(head, features, z)
     settings = {"data": data, "readout": readout, "quick": quick, "qubits": head.config.qubits,
-                "torch_threads": torch.get_num_threads()} | opts
+                "simulator": simulator, "torch_threads": torch.get_num_threads()} | opts
     result = {"run": str(run), "n": len(labels), "exact_accuracy": float((exact == labels).mean()), "cells": [],
               "settings": settings, "partial": True}
     done = _finished_cells(Path(out), result) if resume else {}
@@ -423,8 +434,9 @@ def _finished_cells(out: Path, result: dict[str, Any]) -> dict[str, dict[str, An
     return {c["cell"]: c for c in earlier["cells"]} if earlier else {}
 
 
-CSV_COLUMNS = ("cell", "axis", "value", "p1", "p2", "readout", "shots", "device", "method", "seeds", "undecided",
-               "simulated", "accuracy", "accuracy_std", "sampling_ci95", "agreement", "seconds", "profile")
+CSV_COLUMNS = ("cell", "axis", "value", "p1", "p2", "readout", "shots", "device", "simulator", "method", "trajectories",
+               "stderr", "near_boundary", "seeds", "undecided", "simulated", "accuracy", "accuracy_std", "sampling_ci95",
+               "agreement", "seconds", "profile")
 
 
 def write_outputs(out: Path, result: dict[str, Any]) -> list[str]:
