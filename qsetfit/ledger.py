@@ -106,12 +106,13 @@ class Ledger:
         path = self.run_dir / RESULTS / f"{job_id}.npy"
         return np.load(path, allow_pickle=False) if path.is_file() else None
 
-    def lookup(self, backend: str, inputs: Any, weights: Any) -> dict[str, Any] | None:
-        """The latest non-failed job for the same backend, inputs and weights, or None."""
+    def lookup(self, backend: str, inputs: Any, weights: Any, **same: Any) -> dict[str, Any] | None:
+        """The latest non-failed job for the same backend, inputs and weights (and recorded ``same`` fields,
+        e.g. ``local_kind="narrow"``: a job recorded without such a field does not match), or None."""
         x_hash, w_hash = array_hash(inputs), array_hash(weights)
         for job in reversed(self.jobs()):
             if (job["backend"] == backend and job["inputs_sha256"] == x_hash and job["weights_sha256"] == w_hash
-                    and job["state"] != "failed"):
+                    and job["state"] != "failed" and all(job.get(k) == v for k, v in same.items())):
                 return job
         return None
 

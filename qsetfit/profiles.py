@@ -35,6 +35,7 @@ ENGINE_KINDS = ("aer", "ibm", "torch")
 METHODS = ("statevector", "density_matrix")
 NOISE_KINDS = ("none", "depolarizing", "device")
 MODES = ("job", "batch", "session")
+LOCAL_MODES = ("compact", "narrow", "device")
 P = TypeVar("P", bound="_Profile")
 
 
@@ -134,6 +135,14 @@ class BackendProfile(_Profile):
         max_pub_rows: most parameter rows per PUB in the batched gradient (QISKIT-PITFALLS 8).
         backend: engine "ibm": the IBM backend or fake backend name (e.g. "fake_torino", "ibm_torino").
         mode: engine "ibm": "job", "batch" or "session".
+        local: engine "ibm" on a fake backend (local testing mode): "compact" (Aer with the device noise on the
+            qubits the device transpile uses), "narrow" (compact, but the head is routed within exactly as many
+            connected device qubits as it has: far cheaper to simulate when the device transpile borrows more,
+            e.g. a 10-qubit head on fake_torino gets a 12-qubit ring, ~14 s instead of ~70-105 s for one input
+            on a loaded core; but ~1.8x the two-qubit gates the device itself would run, so its accuracy is
+            not a faithful device estimate) or "device" (the fake backend instance itself; slow on 100+ qubit
+            devices).
+            Real devices refuse anything but "compact".
         optimization_level: transpiler level for ISA circuits (device noise on Aer, and engine "ibm");
             level 1 picks poor layouts on heavy-hex devices (QISKIT-PITFALLS 10).
         resilience_level: engine "ibm": Runtime error-mitigation level.
@@ -166,6 +175,7 @@ class BackendProfile(_Profile):
     max_pub_rows: int = 1024
     backend: str = ""
     mode: str = "batch"
+    local: str = "compact"
     optimization_level: int = 3
     resilience_level: int = 1
     seed_transpiler: int = 1234
@@ -183,6 +193,9 @@ class BackendProfile(_Profile):
         _one_of("engine", self.engine, ENGINE_KINDS)
         _one_of("method", self.method, METHODS, hint="pin 'statevector' or 'density_matrix' (never 'automatic')")
         _one_of("mode", self.mode, MODES)
+        _one_of("local", self.local, LOCAL_MODES, hint="(local testing mode on a fake backend, engine = 'ibm')")
+        if self.local != "compact" and self.engine != "ibm":
+            raise QSetFitError(f"local = {self.local!r} is for engine = 'ibm' on a fake backend; remove the key")
         for key in ("shots", "density_matrix_max_qubits", "threads", "qpu_power_w", "qpu_circuit_duration_s",
                     "qpu_rep_delay_s", "qpu_overhead_s"):
             if getattr(self, key) < 0:

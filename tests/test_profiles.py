@@ -74,6 +74,9 @@ def test_wrong_types_and_values_are_rejected(tmp_path):
         ('method = "automatic"', r"method must be one of statevector, density_matrix.*never 'automatic'"),
         ('method = "density_matrx"', r"did you mean 'density_matrix'"),
         ('engine = "aer"\nbackend = "fake_torino"', r"backend = 'fake_torino' is for engine = 'ibm'"),
+        ('engine = "ibm"\nbackend = "fake_torino"\nlocal = "narow"', r"local must be one of compact, narrow, "
+         r"device, got 'narow'; did you mean 'narrow'\?"),
+        ('local = "narrow"', r"local = 'narrow' is for engine = 'ibm' on a fake backend; remove the key"),
     ]:
         path.write_text(text + "\n")
         with pytest.raises(QSetFitError, match=pattern):

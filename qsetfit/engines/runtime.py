@@ -40,7 +40,7 @@ from qsetfit.engines.base import Engine
 from qsetfit.errors import QSetFitError
 
 logger = logging.getLogger(__name__)
-LOCAL_KINDS = ("compact", "narrow", "device")
+LOCAL_KINDS = profiles.LOCAL_MODES
 DEFAULT_SHOTS = 4096
 
 
@@ -134,7 +134,8 @@ class IBMRuntimeEngine(Engine):
     Args:
         head_circuit: the circuit, its input/weight order and observables.
         profile: a backend profile with ``engine = "ibm"``.
-        local: local testing mode only: "compact" (Aer with the device noise on the used qubits), "narrow"
+        local: local testing mode only (default: the profile's ``local``, "compact" unless set): "compact"
+            (Aer with the device noise on the used qubits), "narrow"
             (compact, routed within as many device qubits as the head has: much cheaper to simulate when the
             device transpile borrows extra qubits, but with more SWAPs than the device would run;
             ``noise.device_isa_circuit(narrow=True)``) or "device" (the fake backend instance itself; slow on 100+ qubit devices).
@@ -153,15 +154,19 @@ class IBMRuntimeEngine(Engine):
         calls, pubs_submitted, jobs: Runtime jobs and PUBs so far; ``jobs`` keeps the job ids.
     """
 
-    def __init__(self, head_circuit: HeadCircuit, profile: profiles.BackendProfile, *, local: str = "compact",
+    def __init__(self, head_circuit: HeadCircuit, profile: profiles.BackendProfile, *, local: str | None = None,
                  noise: bool = True, service: Any = None, ledger: Any = None, retries: int = 2,
                  **extra: Any) -> None:
         super().__init__(num_inputs=len(head_circuit.inputs), num_weights=len(head_circuit.weights),
                          num_outputs=len(head_circuit.observables))
         if profile.engine != "ibm":
             raise QSetFitError(f"profile {profile.name!r} has engine = {profile.engine!r}, not 'ibm'")
+        local = profile.local if local is None else local
         if local not in LOCAL_KINDS:
             raise QSetFitError(f"local must be one of {', '.join(LOCAL_KINDS)}, got {local!r}")
+        if local != "compact" and not is_fake(profile.backend):
+            raise QSetFitError(f"local = {local!r} is for local testing mode on a fake backend (e.g. 'fake_torino'); "
+                               f"{profile.backend!r} is a real device: remove it")
         unknown = set(extra) - set(RuntimeSettings.__dataclass_fields__)
         if unknown:
             raise QSetFitError(f"unknown ibm engine option(s) {', '.join(sorted(unknown))}; valid: "
@@ -299,7 +304,7 @@ class IBMRuntimeEngine(Engine):
         if self.ledger is not None:
             self.ledger.record(job_id=job.job_id(), backend=self.profile.backend, mode=self.profile.mode,
                                local=self.local, pub_shapes=[list(p[2].shape) for p in pubs],
-                               observables=len(self.isa_observables), inputs=x, weights=w)
+                               observables=len(self.isa_observables), inputs=x, weights=w, **self._ledger_key())
         return job
 
     def expectation_values(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -310,7 +315,7 @@ class IBMRuntimeEngine(Engine):
         most ``retries`` times, and every failure is recorded.
         """
         if self.ledger is not None:
-            prior = self.ledger.lookup(self.profile.backend, x, w)
+            prior = self.ledger.lookup(self.profile.backend, x, w, **self._ledger_key())
             if prior is not None:
                 stored = self.ledger.result(prior["job_id"])
                 if stored is not None:
@@ -339,6 +344,10 @@ class IBMRuntimeEngine(Engine):
             if self.ledger is not None:
                 self.ledger.store_result(job.job_id(), values)
             return values
+
+    def _ledger_key(self) -> dict[str, str]:
+        """Ledger fields a reused job must share beyond backend and inputs: local modes run different circuits."""
+        return {"local_kind": self.local_kind} if self.local else {}
 
     def _transpiling_message(self, level: int) -> str:
         return f"transpiling the {self.head_circuit.num_qubits}-qubit head for {self.profile.backend} (level {level})"

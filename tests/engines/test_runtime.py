@@ -365,24 +365,52 @@ def test_progress_stages_reach_stderr_and_not_with_json(small, capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_narrow_local_mode_routes_within_the_heads_width():
-    """The paper's 10-qubit head borrows a 12-qubit heavy-hex ring on fake_torino; "narrow" stays on 10 qubits."""
+def _assert_narrow_and_exact(engine, hc, seed):
+    """A narrow engine: its ISA circuit is exactly the head's width on connected device qubits, with exact values."""
     import rustworkx as rx
 
     from qsetfit.noise import fake_backend
 
+    assert engine.local_kind == "narrow" and engine.isa_circuit.num_qubits == hc.num_qubits
+    assert set(engine.physical_qubits) == set(engine.used_qubits)
+    graph = fake_backend("fake_torino").coupling_map.graph.to_undirected()
+    assert rx.is_connected(graph.subgraph(engine.used_qubits))
+    rng = np.random.default_rng(seed)
+    x, w = rng.uniform(-1, 1, (2, len(hc.inputs))), rng.uniform(-np.pi, np.pi, len(hc.weights))
+    exact = make_engine(hc, "torch")(torch.tensor(x), torch.tensor(w)).detach().numpy()
+    assert np.abs(_isa_exact(engine, x, w) - exact).max() <= 1e-8
+
+
+def test_narrow_local_mode_routes_within_the_heads_width():
+    """The paper's 10-qubit head borrows a 12-qubit heavy-hex ring on fake_torino; "narrow" stays on 10 qubits."""
     hc = build_head_circuit(HeadConfig.preset("paper-10q-single"))
     compact = make_engine(hc, "fake-torino", noise=False)
     narrow = make_engine(hc, "fake-torino", noise=False, local="narrow")
-    assert compact.isa_circuit.num_qubits > hc.num_qubits == narrow.isa_circuit.num_qubits
+    assert compact.isa_circuit.num_qubits > hc.num_qubits
     assert set(narrow.used_qubits) <= set(compact.used_qubits)
-    assert set(narrow.physical_qubits) == set(narrow.used_qubits)
-    graph = fake_backend("fake_torino").coupling_map.graph.to_undirected()
-    assert rx.is_connected(graph.subgraph(narrow.used_qubits))
-    rng = np.random.default_rng(1)
-    x, w = rng.uniform(-1, 1, (2, len(hc.inputs))), rng.uniform(-np.pi, np.pi, len(hc.weights))
-    exact = make_engine(hc, "torch")(torch.tensor(x), torch.tensor(w)).detach().numpy()
-    assert np.abs(_isa_exact(narrow, x, w) - exact).max() <= 1e-8
+    _assert_narrow_and_exact(narrow, hc, seed=1)
+
+
+def test_fake_torino_fast_profile_is_narrow_local_mode():
+    """The shipped profile selects "narrow" as data: the 10-qubit head stays on 10 connected device qubits."""
+    assert load_backend_profile("fake-torino-fast").local == "narrow"
+    hc = build_head_circuit(HeadConfig.preset("paper-10q-single"))
+    _assert_narrow_and_exact(make_engine(hc, "fake-torino-fast", noise=False), hc, seed=2)
+
+
+def test_local_mode_is_refused_on_a_real_device_and_keys_the_ledger(small, tmp_path):
+    hc, x, w = small
+    with pytest.raises(QSetFitError, match=r"local = 'narrow' is for local testing mode on a fake backend.*"
+                                           r"'ibm_torino' is a real device"):
+        IBMRuntimeEngine(hc, load_backend_profile("ibm-torino").replace(local="narrow"))
+    compact = make_engine(hc, "fake-torino", noise=False, shots=64, seed=1, ledger=tmp_path)
+    compact(torch.tensor(x), torch.tensor(w))
+    narrow = make_engine(hc, "fake-torino-fast", noise=False, shots=64, seed=1, ledger=tmp_path)
+    narrow(torch.tensor(x), torch.tensor(w))  # not the compact job's stored result: another circuit
+    assert compact.calls == narrow.calls == 1
+    again = make_engine(hc, "fake-torino-fast", noise=False, shots=64, seed=1, ledger=tmp_path)
+    again(torch.tensor(x), torch.tensor(w))
+    assert again.calls == 0
 
 
 def test_device_noise_is_built_for_the_used_qubits_only(monkeypatch):
