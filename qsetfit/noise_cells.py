@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from qsetfit.noise_bench import Cell
 
 SIMULATORS = ("torch", "aer")
-STATE_BYTES = 2**28  # per torch chunk: rows x 2^n amplitudes x 16 bytes stay under ~256 MiB
+STATE_BYTES = 2**25  # per torch chunk: rows x 2^n x 16 bytes under 32 MiB (bigger chunks ran slower: copies)
 BOUNDARY_Z = 3.0  # a prediction whose logit margin is under 3 standard errors counts as near the boundary
 
 
