@@ -27,7 +27,7 @@ from qsetfit.circuits import HeadConfig
 from qsetfit.embeddings import DEFAULT_BODY
 from qsetfit.errors import QSetFitError
 from qsetfit.head import HybridHead, needs_input_dim
-from qsetfit.persistence import atomic_write_bytes, read_resumable, write_json
+from qsetfit.persistence import atomic_write_bytes, read_json, read_resumable, write_json
 from qsetfit.trainer import Trainer
 from qsetfit.training_args import TrainingArguments
 
@@ -170,6 +170,8 @@ def reproduce(data: str, out: str | Path, *, body: str = DEFAULT_BODY, seeds: in
                 "test_limit": test_limit, "quick": quick, "torch_threads": torch.get_num_threads(),
                 "python": platform.python_version(), "torch": torch.__version__}
     runs = _finished_runs(out, settings, seed_list) if resume else []
+    if runs:  # the split sizes are recorded by the seeds that ran
+        settings["split"] = read_json(out / "results.json")["settings"].get("split", {})
     done = {r["seed"] for r in runs}
     if done:
         logger.info("resuming: seeds %s already finished in %s", sorted(done), out)
@@ -195,6 +197,9 @@ def reproduce(data: str, out: str | Path, *, body: str = DEFAULT_BODY, seeds: in
         _write(out, result)
         bar.update()
     bar.close()
+    if runs:  # also when resuming a finished run: the table follows the current code
+        result = _assemble(settings, runs, partial=len({r["seed"] for r in runs}) < seeds)
+        _write(out, result)
     return result
 
 
@@ -306,6 +311,19 @@ def verdict(comparison: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _is_sst2(data: str) -> bool:
+    """The paper's numbers are SST-2's: shown only beside an SST-2 run."""
+    return "sst2" in Path(str(data)).name.lower().replace("-", "")
+
+
+def _training_text(s: dict[str, Any]) -> str:
+    t = s["training"]
+    text = f"{t['epochs']} epochs (batch {t['batch_size']}, lr {t['learning_rate']})"
+    for name, h in (s.get("head_training") or {}).items():
+        text += f"; {name} and its ablations {h['epochs']} epochs (batch {h['batch_size']}, lr {h['learning_rate']})"
+    return text
+
+
 def render_table(result: dict[str, Any]) -> str:
     """The markdown table of mean ± std accuracy and parameters, the paper's numbers beside ours, the verdict."""
     s = result["settings"]
@@ -314,15 +332,16 @@ def render_table(result: dict[str, Any]) -> str:
              "",
              f"Body `{s['body']}` (the paper: {PAPER_BODY}); {len(s['seeds'])} seed(s), each its own split of "
              f"{split.get('train', '?')} train / {split.get('validation', '?')} validation / "
-             f"{split.get('test', '?')} test sentences; torch heads trained {s['training']['epochs']} epochs "
-             f"(batch {s['training']['batch_size']}, lr {s['training']['learning_rate']}), epoch chosen on "
-             "validation; classical regularisation chosen on validation.",
+             f"{split.get('test', '?')} test sentences"
+             + (f" (a seeded subsample of {s['test_limit']} per seed)" if s.get("test_limit") else "")
+             + f"; torch heads trained {_training_text(s)}, epoch chosen on validation; classical regularisation "
+             "chosen on validation.",
              "",
              "| head | kind | parameters | test accuracy % (mean ± std) | paper % |",
              "|---|---|---:|---:|---:|"]
     for r in result["rows"]:
         params = f"{r['parameters']}" + (" ¹" if r["name"] == "svc-rbf" else "")
-        paper = f"{r['paper']:.2f}" if r["paper"] is not None else ""
+        paper = f"{r['paper']:.2f}" if r["paper"] is not None and _is_sst2(s["data"]) else ""
         lines.append(f"| {r['name']} | {r['kind']} | {params} | {_pct(r['accuracy'])} ± {_pct(r['accuracy_std'])} "
                      f"| {paper} |")
     shares = module2_shares(result["rows"])
@@ -335,7 +354,8 @@ def render_table(result: dict[str, Any]) -> str:
     notes = ["¹ SVC: support vectors × D + dual coefficients + intercepts, mean over seeds.",
              "Ablations: `/no-module2` = module 2 removed (linear layer on the module-1 features); "
              "`/linear-module1` = module 1 replaced by a linear projection of the same width.",
-             "MLP widths: the grid 48/96/144/192 (0 = `logreg`) and `-matched-` widths sized to a quantum head."]
+             f"MLP widths: the grid {'/'.join(str(h) for h in s.get('hidden_grid', []) if h) or '(none)'} "
+             "(0 = `logreg`) and `-matched-` widths sized to a quantum head."]
     if s.get("quick"):
         notes.insert(0, f"**Quick run** ({len(s['seeds'])} seeds, {s['training']['epochs']} epochs, test subsample "
                         f"{s['test_limit']}): it checks the pipeline; it is not evidence either way.")

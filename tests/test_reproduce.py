@@ -136,8 +136,15 @@ def test_reproduce_end_to_end_writes_results_and_table(small_splits, tmp_path):
     assert all(len(r["accuracies"]) == 2 for r in saved["rows"])
     assert saved["comparison"]["quantum"] == "tiny" and len(saved["comparison"]["mcnemar"]) == 2
     assert not saved["partial"]
-    assert "| tiny | quantum | 36 |" in table and "89.56" in table
-    assert "The quantum head" in table
+    assert "| tiny | quantum | 36 |" in table and "The quantum head" in table
+    assert "89.56" not in table  # the paper's numbers are SST-2's: not beside another data set
+
+
+def test_paper_numbers_only_beside_sst2():
+    from qsetfit.reproduce import _is_sst2
+
+    assert _is_sst2("../shared/data/sst2") and _is_sst2("SetFit/sst2") and _is_sst2("/x/SST-2")
+    assert not _is_sst2("../shared/data/sst5") and not _is_sst2("demo")
 
 
 def test_reproduce_resume_keeps_finished_seeds_and_refuses_other_settings(small_splits, tmp_path):

@@ -367,7 +367,8 @@ def test_a_circuit_without_gates_is_the_identity(engine):
         TorchStatevectorEngine(QuantumCircuit(0), [], [], [])
 
 
-@pytest.mark.parametrize("config", [dict(qubits=4, encoder_layers=0), dict(qubits=4, encoders=0, reuploads=0, layers=0)])
+@pytest.mark.parametrize("config", [dict(qubits=4, encoder_layers=0, reduction="none"),
+                                    dict(qubits=4, encoders=0, reuploads=0, layers=0)])
 def test_hybrid_head_with_gate_less_circuits_trains(config):
     from qsetfit import HybridHead
 
