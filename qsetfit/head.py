@@ -104,10 +104,23 @@ class HybridHead(nn.Module):
             z = self.quantum(f)  # (B, Qm) module-2 read-outs
             if shots > 0:
                 z = shot_noise(z, shots, generator)
-            z = z.to(f.dtype)
-            logits = self.linear(torch.cat([f, z], dim=1) if self.config.skip else z)  # (B, K)
+            logits = self.readout(f, z)  # (B, K)
         loss = None if labels is None else F.cross_entropy(logits, labels)
         return logits, loss
+
+
+    def readout(self, features: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The final layer: (B, Q) features and (B, Qm) module-2 read-outs -> (B, K) logits (honours ``skip``)."""
+        z = z.to(features.dtype)
+        return self.linear(torch.cat([features, z], dim=1) if self.config.skip else z)
+
+    def readout_weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The final layer as logits = A f + B z + c: (A (K, Q), B (K, Qm), c (K,)); A is zero without ``skip``."""
+        weight, bias = self.linear.weight.detach(), self.linear.bias.detach()
+        q = self.config.feature_dim
+        if not self.config.skip:
+            return weight.new_zeros(weight.shape[0], q), weight, bias
+        return weight[:, :q], weight[:, q:], bias
 
 
 def needs_input_dim(config: HeadConfig) -> bool:

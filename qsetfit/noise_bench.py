@@ -209,19 +209,15 @@ def decided_mask(head: HybridHead, features: torch.Tensor, predictions: torch.Te
     (A f + c)_k - (A f + c)_j + sum_m min((B_km - B_jm) low_m, (B_km - B_jm) high_m) > 0.
 
     Args:
-        head: a hybrid head (its final layer reads [f, z]).
+        head: a hybrid head (``readout_weights`` splits its final layer into A, B, c).
         features: (N, Q) float64 module-1 features f.
         predictions: (N,) the class to test for each example (e.g. its exact prediction).
         low, high: (N, Qm) the box's corners (within [-1, 1]).
     """
-    q = head.config.feature_dim
-    weight, bias = head.linear.weight.detach(), head.linear.bias.detach()  # (K, Q + Qm), (K,)
-    if weight.shape[1] != q + head.config.measured:
-        raise QSetFitError(f"the head's final layer reads {weight.shape[1]} inputs, expected Q + Qm = "
-                           f"{q + head.config.measured}")
+    a, b, c = head.readout_weights()  # (K, Q), (K, Qm), (K,)
     k = predictions.long()
-    base = features @ weight[:, :q].T + bias  # (N, K)
-    slope = weight[k, q:][:, None, :] - weight[None, :, q:]  # (N, K, Qm): B_k - B_j
+    base = features @ a.T + c  # (N, K)
+    slope = b[k][:, None, :] - b[None, :, :]  # (N, K, Qm): B_k - B_j
     worst = torch.minimum(slope * low[:, None, :], slope * high[:, None, :]).sum(-1)  # (N, K)
     margin = base.gather(1, k[:, None]) - base + worst  # (N, K)
     margin[torch.arange(len(k)), k] = torch.inf
@@ -242,7 +238,7 @@ def _readouts(head: HybridHead, features: torch.Tensor, *, bar: Any = None) -> t
 
 def _predict(head: HybridHead, features: torch.Tensor, z: torch.Tensor) -> np.ndarray:
     with torch.no_grad():
-        return head.linear(torch.cat([features, z], dim=1)).argmax(dim=1).numpy()
+        return head.readout(features, z).argmax(dim=1).numpy()
 
 
 def _method(engine: Any) -> str:

@@ -87,9 +87,9 @@ def near_boundary(head: HybridHead, features: torch.Tensor, z: torch.Tensor, std
     (read-outs taken as independent); these are the predictions the estimate's error could flip.
     """
     with torch.no_grad():
-        logits = head.linear(torch.cat([features, z], dim=1))
+        logits = head.readout(features, z)
         top = logits.topk(2, dim=1)
-        slope = head.linear.weight[:, features.shape[1]:].to(torch.float64)  # (K, Qm)
+        slope = head.readout_weights()[1].to(torch.float64)  # (K, Qm)
         diff = slope[top.indices[:, 0]] - slope[top.indices[:, 1]]  # (N, Qm)
         spread = torch.sqrt((diff**2 * stderr**2).sum(dim=1))
         return ((top.values[:, 0] - top.values[:, 1]) < BOUNDARY_Z * spread).numpy()
@@ -123,7 +123,7 @@ def evaluate_torch_cell(head: HybridHead, backend: Path, features: torch.Tensor,
                       disable=not progress) as bar:
                 z, errors = readouts(head, picked, bar=bar)
             with torch.no_grad():
-                predictions = head.linear(torch.cat([picked, z], dim=1)).argmax(dim=1).numpy()
+                predictions = head.readout(picked, z).argmax(dim=1).numpy()
             changed = (predictions == labels[undecided]).sum() - (exact[undecided] == labels[undecided]).sum()
             correct = exact_accuracy + float(changed) / n
             agree = (n - u + float((predictions == exact[undecided]).sum())) / n

@@ -201,3 +201,15 @@ def test_cli_train_takes_the_presets_training_knobs_unless_given(monkeypatch, tm
     assert "stop here" in result.output
     wanted = {"skip": False, "measured": 2, "reduction": "pca", "amplitude_bias": 0.5}
     assert {k: seen["head_overrides"][k] for k in wanted} == wanted
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_readout_weights_are_the_final_layer_with_or_without_skip(skip):
+    cfg = HeadConfig(qubits=3, connectivity=1, reuploads=1, layers=1, measured=2, skip=skip, reduction="none")
+    head = HybridHead(cfg, seed=2)
+    gen = torch.Generator().manual_seed(5)
+    f = torch.rand(4, 3, dtype=torch.float64, generator=gen)
+    z = torch.rand(4, 2, dtype=torch.float64, generator=gen) * 2 - 1
+    a, b, c = head.readout_weights()
+    assert torch.allclose(head.readout(f, z), f @ a.T + z @ b.T + c)
+    assert torch.allclose(head(f)[0], head.readout(head.features(f), head.quantum(head.features(f))))
