@@ -197,8 +197,8 @@ def reproduce(data: str, out: str | Path, *, body: str = DEFAULT_BODY, seeds: in
         _write(out, result)
         bar.update()
     bar.close()
-    if runs:  # also when resuming a finished run: the table follows the current code
-        result = _assemble(settings, runs, partial=len({r["seed"] for r in runs}) < seeds)
+    if runs and len(done) == seeds:  # a finished run resumed: re-write its table with the current code
+        result = _assemble(settings, runs, partial=False)
         _write(out, result)
     return result
 
