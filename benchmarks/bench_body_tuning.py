@@ -1,15 +1,18 @@
 """Frozen vs contrastively tuned body (SetFit phase 1 through setfit) on SST-2, paper protocol (issue 14 item 4).
 
-Per seed: the paper split; for each body variant ("frozen", "tuned": setfit's CosineSimilarityLoss pairs,
-``--iterations`` per sentence, one epoch), the quantum preset trained on that body's embeddings and logistic
-regression (C chosen on validation) on the same embeddings. Each (variant, seed) is written to
+Per seed: the paper split; for each body variant ("frozen"; "tuned": setfit's CosineSimilarityLoss pairs,
+``--iterations`` per sentence, one epoch; "end-to-end": the tuned run, then body and quantum head trained together
+one more epoch, setfit's ``end_to_end``), the quantum preset trained on that body's embeddings and logistic
+regression (C chosen on validation) on the same embeddings (for end-to-end: the jointly trained body's). Each (variant, seed) is written to
 OUT/rows/<variant>-s<seed>.json as it finishes, so a rerun continues; OUT/table.md holds mean ± std.
     python benchmarks/bench_body_tuning.py --seeds 0 1 2 --out benchmarks/results/sst2-body-tuning-minilm
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -17,19 +20,33 @@ import numpy as np
 import torch
 
 from qsetfit import HeadConfig, QSetFitModel, baselines, stats
-from qsetfit.body_tuning import BodyTuningArguments
+from qsetfit.body_tuning import BodyTuningArguments, train_end_to_end
 from qsetfit.data import load_splits
 from qsetfit.training_args import TrainingArguments
+
+VARIANTS = ("frozen", "tuned", "end-to-end")
 
 
 def one(variant: str, seed: int, a: argparse.Namespace, out: Path) -> dict:
     splits = load_splits(a.data, protocol="paper", seed=seed)
-    model = QSetFitModel(HeadConfig.preset(a.preset), body=a.body)
-    tuning = BodyTuningArguments(iterations=a.iterations, epochs=1) if variant == "tuned" else None
+    args = TrainingArguments.preset(a.preset, seed=seed)
+    run = out / "runs" / f"{variant}-s{seed}"
     t0 = time.perf_counter()
-    model.fit(splits.train, splits.validation, args=TrainingArguments.preset(a.preset, seed=seed),
-              run_dir=out / "runs" / f"{variant}-s{seed}", body_tuning=tuning, progress=False)
-    fit_s = time.perf_counter() - t0
+    if variant == "end-to-end":
+        # Continue the tuned run of the same seed (phase 1 + head already paid for) with setfit's joint epoch.
+        tuned = json.loads((out / "rows" / f"tuned-s{seed}.json").read_text())
+        shutil.rmtree(run, ignore_errors=True)
+        shutil.copytree(out / "runs" / f"tuned-s{seed}", run)
+        model = QSetFitModel.load(run)
+        model.body_tuning = dataclasses.replace(model.body_tuning, end_to_end=True)
+        train_end_to_end(model, splits.train, args, progress=False)
+        model.save(run)
+        fit_s = tuned["fit_seconds"] + time.perf_counter() - t0
+    else:
+        model = QSetFitModel(HeadConfig.preset(a.preset), body=a.body)
+        tuning = BodyTuningArguments(iterations=a.iterations, epochs=1) if variant == "tuned" else None
+        model.fit(splits.train, splits.validation, args=args, run_dir=run, body_tuning=tuning, progress=False)
+        fit_s = time.perf_counter() - t0
     head = model.evaluate(splits.test)["accuracy"]
 
     def xy(ds):
@@ -54,7 +71,7 @@ def main() -> None:
     (a.out / "rows").mkdir(parents=True, exist_ok=True)
     rows = []
     for seed in a.seeds:
-        for variant in ("frozen", "tuned"):
+        for variant in VARIANTS:
             path = a.out / "rows" / f"{variant}-s{seed}.json"
             if not path.is_file():
                 path.write_text(json.dumps(one(variant, seed, a, a.out), indent=2))
@@ -63,7 +80,7 @@ def main() -> None:
     lines = [f"SST-2 paper protocol, body `{a.body}`, quantum preset `{a.preset}`, setfit contrastive tuning with "
              f"{a.iterations} iterations and 1 epoch; seeds {a.seeds}.", "",
              "| body | quantum head % | logistic regression % | fit seconds (tuning + head) |", "|---|---:|---:|---:|"]
-    for variant in ("frozen", "tuned"):
+    for variant in VARIANTS:
         rs = [r for r in rows if r["variant"] == variant]
         q, lr = stats.mean_std([100 * r["quantum"] for r in rs]), stats.mean_std([100 * r["logreg"] for r in rs])
         lines.append(f"| {variant} | {q[0]:.2f} ± {q[1]:.2f} | {lr[0]:.2f} ± {lr[1]:.2f} | "

@@ -182,23 +182,26 @@ def tune_body(base_body: str, texts: Sequence[str], labels: Sequence[int], out: 
     return save_body(body, out, base_body=base_body, args=args, seed=seed, n=len(texts))
 
 
-def _save_folder(body: Any, folder: Path, base_body: str, args: BodyTuningArguments, seed: int, n: int) -> None:
+def _save_folder(body: Any, folder: Path, base_body: str, args: BodyTuningArguments, seed: int, n: int,
+                 stage: str) -> None:
     body.save(str(folder), safe_serialization=True, create_model_card=False)
     pickles = [p.name for p in folder.rglob("*") if p.suffix in (".bin", ".pkl", ".pt", ".pth")]
     if pickles:  # our loader never unpickles: refuse to leave any behind
         raise QSetFitError(f"the tuned body was written with pickled files {pickles}; upgrade sentence-transformers")
     persistence.write_json(folder / TUNED_BODY_MARKER, {
         "base_body": base_body, "tuning": args.to_dict(), "seed": seed, "train_sentences": n,
-        "weights_sha256": weights_sha256(folder),
+        "stage": stage, "weights_sha256": weights_sha256(folder),
     })
 
 
-def save_body(body: Any, out: str | Path, *, base_body: str, args: BodyTuningArguments, seed: int, n: int) -> Path:
-    """Write an in-memory ``SentenceTransformer`` (e.g. after end-to-end training) as a tuned-body folder."""
+def save_body(body: Any, out: str | Path, *, base_body: str, args: BodyTuningArguments, seed: int, n: int,
+              stage: str = "contrastive") -> Path:
+    """Write an in-memory ``SentenceTransformer`` as a tuned-body folder; ``stage`` says what trained it last
+    ("contrastive": phase 1; "end-to-end": body and head together)."""
     out = Path(out)
     partial = out.parent / f".{out.name}.partial-{secrets.token_hex(4)}"
     try:
-        _save_folder(body, partial, base_body, args, seed, n)
+        _save_folder(body, partial, base_body, args, seed, n, stage)
         if out.exists():
             shutil.rmtree(out)
         partial.replace(out)
@@ -232,6 +235,10 @@ def tuned_or_resumed(base_body: str, texts: Sequence[str], labels: Sequence[int]
         (the body folder, whether an existing body was reused).
     """
     marker = read_marker(out) if resume else None
+    if marker is not None and marker.get("stage") == "end-to-end":
+        # Trained jointly with the head already: phase 2 resumed on it would mix two bodies' embeddings.
+        logger.warning("%s was already trained end to end; tuning the body afresh", out)
+        marker = None
     if marker is not None:
         expected = {"base_body": base_body, "tuning": args.to_dict(),
                     "seed": args.seed if args.seed is not None else seed, "train_sentences": len(texts)}
@@ -312,4 +319,5 @@ def train_end_to_end(model: Any, train: Any, args: Any, *, progress: bool) -> No
               body_learning_rate=tuning.learning_rate, head_learning_rate=args.learning_rate,
               l2_weight=args.weight_decay, end_to_end=True, show_progress_bar=progress)
     seed = tuning.seed if tuning.seed is not None else args.seed
-    save_body(body, model.body, base_body=model.base_body, args=tuning, seed=seed, n=len(train.texts))
+    save_body(body, model.body, base_body=model.base_body, args=tuning, seed=seed, n=len(train.texts),
+              stage="end-to-end")

