@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from qsetfit.circuits import HeadConfig
+from qsetfit.head.circuits import HeadConfig
 from qsetfit.data import load_splits
 from qsetfit.modeling import QSetFitModel
-from qsetfit.training_args import TrainingArguments
+from qsetfit.training.arguments import TrainingArguments
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
 

@@ -19,10 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qsetfit import HeadConfig, QSetFitModel, baselines, stats
-from qsetfit.body_tuning import BodyTuningArguments, train_end_to_end
+from qsetfit import HeadConfig, QSetFitModel
+from qsetfit.bench import baselines
+from qsetfit.bench import stats
+from qsetfit.training.body_tuning import BodyTuningArguments, train_end_to_end
 from qsetfit.data import load_splits
-from qsetfit.training_args import TrainingArguments
+from qsetfit.training.arguments import TrainingArguments
 
 VARIANTS = ("frozen", "tuned", "end-to-end")
 

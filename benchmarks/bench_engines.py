@@ -2,7 +2,7 @@
 
 Module 2 with C=2, N=2, R=2 and <Z> on all Q qubits, at Q = 8, 12, 14 and batch 32, 435:
 
-- ``torch f64`` / ``torch f32``: ``qsetfit.engines.torch_sv.TorchStatevectorEngine`` (float64 / float32);
+- ``torch f64`` / ``torch f32``: ``qsetfit.engines.torch.statevector.TorchStatevectorEngine`` (float64 / float32);
 - ``reference f64``: ``benchmarks/reference_statevector.py``, a plain gate-by-gate float64 torch statevector
   with stored-activation autograd (its outputs are asserted equal to the torch engine's, < 1e-10, before timing);
 - ``QML EstimatorQNN (Aer)``: qiskit-machine-learning ``EstimatorQNN`` + ``TorchConnector``, default gradient,
@@ -63,7 +63,7 @@ def _problem(q: int, batch: int, dtype):
 
     import torch
 
-    from qsetfit.circuits import HeadConfig, build_head_circuit
+    from qsetfit.head.circuits import HeadConfig, build_head_circuit
 
     hc = build_head_circuit(HeadConfig(qubits=q, connectivity=2, reuploads=2, layers=2, measured=q, encoders=0))
     gen = torch.Generator().manual_seed(1000 * q + batch)
@@ -129,7 +129,7 @@ def run_cell(spec: dict) -> dict:
     warnings.filterwarnings("ignore")
     torch.set_num_threads(spec["threads"])
     kind, q, batch = spec["engine"], spec["q"], spec["batch"]
-    from qsetfit.engines.torch_sv import TorchStatevectorEngine
+    from qsetfit.engines.torch.statevector import TorchStatevectorEngine
 
     dtype = torch.float32 if kind == "torch32" else torch.float64
     hc, x64, w64 = _problem(q, batch, torch.float64)
@@ -376,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _engine_version() -> str:
     """Which torch engine was measured: git HEAD, and whether its files differ from it (others edit the tree)."""
-    files = ["qsetfit/engines/torch_sv.py", "qsetfit/engines/evolve.py", "qsetfit/engines/gates.py"]
+    files = ["qsetfit/engines/torch/statevector.py", "qsetfit/engines/torch/evolve.py", "qsetfit/engines/torch/gates.py"]
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT,
                               check=True).stdout.strip()

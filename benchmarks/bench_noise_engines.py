@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from qsetfit import HeadConfig, build_head_circuit, make_engine
-from qsetfit.engines.trajectories import evolve_trajectories, sample_errors
+from qsetfit.engines.torch.trajectories import evolve_trajectories, sample_errors
 
 
 def throughput(engine: torch.nn.Module, x: torch.Tensor, w: torch.Tensor, per_input: int,

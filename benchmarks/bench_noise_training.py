@@ -21,12 +21,12 @@ from pathlib import Path
 
 import torch
 
-from qsetfit.circuits import HeadConfig
+from qsetfit.head.circuits import HeadConfig
 from qsetfit.data import load_splits
-from qsetfit.head import HybridHead
+from qsetfit.head.hybrid import HybridHead
 from qsetfit.modeling import QSetFitModel
-from qsetfit.trainer import Trainer, evaluate
-from qsetfit.training_args import TrainingArguments
+from qsetfit.training.head_trainer import Trainer, evaluate
+from qsetfit.training.arguments import TrainingArguments
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
 

@@ -8,8 +8,8 @@ import os
 
 import torch
 from qsetfit import HeadConfig
-from qsetfit.reproduce import reproduce
-from qsetfit.training_args import TrainingArguments
+from qsetfit.bench.reproduce import reproduce
+from qsetfit.training.arguments import TrainingArguments
 torch.set_num_threads(1)
 rows = [r for r in json.load(open("benchmarks/results/sst2-confirm/trials.json")) if r["status"] == "ok"]
 by_point = {}

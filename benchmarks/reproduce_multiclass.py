@@ -12,8 +12,8 @@ import sys
 
 import torch
 
-from qsetfit.reproduce import reproduce
-from qsetfit.training_args import TrainingArguments
+from qsetfit.bench.reproduce import reproduce
+from qsetfit.training.arguments import TrainingArguments
 
 torch.set_num_threads(1)
 name = sys.argv[1]

@@ -43,10 +43,10 @@ from IPython.display import Image
 
 from qsetfit import HeadConfig, HybridHead
 from qsetfit.data import demo_dataset
-from qsetfit.embeddings import embed
+from qsetfit.data.embeddings import embed
 from qsetfit.modeling import QSetFitModel
-from qsetfit.trainer import Trainer
-from qsetfit.training_args import TrainingArguments
+from qsetfit.training.head_trainer import Trainer
+from qsetfit.training.arguments import TrainingArguments
 
 torch.set_num_threads(THREADS)"""),
     ("md", """## 1. Data and embeddings
@@ -135,7 +135,7 @@ head on the packaged sentiment set, then evaluates the same weights with module 
 - **finite shots**: 64 to 4096 measured shots per sentence, and exact expectation values;
 - **depolarizing noise**: a two-qubit error p2 after every CNOT (one-qubit p1 = p2 / 10), from 0 to 1e-2.
 
-It calls `qsetfit.noise_bench.bench_noise`, the library behind `qsetfit bench noise`. Stochastic cells run
+It calls `qsetfit.bench.noise.bench_noise`, the library behind `qsetfit bench noise`. Stochastic cells run
 once per seed: the error bars are the standard deviation over seeds.
 
 **Time:** 1 to 2 minutes on 2 CPU cores."""),
@@ -157,8 +157,8 @@ from IPython.display import Image, display
 from qsetfit import HeadConfig
 from qsetfit.data import demo_dataset
 from qsetfit.modeling import QSetFitModel
-from qsetfit.noise_bench import bench_noise
-from qsetfit.training_args import TrainingArguments
+from qsetfit.bench.noise import bench_noise
+from qsetfit.training.arguments import TrainingArguments
 
 torch.set_num_threads(THREADS)"""),
     ("md", """## 1. Train a head (torch engine, as in the quickstart)"""),
@@ -223,10 +223,10 @@ THREADS = 1"""),
 
 from qsetfit import HeadConfig, QSetFitError, build_head_circuit, load_backend_profile
 from qsetfit.data import demo_dataset
-from qsetfit.engines.runtime import dry_run, dry_run_report, format_dry_run
-from qsetfit.ledger import Ledger
+from qsetfit.engines.ibm.runtime import dry_run, dry_run_report, format_dry_run
+from qsetfit.engines.ibm.ledger import Ledger
 from qsetfit.modeling import QSetFitModel
-from qsetfit.training_args import TrainingArguments
+from qsetfit.training.arguments import TrainingArguments
 
 torch.set_num_threads(THREADS)"""),
     ("md", """## 1. Train on the torch engine

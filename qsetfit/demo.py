@@ -17,7 +17,7 @@ from rich.table import Table
 
 from qsetfit.errors import QSetFitError
 from qsetfit.modeling import accuracy_ci
-from qsetfit.training_args import TrainingArguments
+from qsetfit.training.arguments import TrainingArguments
 from qsetfit import workflow
 
 DEMO_BACKENDS = ("torch", "aer-exact", "aer-shots", "aer-depolarizing")

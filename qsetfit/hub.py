@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qsetfit import persistence
+from qsetfit.io import persistence
 from qsetfit.errors import QSetFitError
 
 if TYPE_CHECKING:

@@ -15,16 +15,16 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from qsetfit import persistence
-from qsetfit.body_tuning import attach_tuned_body, copy_tuned_body
-from qsetfit.circuits import HeadConfig
-from qsetfit.data import Dataset
-from qsetfit.embeddings import DEFAULT_BODY, embed
+from qsetfit.io import persistence
+from qsetfit.training.body_tuning import attach_tuned_body, copy_tuned_body
+from qsetfit.head.circuits import HeadConfig
+from qsetfit.data.datasets import Dataset
+from qsetfit.data.embeddings import DEFAULT_BODY, embed
 from qsetfit.errors import QSetFitError
-from qsetfit.head import HybridHead, needs_input_dim
-from qsetfit.rundir import clear_complete, holds_run_dir, mark_complete, require_complete, run_identity
-from qsetfit.trainer import Trainer, TrainResult, evaluate
-from qsetfit.training_args import TrainingArguments, check_keys
+from qsetfit.head.hybrid import HybridHead, needs_input_dim
+from qsetfit.io.rundir import clear_complete, holds_run_dir, mark_complete, require_complete, run_identity
+from qsetfit.training.head_trainer import Trainer, TrainResult, evaluate
+from qsetfit.training.arguments import TrainingArguments, check_keys
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class QSetFitModel:
                                f"has classes={self.config.classes}; set classes={len(train.label_names)}")
         self.label_names = list(train.label_names)
         if body_tuning is not None:
-            from qsetfit.body_tuning import prepare_tuned_body
+            from qsetfit.training.body_tuning import prepare_tuned_body
 
             resume = prepare_tuned_body(self, train, run_dir, body_tuning, seed=args.seed, resume=resume,
                                         progress=progress)
@@ -136,7 +136,7 @@ class QSetFitModel:
         self.training_args = args
         self.head.set_engine("torch")
         if self.body_tuning is not None and self.body_tuning.end_to_end:
-            from qsetfit.body_tuning import train_end_to_end
+            from qsetfit.training.body_tuning import train_end_to_end
 
             train_end_to_end(self, train, args, progress=progress)
         if run_dir is not None:
@@ -204,7 +204,7 @@ class QSetFitModel:
             persistence.write_history(out / persistence.HISTORY, self.result.history)
             self.metrics |= {"best_epoch": self.result.best_epoch, "best_validation": self.result.best_validation,
                              "parameters": self.config.parameter_counts(self.trained_head.input_dim)}
-            from qsetfit.plots import learning_curve
+            from qsetfit.bench.plots import learning_curve
 
             learning_curve(self.result.history, out / "learning_curve.png")
         persistence.write_json(out / persistence.METRICS, self.metrics)

@@ -116,7 +116,7 @@ class BackendProfile(_Profile):
         source: the file it came from (not a TOML key).
         description: one line shown by ``list_profiles`` / ``qsetfit backends``.
         engine: "aer" (local Aer simulation), "ibm" (qiskit-ibm-runtime, QPUs or fake backends) or "torch" (the
-            noisy torch engine, ``engines/torch_noise.py``: density matrices or Pauli-error trajectories).
+            noisy torch engine, ``engines/torch/noisy.py``: density matrices or Pauli-error trajectories).
         method: Aer simulation method, "statevector" or "density_matrix"; never Aer's "automatic", which
             silently switches to 1,024-shot trajectories above ~10 qubits (QISKIT-PITFALLS 7).
         shots: 0 = exact expectation values; > 0 = finite-shot sampling: every call measures in the
@@ -153,7 +153,7 @@ class BackendProfile(_Profile):
         channel: engine "ibm": "ibm_quantum_platform" (default when empty).
         instance: engine "ibm": the instance CRN (or set QISKIT_IBM_INSTANCE); never a token.
         qpu_power_w: ``qsetfit energy``: the QPU system's electrical power in W (refrigerator, control
-            electronics); 0 = the documented default (``qsetfit.energy.DEFAULT_QPU_POWER_W``, 25 kW).
+            electronics); 0 = the documented default (``qsetfit.bench.energy.DEFAULT_QPU_POWER_W``, 25 kW).
         qpu_circuit_duration_s: ``qsetfit energy``: one circuit's duration in s at the head's width, for a
             backend without timing data (0 = the ISA circuit scheduled with the backend target's durations).
         qpu_rep_delay_s: ``qsetfit energy``: delay between shots in s (0 = the backend's default_rep_delay).
@@ -369,8 +369,8 @@ def list_profiles(kind: ProfileKind | None = None) -> list[ProfileInfo]:
 # ---- engines from backend profiles --------------------------------------------------------------------
 EngineBuilder = Callable[..., Any]
 _BUILDERS: dict[str, EngineBuilder] = {}
-_BUILDER_MODULES = {"aer": "qsetfit.engines.aer", "ibm": "qsetfit.engines.runtime",
-                    "torch": "qsetfit.engines.torch_noise"}
+_BUILDER_MODULES = {"aer": "qsetfit.engines.aer.engine", "ibm": "qsetfit.engines.ibm.runtime",
+                    "torch": "qsetfit.engines.torch.noisy"}
 
 
 def register_engine_kind(kind: str, builder: EngineBuilder) -> None:

@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from qsetfit.circuits import PRESETS, HeadConfig
-from qsetfit.data import Dataset, DatasetSplits, demo_dataset, load_file, load_splits
-from qsetfit.embeddings import DEFAULT_BODY
+from qsetfit.head.circuits import PRESETS, HeadConfig
+from qsetfit.data.datasets import Dataset, DatasetSplits, demo_dataset, load_file, load_splits
+from qsetfit.data.embeddings import DEFAULT_BODY
 from qsetfit.errors import QSetFitError
 from qsetfit.hub import write_model_card
 from qsetfit.modeling import QSetFitModel, accuracy_ci
-from qsetfit.persistence import METRICS, read_json, write_json
-from qsetfit.rundir import clear_complete, mark_complete, run_lock
-from qsetfit.training_args import TrainingArguments
+from qsetfit.io.persistence import METRICS, read_json, write_json
+from qsetfit.io.rundir import clear_complete, mark_complete, run_lock
+from qsetfit.training.arguments import TrainingArguments
 
 logger = logging.getLogger(__name__)
 DEMO = "demo"

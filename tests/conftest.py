@@ -7,7 +7,7 @@ import pytest
 from qiskit.circuit import ParameterVector, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
-from qsetfit.engines.gates import FIXED_GATES, ONE_ANGLE_GATES, THREE_ANGLE_GATES
+from qsetfit.engines.torch.gates import FIXED_GATES, ONE_ANGLE_GATES, THREE_ANGLE_GATES
 
 
 def random_circuit(n: int, depth: int, rng: np.random.Generator, *, gate_names=None, n_in: int = 3,
@@ -103,7 +103,7 @@ def _embedding_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def small_splits():
     """A small, balanced slice of the packaged demo set (fast to embed and train)."""
-    from qsetfit.data import DatasetSplits, demo_dataset
+    from qsetfit.data.datasets import DatasetSplits, demo_dataset
 
     d = demo_dataset()
     pick = lambda ds, n: ds.subset([i for i in range(len(ds)) if i < n])  # noqa: E731

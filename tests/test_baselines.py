@@ -12,7 +12,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.svm import SVC
 from typer.testing import CliRunner
 
-from qsetfit.baselines import (
+from qsetfit.bench.baselines import (
     HIDDEN_GRID,
     BaselineSpec,
     EmbeddedSplits,
@@ -26,7 +26,7 @@ from qsetfit.baselines import (
     subsample,
     summarize,
 )
-from qsetfit.circuits import HeadConfig
+from qsetfit.head.circuits import HeadConfig
 from qsetfit.errors import QSetFitError
 from tests.helpers import write_splits
 
@@ -137,8 +137,8 @@ def test_run_baselines_on_given_splits(small_splits, tmp_path):
 
 
 def _app():
-    from qsetfit.cli_common import friendly as _friendly
-    from qsetfit.cli_bench import register
+    from qsetfit.cli.common import friendly as _friendly
+    from qsetfit.cli.bench import register
 
     app = typer.Typer()
     register(app, _friendly)
@@ -146,7 +146,7 @@ def _app():
 
 
 def test_cli_baselines_json(monkeypatch):
-    import qsetfit.baselines as baselines
+    import qsetfit.bench.baselines as baselines
 
     seen = {}
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from qsetfit import HeadConfig, QSetFitError, QSetFitModel
-from qsetfit import body_tuning as bt
-from qsetfit.data import Dataset
-from qsetfit.embeddings import EmbeddingCache, weights_sha256
-from qsetfit.training_args import TrainingArguments
+from qsetfit.training import body_tuning as bt
+from qsetfit.data.datasets import Dataset
+from qsetfit.data.embeddings import EmbeddingCache, weights_sha256
+from qsetfit.training.arguments import TrainingArguments
 
 pytest.importorskip("setfit")
 

@@ -6,7 +6,7 @@ import pytest
 from qiskit.quantum_info import SparsePauliOp
 
 from qsetfit import HeadConfig, QSetFitError, build_encoder_circuit, build_head_circuit
-from qsetfit.circuits import PRESETS, ansatz_layer_size
+from qsetfit.head.circuits import PRESETS, ansatz_layer_size
 
 
 @pytest.mark.parametrize("q,c,n,r,shared", [(4, 1, 2, 1, False), (6, 3, 3, 2, False), (5, 2, 3, 1, True), (1, 0, 1, 1, False)])

@@ -1,4 +1,4 @@
-"""Tests for qsetfit.data: file loading, label mapping, split protocols and the demo set."""
+"""Tests for qsetfit.data.datasets: file loading, label mapping, split protocols and the demo set."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qsetfit.data import Dataset, DatasetSplits, demo_dataset, load_file, load_splits
+from qsetfit.data.datasets import Dataset, DatasetSplits, demo_dataset, load_file, load_splits
 from qsetfit.errors import QSetFitError
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -1,4 +1,4 @@
-"""Tests for qsetfit.embeddings: body resolution and the on-disk embedding cache."""
+"""Tests for qsetfit.data.embeddings: body resolution and the on-disk embedding cache."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import qsetfit.embeddings as emb
-from qsetfit.embeddings import DEFAULT_BODY, EmbeddingCache, default_cache_dir, embed, resolve_body
+import qsetfit.data.embeddings as emb
+from qsetfit.data.embeddings import DEFAULT_BODY, EmbeddingCache, default_cache_dir, embed, resolve_body
 from qsetfit.errors import QSetFitError
 
 DIM = 8
@@ -171,7 +171,7 @@ def test_changed_body_gets_a_new_cache(fake: dict, body: Path, tmp_path: Path) -
 def test_corrupt_cache_is_rebuilt(fake: dict, body: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     cache = EmbeddingCache(body, cache_dir=tmp_path)
     cache.path.write_bytes(b"not a safetensors file")
-    with caplog.at_level(logging.WARNING, logger="qsetfit.embeddings"):
+    with caplog.at_level(logging.WARNING, logger="qsetfit.data.embeddings"):
         out = cache.embed(["a", "b"], show_progress=False)
     assert out.shape == (2, DIM) and "ignoring embedding cache" in caplog.text
     assert cache.embed(["b"], show_progress=False).shape == (1, DIM)

@@ -1,4 +1,4 @@
-"""qsetfit.energy: the model's arithmetic on closed forms, the QPU model, the command end to end."""
+"""qsetfit.bench.energy: the model's arithmetic on closed forms, the QPU model, the command end to end."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from qsetfit import HeadConfig, QSetFitError
-from qsetfit import energy as en
+from qsetfit.bench import energy as en
 from qsetfit.cli import app
-from qsetfit.energy_measure import Reading, family_circuit
+from qsetfit.bench.energy_measure import Reading, family_circuit
 from qsetfit.modeling import QSetFitModel
 from qsetfit.profiles import BackendProfile, load_backend_profile
 
@@ -126,7 +126,7 @@ def test_ibm_profile_without_credentials_uses_the_fake_snapshot(monkeypatch):
     def no_account(**_):
         raise QSetFitError("no IBM Quantum credentials found. Either save an account")
 
-    monkeypatch.setattr("qsetfit.credentials.runtime_service", no_account)
+    monkeypatch.setattr("qsetfit.engines.ibm.credentials.runtime_service", no_account)
     profile, service, where = en._timing_backend(BackendProfile(name="ibm", engine="ibm", backend="ibm_torino"))
     assert profile.backend == "fake_torino" and service is None and "no IBM Quantum credentials" in where
     with pytest.raises(QSetFitError, match="no timing data.*ibm_nowhere.*fake_nowhere"):

@@ -1,4 +1,4 @@
-"""qsetfit.energy_measure: the circuit family, the timed readings, the counter choice."""
+"""qsetfit.bench.energy_measure: the circuit family, the timed readings, the counter choice."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from qsetfit import HeadConfig
-from qsetfit import energy_measure as m
+from qsetfit.bench import energy_measure as m
 
 TINY = HeadConfig.preset("tiny")
 PAPER = HeadConfig.preset("paper-14q-multi")

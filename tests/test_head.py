@@ -7,9 +7,9 @@ import pytest
 import torch
 from qiskit.quantum_info import Statevector
 
-from qsetfit.circuits import PAPER_MODULE1  # the paper's module 1 (no PCA, no bias): these tests check it
+from qsetfit.head.circuits import PAPER_MODULE1  # the paper's module 1 (no PCA, no bias): these tests check it
 from qsetfit import HeadConfig, HybridHead, QSetFitError, QuantumLayer, build_head_circuit
-from qsetfit.encoder import AmplitudeEncoders, amplitude_states
+from qsetfit.head.encoder import AmplitudeEncoders, amplitude_states
 from qsetfit.engines.registry import available_engines, make_engine
 from tests.conftest import statevector_expectations
 from tests.helpers import seeded

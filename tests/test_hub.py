@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from qsetfit import HeadConfig, QSetFitError, QSetFitModel
-from qsetfit.data import Dataset
-from qsetfit.training_args import TrainingArguments
+from qsetfit.data.datasets import Dataset
+from qsetfit.training.arguments import TrainingArguments
 
 huggingface_hub = pytest.importorskip("huggingface_hub")
 httpx2 = pytest.importorskip("httpx2")

@@ -10,9 +10,9 @@ import torch
 from typer.testing import CliRunner
 
 from qsetfit import HeadConfig, QSetFitError, build_head_circuit
-from qsetfit.cli_jobs import jobs_app
-from qsetfit.engines.runtime import IBMRuntimeEngine, dry_run, format_dry_run
-from qsetfit.ledger import Ledger, array_hash
+from qsetfit.cli.jobs import jobs_app
+from qsetfit.engines.ibm.runtime import IBMRuntimeEngine, dry_run, format_dry_run
+from qsetfit.engines.ibm.ledger import Ledger, array_hash
 from qsetfit.profiles import load_backend_profile
 
 torch.set_num_threads(1)
@@ -119,9 +119,9 @@ def test_cli_status_and_fetch(setup, tmp_path, monkeypatch):
     engine = IBMRuntimeEngine(hc, profile, service=service, ledger=tmp_path)
     job = engine.submit(x, w)
     service.kept[job.job_id()] = job
-    import qsetfit.credentials
+    import qsetfit.engines.ibm.credentials
 
-    monkeypatch.setattr(qsetfit.credentials, "runtime_service", lambda **kw: service)
+    monkeypatch.setattr(qsetfit.engines.ibm.credentials, "runtime_service", lambda **kw: service)
     runner = CliRunner()
     status = runner.invoke(jobs_app, ["status", str(tmp_path), "--json"])
     assert status.exit_code == 0 and json.loads(status.stdout)[0]["state"] == "submitted"

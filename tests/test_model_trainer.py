@@ -6,8 +6,8 @@ import pytest
 
 import qsetfit
 from qsetfit import HeadConfig, QSetFitError, QSetFitModel, Trainer, TrainingArguments
-from qsetfit.data import Dataset
-from qsetfit.model_trainer import as_dataset
+from qsetfit.data.datasets import Dataset
+from qsetfit.training.trainer import as_dataset
 
 datasets = pytest.importorskip("datasets")
 
@@ -30,4 +30,4 @@ def test_trainer_trains_and_evaluates_a_model(tmp_path):
     trainer = Trainer(model=model, args=TrainingArguments(epochs=2, batch_size=2), train_dataset=hf, eval_dataset=hf)
     result = trainer.train(progress=False)
     assert len(result.history) == 2 and trainer.evaluate()["n"] == 4
-    assert qsetfit.HeadTrainer is qsetfit.trainer.Trainer  # the embedding-level loop, under its own name
+    assert qsetfit.HeadTrainer is qsetfit.training.head_trainer.Trainer  # the embedding-level loop, under its own name

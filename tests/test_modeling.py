@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from qsetfit import HeadConfig, QSetFitError
-from qsetfit.data import Dataset
+from qsetfit.data.datasets import Dataset
 from qsetfit.modeling import QSetFitModel
-from qsetfit.persistence import atomic_write_bytes
-from qsetfit.training_args import TrainingArguments
+from qsetfit.io.persistence import atomic_write_bytes
+from qsetfit.training.arguments import TrainingArguments
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(epochs=2, batch_size=16, learning_rate=0.05)

@@ -10,10 +10,10 @@ import torch
 from sklearn.decomposition import PCA
 
 from qsetfit import HeadConfig, HybridHead, QSetFitError
-from qsetfit.encoder import amplitude_states
+from qsetfit.head.encoder import amplitude_states
 from qsetfit.modeling import QSetFitModel
-from qsetfit.persistence import read_tensors
-from qsetfit.training_args import TrainingArguments
+from qsetfit.io.persistence import read_tensors
+from qsetfit.training.arguments import TrainingArguments
 
 torch.set_num_threads(1)
 
@@ -165,7 +165,7 @@ def test_linear_module1_round_trips(small_splits, tmp_path):
 
 
 def test_screened_preset_ships_its_training_knobs_with_overrides():
-    from qsetfit.training_args import TRAINING_PRESETS
+    from qsetfit.training.arguments import TRAINING_PRESETS
 
     head = HeadConfig.preset("screened-sst2")
     assert head.num_parameters <= 1000 if head.module1 != "linear" else head.parameter_counts(768)["total"] <= 1000

@@ -11,10 +11,10 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from qsetfit.circuits import HeadConfig
+from qsetfit.head.circuits import HeadConfig
 from qsetfit.errors import QSetFitError
-from qsetfit.head import HybridHead
-from qsetfit.noise_bench import (bench_noise, decided_mask, evaluate_cell, no_error_probability, noise_box, noise_grid,
+from qsetfit.head.hybrid import HybridHead
+from qsetfit.bench.noise import (bench_noise, decided_mask, evaluate_cell, no_error_probability, noise_box, noise_grid,
                                  sampling_ci95, write_profiles)
 from qsetfit.profiles import load_backend_profile, load_noise_profile
 from tests.helpers import seeded
@@ -93,7 +93,7 @@ def test_grid_rejects_bad_values(kwargs, message):
 def toy_run(small_splits, tmp_path_factory):
     """A tiny head trained briefly on the demo slice, saved as a run directory."""
     from qsetfit.modeling import QSetFitModel
-    from qsetfit.training_args import TrainingArguments
+    from qsetfit.training.arguments import TrainingArguments
 
     torch.manual_seed(0)
     run = tmp_path_factory.mktemp("noise") / "run"
@@ -136,7 +136,7 @@ def test_bench_writes_files_and_noise_does_not_help(toy_run, tmp_path):
 
 
 def test_interrupted_bench_resumes_finished_cells(toy_run, tmp_path, monkeypatch):
-    import qsetfit.noise_bench as nb
+    import qsetfit.bench.noise as nb
 
     run, _ = toy_run
     out = tmp_path / "bench"
@@ -214,9 +214,9 @@ def test_bench_device_noise_cell(toy_run, tmp_path):
 
 
 def test_cli_bench_noise(monkeypatch, tmp_path):
-    import qsetfit.noise_bench as nb
-    from qsetfit.cli_common import friendly as _friendly
-    from qsetfit.cli_bench import register
+    import qsetfit.bench.noise as nb
+    from qsetfit.cli.common import friendly as _friendly
+    from qsetfit.cli.bench import register
 
     seen = {}
     cell = {"cell": "p2-0.01", "method": "density matrix, exact <Z>", "accuracy": 0.8, "accuracy_std": 0.0,

@@ -11,11 +11,11 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from qsetfit import noise_cells
-from qsetfit.circuits import HeadConfig
+from qsetfit.bench import noise_cells
+from qsetfit.head.circuits import HeadConfig
 from qsetfit.errors import QSetFitError
-from qsetfit.head import HybridHead
-from qsetfit.noise_bench import _readouts, bench_noise, noise_grid, write_profiles
+from qsetfit.head.hybrid import HybridHead
+from qsetfit.bench.noise import _readouts, bench_noise, noise_grid, write_profiles
 from qsetfit.profiles import load_backend_profile
 from tests.helpers import seeded
 from tests.test_noise_bench import toy_run  # noqa: F401  (the module-scoped trained run)
@@ -132,9 +132,9 @@ def test_bench_default_torch_and_simulator_aer(toy_run, tmp_path):  # noqa: F811
 
 
 def test_cli_simulator_option(monkeypatch, tmp_path):
-    import qsetfit.noise_bench as nb
-    from qsetfit.cli_bench import register
-    from qsetfit.cli_common import friendly
+    import qsetfit.bench.noise as nb
+    from qsetfit.cli.bench import register
+    from qsetfit.cli.common import friendly
 
     seen = {}
     cell = {"cell": "p2-0.01", "simulator": "torch", "method": "trajectories (20/input, error-free branch exact)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import matplotlib
 
-from qsetfit.plots import bar_chart, learning_curve
+from qsetfit.bench.plots import bar_chart, learning_curve
 
 
 def test_plots_write_png_and_leave_the_backend_alone(tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qsetfit import HeadConfig, QSetFitError, available_engines, build_head_circuit, make_engine
-import qsetfit.engines.aer  # noqa: F401 - registers the "aer" engine kind
+import qsetfit.engines.aer.engine  # noqa: F401 - registers the "aer" engine kind
 from qsetfit import profiles
 from qsetfit.profiles import (
     BackendProfile,

@@ -10,11 +10,11 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from qsetfit.circuits import HeadConfig
+from qsetfit.head.circuits import HeadConfig
 from qsetfit.errors import QSetFitError
-from qsetfit.head import HybridHead
+from qsetfit.head.hybrid import HybridHead
 from tests.helpers import seeded, write_splits
-from qsetfit.reproduce import (
+from qsetfit.bench.reproduce import (
     PAPER_REPORTED,
     compare_best,
     linear_module1,
@@ -141,7 +141,7 @@ def test_reproduce_end_to_end_writes_results_and_table(small_splits, tmp_path):
 
 
 def test_paper_numbers_only_beside_sst2():
-    from qsetfit.reproduce import _is_sst2
+    from qsetfit.bench.reproduce import _is_sst2
 
     assert _is_sst2("../shared/data/sst2") and _is_sst2("SetFit/sst2") and _is_sst2("/x/SST-2")
     assert not _is_sst2("../shared/data/sst5") and not _is_sst2("demo")
@@ -165,9 +165,9 @@ def test_reproduce_resume_keeps_finished_seeds_and_refuses_other_settings(small_
 
 
 def test_cli_reproduce_passes_quick(monkeypatch, tmp_path):
-    import qsetfit.reproduce as rep
-    from qsetfit.cli_common import friendly as _friendly
-    from qsetfit.cli_bench import register
+    import qsetfit.bench.reproduce as rep
+    from qsetfit.cli.common import friendly as _friendly
+    from qsetfit.cli.bench import register
 
     seen = {}
 

@@ -10,11 +10,11 @@ import torch
 from typer.testing import CliRunner
 
 from qsetfit import HeadConfig, HybridHead, QSetFitError
-from qsetfit import rundir
+from qsetfit.io import rundir
 from qsetfit.cli import app
 from qsetfit.modeling import QSetFitModel
-from qsetfit.trainer import CHECKPOINT_FILE, Trainer
-from qsetfit.training_args import TrainingArguments
+from qsetfit.training.head_trainer import CHECKPOINT_FILE, Trainer
+from qsetfit.training.arguments import TrainingArguments
 
 runner = CliRunner()
 TINY = HeadConfig.preset("tiny")
@@ -87,14 +87,14 @@ def test_a_second_training_into_a_held_folder_fails_at_once(tmp_path, monkeypatc
 
 def test_a_stale_lock_is_reported_and_taken_over(tmp_path, caplog):
     (tmp_path / rundir.LOCK_INFO).write_text(json.dumps({"pid": 2**22 + 7, "host": "elsewhere", "since": 0}))
-    with caplog.at_level(logging.WARNING, logger="qsetfit.rundir"), rundir.run_lock(tmp_path):
+    with caplog.at_level(logging.WARNING, logger="qsetfit.io.rundir"), rundir.run_lock(tmp_path):
         assert json.loads((tmp_path / rundir.LOCK_INFO).read_text())["pid"] > 0
     assert "stale lock of pid 4194311" in caplog.text
     assert not (tmp_path / rundir.LOCK_INFO).exists()
 
 
 def test_a_run_killed_during_its_final_save_says_it_did_not_finish(small_splits, tmp_path, monkeypatch):
-    from qsetfit import persistence
+    from qsetfit.io import persistence
 
     out = tmp_path / "run"
     original = persistence.write_json

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from qsetfit import QSetFitError
-from qsetfit import screening
-from qsetfit.screening import Study, design_points, plan_trials, screen
-from qsetfit.screening_report import best_point, main_effects
+from qsetfit.bench import screening
+from qsetfit.bench.screening import Study, design_points, plan_trials, screen
+from qsetfit.bench.screening_report import best_point, main_effects
 
 TOY = {"data": "demo", "protocol": "given", "seeds": [0], "final_seeds": 0,
        "factors": {"qubits": [2, 3], "learning_rate": [0.02, 0.05]},
@@ -108,7 +108,7 @@ def test_ray_trials_equal_the_sequential_run_and_outputs_are_written(tmp_path):
 def test_resume_after_killing_the_driver_reruns_nothing_finished(tmp_path, monkeypatch):
     study_file = _toml(tmp_path / "s.toml", TOY | {"factors": {"qubits": [2, 3], "learning_rate": [0.02, 0.05, 0.1]}})
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "qsetfit.cli", "screen", str(study_file), "--out", str(out), "--workers", "0"]
+    cmd = [sys.executable, "-m", "qsetfit.cli.main", "screen", str(study_file), "--out", str(out), "--workers", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     while time.time() < deadline and len(list((out / "trials").glob("*.json"))) < 2 and proc.poll() is None:

@@ -53,7 +53,7 @@ def test_trains_one_step_inside_setfit_trainer(tmp_path):
     setfit = pytest.importorskip("setfit")
     from datasets import Dataset
 
-    from qsetfit.body_tuning import load_body
+    from qsetfit.training.body_tuning import load_body
 
     head = SetFitQuantumHead(HeadConfig.preset("tiny", classes=2), seed=0)
     before = {k: v.clone() for k, v in head.state_dict().items()}

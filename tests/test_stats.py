@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from qsetfit.errors import QSetFitError
-from qsetfit.stats import mcnemar_exact, mean_std, paired_t_test
+from qsetfit.bench.stats import mcnemar_exact, mean_std, paired_t_test
 
 
 def test_mcnemar_counts_only_discordant_pairs():

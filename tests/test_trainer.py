@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from qsetfit import HeadConfig, HybridHead, QSetFitError
-from qsetfit.head import shot_noise
-from qsetfit.trainer import Trainer, lr_at
-from qsetfit.training_args import TrainingArguments
+from qsetfit.head.hybrid import shot_noise
+from qsetfit.training.head_trainer import Trainer, lr_at
+from qsetfit.training.arguments import TrainingArguments
 
 
 def _toy(n=40, dim=16, seed=0):

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import torch
 
-from qsetfit.circuits import HeadCircuit
+from qsetfit.head.circuits import HeadCircuit
 from qsetfit.engines.base import Engine
 from qsetfit.errors import QSetFitError
 
@@ -110,7 +110,7 @@ def check_statevector_memory(qubits: int, *, engine: str, batch: int = 1, copies
 
 def _torch_factory(dtype: torch.dtype) -> EngineFactory:
     def build(hc: HeadCircuit, **options: Any) -> Engine:
-        from qsetfit.engines.torch_sv import TorchStatevectorEngine
+        from qsetfit.engines.torch.statevector import TorchStatevectorEngine
 
         return TorchStatevectorEngine(hc.circuit, hc.inputs, hc.weights, hc.observables, dtype=dtype, **options)
 
@@ -128,7 +128,7 @@ def _load_plugins() -> None:
     """Import the optional engine modules that register resolvers (absent ones are simply skipped)."""
     import importlib
 
-    for module in ("qsetfit.engines.aer", "qsetfit.engines.runtime"):
+    for module in ("qsetfit.engines.aer.engine", "qsetfit.engines.ibm.runtime"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -13,9 +13,9 @@ from qiskit.quantum_info import SparsePauliOp, Statevector
 from qiskit_aer.primitives import EstimatorV2
 
 from qsetfit import HeadCircuit, HeadConfig, HybridHead, QSetFitError, build_head_circuit, make_engine
-from qsetfit.engines.aer import AerEngine
-from qsetfit.engines.gradient import BatchedEstimatorQNN, BatchedParamShiftGradient, make_shift_plan
-from qsetfit.noise import device_isa_circuit, readout_dressed
+from qsetfit.engines.aer.engine import AerEngine
+from qsetfit.engines.aer.gradient import BatchedEstimatorQNN, BatchedParamShiftGradient, make_shift_plan
+from qsetfit.engines.aer.noise import device_isa_circuit, readout_dressed
 from qsetfit.profiles import BackendProfile, load_backend_profile, profile_names
 
 SMALL = HeadConfig(qubits=4, encoders=0, measured=2, connectivity=1, reuploads=2, layers=1)
@@ -142,7 +142,7 @@ def test_trajectories_above_the_density_matrix_limit_are_reported_and_unbiased(t
     noise = _noise_file(tmp_path, f'p1 = {p}\ngates_1q = ["ry"]\n')
     profile = BackendProfile(name="big", method="density_matrix", noise_model=noise,
                              density_matrix_max_qubits=0, trajectories=4000, seed=3)
-    with caplog.at_level(logging.INFO, logger="qsetfit.engines.aer"):
+    with caplog.at_level(logging.INFO, logger="qsetfit.engines.aer.engine"):
         engine = AerEngine(_ry_head(), profile)
     assert engine.method == "statevector_trajectories" and engine.trajectories == 4000
     assert "density_matrix_max_qubits=0" in caplog.text and "4000 trajectories per input" in caplog.text

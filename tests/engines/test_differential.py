@@ -22,8 +22,8 @@ import torch
 from qiskit.quantum_info import Statevector
 
 from qsetfit import HeadCircuit, make_engine
-from qsetfit.engines.gates import SUPPORTED_GATES
-from qsetfit.engines.torch_sv import TorchStatevectorEngine
+from qsetfit.engines.torch.gates import SUPPORTED_GATES
+from qsetfit.engines.torch.statevector import TorchStatevectorEngine
 from tests.conftest import random_circuit, random_observables, statevector_expectations
 
 FAST = range(16)

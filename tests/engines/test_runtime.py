@@ -10,8 +10,8 @@ import torch
 from qiskit.quantum_info import Statevector
 
 from qsetfit import HeadConfig, HybridHead, QSetFitError, build_head_circuit, make_engine
-from qsetfit import credentials
-from qsetfit.engines.runtime import IBMRuntimeEngine, RuntimeSettings
+from qsetfit.engines.ibm import credentials
+from qsetfit.engines.ibm.runtime import IBMRuntimeEngine, RuntimeSettings
 from qsetfit.profiles import load_backend_profile
 
 torch.set_num_threads(1)
@@ -52,7 +52,7 @@ def test_fake_backend_end_to_end_through_the_head(torino):
     engine = head.quantum.engine
     emb = torch.tensor(np.random.default_rng(0).uniform(-1, 1, (5, 3)))
     labels = torch.tensor([0, 1, 0, 1, 1])
-    from qsetfit.trainer import evaluate
+    from qsetfit.training.head_trainer import evaluate
 
     with torch.no_grad():
         metrics = evaluate(head, emb, labels)
@@ -195,7 +195,7 @@ def test_real_device_path_passes_options_through(small):
 
 def test_model_evaluate_and_predict_on_a_fake_backend(monkeypatch):
     """QSetFitModel end to end (module 1 on torch, module 2 on Runtime local mode); the body is stubbed."""
-    from qsetfit.data import Dataset
+    from qsetfit.data.datasets import Dataset
     from qsetfit.modeling import QSetFitModel
 
     model = QSetFitModel(HeadConfig.preset("tiny"), label_names=["negative", "positive"])
@@ -210,7 +210,7 @@ def test_model_evaluate_and_predict_on_a_fake_backend(monkeypatch):
 
 def test_compact_local_mode_has_the_fake_devices_asymmetric_readout(small):
     """Compact mode must carry the read-out error the fake device itself simulates: P(1|0) and P(0|1) apart."""
-    from qsetfit.noise import fake_backend, readout_flips
+    from qsetfit.engines.aer.noise import fake_backend, readout_flips
 
     compact = make_engine(small[0], "fake-torino", seed=1)
     props = fake_backend("fake_torino").properties()
@@ -343,7 +343,7 @@ def test_compact_mode_transpiles_once_and_reports_the_layout(small, monkeypatch)
 
 
 def test_simulation_method_is_the_cheaper_one():
-    from qsetfit.engines.runtime import simulation_method
+    from qsetfit.engines.ibm.runtime import simulation_method
 
     assert simulation_method(12, 4096, noisy=True) == "density_matrix"  # one 4^12 evolution beats 4096 trajectories
     assert simulation_method(13, 4096, noisy=True) == "statevector"
@@ -351,7 +351,7 @@ def test_simulation_method_is_the_cheaper_one():
 
 
 def test_progress_stages_reach_stderr_and_not_with_json(small, capsys):
-    from qsetfit.cli_common import engine_progress
+    from qsetfit.cli.common import engine_progress
 
     x, w = torch.tensor(small[1][:1]), torch.tensor(small[2])
     with engine_progress(True):
@@ -369,7 +369,7 @@ def _assert_narrow_and_exact(engine, hc, seed):
     """A narrow engine: its ISA circuit is exactly the head's width on connected device qubits, with exact values."""
     import rustworkx as rx
 
-    from qsetfit.noise import fake_backend
+    from qsetfit.engines.aer.noise import fake_backend
 
     assert engine.local_kind == "narrow" and engine.isa_circuit.num_qubits == hc.num_qubits
     assert set(engine.physical_qubits) == set(engine.used_qubits)
@@ -417,7 +417,7 @@ def test_device_noise_is_built_for_the_used_qubits_only(monkeypatch):
     """Building all 133 fake_torino qubits took ~4.5 s per process; the cut-down target gives the same errors."""
     from qiskit_aer.noise import NoiseModel
 
-    from qsetfit import noise
+    from qsetfit.engines.aer import noise
     from qsetfit.profiles import NoiseProfile
 
     device = NoiseProfile(name="fake_manila", kind="device", backend="fake_manila")

@@ -11,10 +11,10 @@ from qiskit.circuit import Parameter, ParameterVector, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
 from qsetfit import HeadCircuit, HeadConfig, QSetFitError, build_head_circuit, make_engine
-from qsetfit.engines.aer import AerEngine
-from qsetfit.engines.density import GateProgram
-from qsetfit.engines.torch_noise import TorchNoiseEngine
-from qsetfit.engines.trajectories import sample_errors
+from qsetfit.engines.aer.engine import AerEngine
+from qsetfit.engines.torch.density import GateProgram
+from qsetfit.engines.torch.noisy import TorchNoiseEngine
+from qsetfit.engines.torch.trajectories import sample_errors
 from qsetfit.profiles import BackendProfile
 
 # "u" is in the torch gate set, but Aer's runtime parameter binding rejects a parameterised u ("instruction
@@ -227,8 +227,8 @@ def test_cuda_equals_cpu(profile):
 
 def _train(**noise_args):
     from qsetfit import HybridHead
-    from qsetfit.trainer import Trainer
-    from qsetfit.training_args import TrainingArguments
+    from qsetfit.training.head_trainer import Trainer
+    from qsetfit.training.arguments import TrainingArguments
 
     gen = torch.Generator().manual_seed(0)
     emb = torch.rand(24, 3, generator=gen, dtype=torch.float64) * 2 - 1
@@ -253,7 +253,7 @@ def test_train_noise_trains_through_noisy_trajectories_and_restores_the_engine()
 
 
 def test_train_noise_needs_the_torch_engine_and_a_known_profile():
-    from qsetfit.training_args import TrainingArguments
+    from qsetfit.training.arguments import TrainingArguments
 
     with pytest.raises(QSetFitError, match="train_noise runs module 2 on the noisy torch engine"):
         TrainingArguments(engine="aer-exact", train_noise="depolarizing-1e-3")
@@ -264,7 +264,7 @@ def test_train_noise_needs_the_torch_engine_and_a_known_profile():
 def test_device_noise_is_each_isa_gates_target_error_as_depolarizing():
     from qiskit_aer.noise import NoiseModel, ReadoutError, depolarizing_error
 
-    from qsetfit.noise import fake_backend
+    from qsetfit.engines.aer.noise import fake_backend
 
     head = build_head_circuit(HeadConfig(qubits=3, encoders=0, measured=2, connectivity=1, reuploads=1, layers=1))
     engine = make_engine(head, "torch-fake-torino")
@@ -288,7 +288,7 @@ def test_device_noise_is_each_isa_gates_target_error_as_depolarizing():
     # Aer's density matrix with exactly these channels on the compact ISA circuit gives the same numbers
     from qiskit_aer.primitives import EstimatorV2
 
-    from qsetfit.noise import readout_dressed, readout_flips
+    from qsetfit.engines.aer.noise import readout_dressed, readout_flips
 
     x, w = np.linspace(-1, 1, 3), np.linspace(0.3, -0.5, len(head.weights))
     ours = engine(torch.tensor(x), torch.tensor(w)).numpy()

@@ -12,8 +12,8 @@ from qiskit.circuit.library import CCXGate
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
 from qsetfit import HeadConfig, build_head_circuit
-from qsetfit.engines.gates import SUPPORTED_GATES
-from qsetfit.engines.torch_sv import TorchStatevectorEngine
+from qsetfit.engines.torch.gates import SUPPORTED_GATES
+from qsetfit.engines.torch.statevector import TorchStatevectorEngine
 from qsetfit.errors import QSetFitError
 from tests.conftest import random_circuit, random_observables, statevector_expectations
 from tests.helpers import seeded

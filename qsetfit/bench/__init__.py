@@ -1,0 +1,1 @@
+"""Measurement: statistics, classical baselines, reproduction, screening, noise and energy benchmarks, plots."""

@@ -1,0 +1,490 @@
+"""``qsetfit bench noise``: a trained head's accuracy under gate noise, finite shots and fake-device noise.
+
+The grid (DESIGN §3 profiles, built here in code and written to ``OUT/profiles/``, so any cell re-runs by
+path: ``qsetfit evaluate RUN --backend OUT/profiles/backends/p2-0.001.toml``):
+
+- depolarizing: p2 in {0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2} after every two-qubit gate, p1 = p2 / 10 after every
+  one-qubit gate, a configurable symmetric readout error, exact expectation values;
+- shots: {64, 256, 1024, 4096, exact} measured shots per input, no gate noise;
+- devices: ``NoiseModel.from_backend`` of named fake IBM backends on the circuit transpiled to their ISA.
+
+Each cell states how Aer ran it (``method``): exact statevector, density matrix, or statevector noise
+trajectories (N per input) where a density matrix is too large. Stochastic cells (shots, trajectories) run
+once per seed; deterministic ones once.
+
+Only examples whose prediction the cell can change are simulated, which is exact, not an approximation.
+The logits are linear in module 2's read-outs z (``linear([f, z])``; f comes from module 1, always exact),
+so an example whose class wins for every z in a box keeps it. The box is [-1, 1]^Qm for shots and device
+noise; for depolarizing noise it is (1 - 2r) [P0 z - (1 - P0), P0 z + (1 - P0)] (``noise_box``): with
+probability P0 no gate suffers a Pauli error and the state is the ideal one, a symmetric readout flip r maps
+z to (1 - 2r) z. Low-noise cells thus simulate few examples; the count is in each row.
+
+Wide heads make noise trajectories expensive (a 14-qubit trajectory is a full statevector run, ~50/s on one
+core). A cell whose undecided examples would cost more than ``budget`` statevector runs per seed simulates a
+seeded random sample of them instead (``budget // trajectories`` examples, a fresh sample per seed) and
+estimates the accuracy as the exact accuracy plus the mean change in correctness over the sample, scaled to
+all undecided examples: unbiased, and with a small interval when noise rarely flips a prediction (a
+difference estimator). The 95% sampling interval is in ``sampling_ci95``, the sample size in the method text. ``budget=None`` simulates every undecided example.
+
+That is the Aer path (``simulator="aer"``). By default (``simulator="torch"``) the depolarizing and shot cells
+run on the noisy torch engine instead, over every undecided example, each with its method, trajectories and
+standard error (``noise_cells.py``); device cells stay on Aer.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from qsetfit.bench import noise_cells
+from qsetfit.bench.baselines import subsample
+from qsetfit.errors import QSetFitError
+from qsetfit.head.hybrid import HybridHead
+from qsetfit.io.persistence import atomic_write_bytes, read_resumable, write_json
+
+logger = logging.getLogger(__name__)
+
+P2_GRID = (0.0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+SHOTS_GRID: tuple[int | str, ...] = (64, 256, 1024, 4096, "exact")
+FAKE_BACKENDS = ("fake_torino", "fake_fez", "fake_kyiv")
+DEFAULTS: dict[str, Any] = {"p2_grid": P2_GRID, "shots_grid": SHOTS_GRID, "fake_backends": FAKE_BACKENDS, "seeds": 3,
+                            "trajectories": 100, "test_limit": None, "budget": 5_000}
+# --quick: a small grid on 200 sentences; device cells cost ~1 s per input even at 20 trajectories, so none.
+QUICK: dict[str, Any] = {"p2_grid": (0.0, 1e-3, 1e-2), "shots_grid": (256, "exact"), "fake_backends": (), "seeds": 2,
+                         "trajectories": 20, "test_limit": 200, "budget": 5_000}
+CHUNK = 256  # inputs per Aer call: a progress tick, and PUBs well under ~1k rows (QISKIT-PITFALLS 8)
+
+
+# ---- the grid ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cell:
+    """One grid cell: a backend profile and (optionally) a noise profile, as TOML key/values.
+
+    Attributes:
+        axis: "p2", "shots" or "device".
+        value: the p2 rate, the shot count (0 = exact) or the fake backend's name.
+        backend: ``BackendProfile`` keys (``noise_model`` is filled in when the files are written).
+        noise: ``NoiseProfile`` keys, or None for no noise.
+    """
+
+    axis: str
+    value: float | int | str
+    backend: dict[str, Any] = field(hash=False)
+    noise: dict[str, Any] | None = field(default=None, hash=False)
+
+    @property
+    def name(self) -> str:
+        if self.axis == "shots":
+            return "shots-exact" if self.value == 0 else f"shots-{self.value}"
+        return f"p2-{self.value:g}" if self.axis == "p2" else f"device-{self.value}"
+
+
+def _shots(value: int | str) -> int:
+    text = str(value).strip().lower()
+    if text in ("exact", "inf"):
+        return 0
+    if not text.isdigit():
+        raise QSetFitError(f"shots must be a non-negative integer or 'exact', got {value!r}")
+    return int(text)
+
+
+def noise_grid(*, p2_grid: Sequence[float] = P2_GRID, readout: float = 0.0,
+               shots_grid: Sequence[int | str] = SHOTS_GRID, fake_backends: Sequence[str] = FAKE_BACKENDS,
+               trajectories: int = 100) -> list[Cell]:
+    """The cells of the benchmark.
+
+    Args:
+        p2_grid: two-qubit depolarizing rates; p1 = p2 / 10.
+        readout: symmetric readout error added to every depolarizing cell (0: gate noise only).
+        shots_grid: shot counts; 0 or "exact" for exact expectation values.
+        fake_backends: fake IBM backend names for device-noise cells ("none" entries are dropped).
+        trajectories: noise trajectories per input where Aer cannot hold a density matrix.
+    """
+    if trajectories < 1:
+        raise QSetFitError(f"trajectories must be >= 1, got {trajectories}")
+    if not 0.0 <= readout <= 0.5:
+        raise QSetFitError(f"readout must be a flip probability in [0, 0.5], got {readout}")
+    noisy = {"engine": "aer", "method": "density_matrix", "shots": 0, "trajectories": trajectories}
+    cells = []
+    for p2 in p2_grid:
+        if not 0.0 <= p2 <= 1.0:
+            raise QSetFitError(f"p2 must be a probability in [0, 1], got {p2}")
+        noise = {"kind": "depolarizing", "p1": p2 / 10, "p2": float(p2), "readout": readout,
+                 "description": f"depolarizing p1={p2 / 10:g}, p2={p2:g}, readout={readout:g}"}
+        ideal = p2 == 0 and readout == 0
+        cells.append(Cell("p2", float(p2), {"engine": "aer", "method": "statevector", "shots": 0} if ideal else noisy,
+                          None if ideal else noise))
+    cells += [Cell("shots", _shots(s), {"engine": "aer", "method": "statevector", "shots": _shots(s)})
+              for s in shots_grid]
+    cells += [Cell("device", name, noisy, {"kind": "device", "backend": name, "description": f"{name} device noise"})
+              for name in fake_backends if name != "none"]
+    if not cells:
+        raise QSetFitError("the noise grid is empty; give at least one p2, shots or fake backend value")
+    return cells
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    raise QSetFitError(f"cannot write {value!r} to a profile")
+
+
+def _write_toml(path: Path, values: dict[str, Any]) -> None:
+    text = "# written by qsetfit bench noise\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in values.items())
+    atomic_write_bytes(path, text.encode())
+
+
+def write_profiles(cells: Sequence[Cell], folder: Path) -> dict[str, Path]:
+    """Write each cell's backend (and noise) profile as TOML under ``folder``; return cell name -> backend file.
+
+    Each file is loaded back through ``qsetfit.profiles``, which checks keys and ranges.
+    """
+    from qsetfit.profiles import load_backend_profile, load_noise_profile
+
+    paths = {}
+    for cell in cells:
+        backend = dict(cell.backend, description=f"qsetfit bench noise cell {cell.name}")
+        if cell.noise is not None:
+            noise_path = folder / "noise_models" / f"{cell.name}.toml"
+            _write_toml(noise_path, cell.noise)
+            load_noise_profile(str(noise_path))
+            backend["noise_model"] = str(noise_path.resolve())
+        paths[cell.name] = folder / "backends" / f"{cell.name}.toml"
+        _write_toml(paths[cell.name], backend)
+        load_backend_profile(str(paths[cell.name]))
+    return paths
+
+
+# ---- which examples a cell can change ------------------------------------------------------------------
+def no_error_probability(circuit: Any, cell: Cell) -> float | None:
+    """P0: the chance that no gate of ``circuit`` suffers a Pauli error in a depolarizing cell; None otherwise.
+
+    Aer's ``depolarizing_error(p, n)`` is rho -> (1 - p) rho + p I / 2^n, i.e. a non-identity Pauli with
+    probability p (4^n - 1) / 4^n; the noisy state is therefore P0 rho_ideal + (1 - P0) sigma for some state sigma.
+    """
+    if cell.axis != "p2":
+        return None
+    if cell.noise is None:
+        return 1.0
+    p0 = 1.0
+    for inst in circuit.data:
+        n = len(inst.qubits)
+        rate = {1: cell.noise["p1"], 2: cell.noise["p2"]}.get(n, 0.0)
+        p0 *= 1.0 - rate * (4**n - 1) / 4**n
+    return p0
+
+
+def noise_box(circuit: Any, cell: Cell, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The box [low, high] each noisy read-out of ``cell`` lies in, given the exact read-outs ``z`` (N, Qm).
+
+    Depolarizing cells: <Z>_noisy = P0 z + (1 - P0) <Z>_sigma with |<Z>_sigma| <= 1, then a symmetric readout
+    flip r scales it by (1 - 2r). Shots and device noise: the whole [-1, 1].
+    """
+    p0 = no_error_probability(circuit, cell)
+    if p0 is None:
+        return -torch.ones_like(z), torch.ones_like(z)
+    scale = 1.0 - 2.0 * (cell.noise or {}).get("readout", 0.0)
+    return scale * (p0 * z - (1.0 - p0)), scale * (p0 * z + (1.0 - p0))
+
+
+def decided_mask(head: HybridHead, features: torch.Tensor, predictions: torch.Tensor, low: torch.Tensor,
+                 high: torch.Tensor) -> np.ndarray:
+    """(N,) bool: True where ``predictions`` wins for every read-out z in the box [low, high].
+
+    With logits = A f + B z + c, class k beats class j on the whole box iff
+    (A f + c)_k - (A f + c)_j + sum_m min((B_km - B_jm) low_m, (B_km - B_jm) high_m) > 0.
+
+    Args:
+        head: a hybrid head (``readout_weights`` splits its final layer into A, B, c).
+        features: (N, Q) float64 module-1 features f.
+        predictions: (N,) the class to test for each example (e.g. its exact prediction).
+        low, high: (N, Qm) the box's corners (within [-1, 1]).
+    """
+    a, b, c = head.readout_weights()  # (K, Q), (K, Qm), (K,)
+    k = predictions.long()
+    base = features @ a.T + c  # (N, K)
+    slope = b[k][:, None, :] - b[None, :, :]  # (N, K, Qm): B_k - B_j
+    worst = torch.minimum(slope * low[:, None, :], slope * high[:, None, :]).sum(-1)  # (N, K)
+    margin = base.gather(1, k[:, None]) - base + worst  # (N, K)
+    margin[torch.arange(len(k)), k] = torch.inf
+    return (margin.min(dim=1).values > 1e-9).numpy()
+
+
+# ---- evaluation ----------------------------------------------------------------------------------------
+@torch.no_grad()
+def _readouts(head: HybridHead, features: torch.Tensor, *, bar: Any = None) -> torch.Tensor:
+    """(N, Qm) module-2 read-outs on the head's current engine, in chunks."""
+    out = [torch.zeros(0, head.config.measured, dtype=torch.float64)]
+    for start in range(0, len(features), CHUNK):
+        out.append(head.quantum(features[start : start + CHUNK]).to(torch.float64))
+        if bar is not None:
+            bar.update(len(out[-1]))
+    return torch.cat(out)
+
+
+def _predict(head: HybridHead, features: torch.Tensor, z: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        return head.readout(features, z).argmax(dim=1).numpy()
+
+
+def _method(engine: Any) -> str:
+    """How Aer ran a cell, in words."""
+    method, trajectories = getattr(engine, "method", "?"), getattr(engine, "trajectories", 0)
+    shots = getattr(getattr(engine, "profile", None), "shots", 0)
+    if method == "statevector_trajectories":
+        text = (f"statevector trajectories ({trajectories}/input, mean <Z>)" if not shots
+                else f"statevector trajectories (1/shot), {shots} shots")
+    else:
+        text = {"statevector": "statevector", "density_matrix": "density matrix"}.get(method, method)
+        text += f", {shots} shots" if shots else ", exact <Z>"
+    physical = getattr(engine, "physical_qubits", None)
+    return text + (f", ISA on {len(physical)} device qubits" if physical else "")
+
+
+def runs_per_input(engine: Any) -> int:
+    """Statevector runs Aer spends on one input: its trajectories, or one per shot when shots sample a noisy
+    statevector; 0 where the cost does not grow with noise (ideal statevector, density matrix)."""
+    if getattr(engine, "method", "") != "statevector_trajectories":
+        return 0
+    return int(engine.trajectories or engine.profile.shots)
+
+
+def sampling_ci95(differences: np.ndarray, undecided: int, n: int) -> float:
+    """Half-width of the 95% interval of an accuracy estimated from ``differences`` (noisy minus exact
+    correctness, -1/0/1) on a simple random sample of the ``undecided`` of ``n`` examples (normal
+    approximation, finite-population corrected); 0 when every undecided example was simulated."""
+    m = len(differences)
+    if m >= undecided or m < 2:
+        return 0.0
+    spread = float(np.std(differences, ddof=1))
+    return 1.96 * (undecided / n) * spread / float(np.sqrt(m)) * float(np.sqrt((undecided - m) / (undecided - 1)))
+
+
+def evaluate_cell(head: HybridHead, backend: Path, features: torch.Tensor, labels: np.ndarray, exact: np.ndarray,
+                  simulate: np.ndarray, *, seeds: int, budget: int | None = None, progress: bool = False
+                  ) -> dict[str, Any]:
+    """Accuracy and agreement with the exact predictions of one cell, over ``seeds`` (1 if deterministic).
+
+    Args:
+        head: the trained head.
+        backend: the cell's backend profile file.
+        features: (N, Q) module-1 features.
+        labels: (N,) label ids.
+        exact: (N,) predictions with exact module 2.
+        simulate: (N,) bool, the examples the cell may change (the others keep ``exact``).
+        seeds: runs of a stochastic cell.
+        budget: statevector runs per seed; above it a random sample of the undecided examples is simulated.
+            A torch profile (``engine = "torch"``) simulates every undecided example (``noise_cells``).
+    """
+    from qsetfit.profiles import load_backend_profile
+
+    if load_backend_profile(str(backend)).engine == "torch":
+        return noise_cells.evaluate_torch_cell(head, backend, features, labels, exact, simulate, seeds=seeds,
+                                               progress=progress)
+    accuracies, agreements, seconds, cis, method, stochastic = [], [], [], [], "not simulated", False
+    undecided = np.flatnonzero(simulate)
+    n, u, sampled = len(labels), len(undecided), len(undecided)
+    exact_accuracy = float((exact == labels).mean())
+    for seed in range(seeds):
+        t0 = time.perf_counter()
+        correct, agree, ci = exact_accuracy, 1.0, 0.0
+        if len(undecided):
+            head.set_engine(str(backend), seed=seed)
+            engine = head.quantum.engine
+            method = _method(engine)
+            stochastic = bool(engine.profile.shots or getattr(engine, "method", "") == "statevector_trajectories")
+            cost = runs_per_input(engine)
+            pick = undecided
+            if budget is not None and cost and len(undecided) * cost > budget:
+                rng = np.random.default_rng([seed, len(undecided)])
+                pick = np.sort(rng.choice(undecided, size=max(2, budget // cost), replace=False))
+            sampled = len(pick)
+            with tqdm(total=len(pick), desc=f"{backend.stem} seed {seed}", unit="input", leave=False,
+                      disable=not progress) as bar:
+                picked = features[torch.as_tensor(pick)]
+                predictions = _predict(head, picked, _readouts(head, picked, bar=bar))
+            # difference estimator: exact accuracy + the mean change in correctness the noise causes
+            differences = (predictions == labels[pick]).astype(float) - (exact[pick] == labels[pick]).astype(float)
+            correct = exact_accuracy + u * float(differences.mean()) / n
+            agree = (n - u + u * float((predictions == exact[pick]).mean())) / n
+            ci = sampling_ci95(differences, u, n)
+            if sampled < u:
+                method += f", {sampled} of {u} undecided inputs sampled per seed"
+        accuracies.append(correct)
+        agreements.append(agree)
+        cis.append(ci)
+        seconds.append(time.perf_counter() - t0)
+        if not stochastic:
+            break
+    head.set_engine("torch")
+    # independent samples per seed: the interval of their mean shrinks with the number of seeds
+    return {"simulator": "aer", "method": method, "stochastic": stochastic, "simulated": int(sampled),
+            "undecided": int(u), "sampling_ci95": float(np.mean(cis) / np.sqrt(len(cis)))
+            } | noise_cells.seed_summary(accuracies, agreements, seconds)
+
+
+def label_ids(dataset: Any, label_names: Sequence[str]) -> np.ndarray:
+    """(N,) the dataset's labels as ids of the model's ``label_names``."""
+    unknown = sorted(set(dataset.label_names) - set(label_names))
+    if unknown:
+        raise QSetFitError(f"labels {unknown} were never seen in training (known: {list(label_names)})")
+    return np.asarray([list(label_names).index(dataset.label_names[y]) for y in dataset.labels])
+
+
+# ---- the benchmark -------------------------------------------------------------------------------------
+def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
+                p2_grid: Sequence[float] | None = None, readout: float = 0.0,
+                shots_grid: Sequence[int | str] | None = None, fake_backends: Sequence[str] | None = None,
+                seeds: int | None = None, trajectories: int | None = None, test_limit: int | None = None,
+                budget: int | None = None, quick: bool = False, resume: bool = False, progress: bool = True,
+                simulator: str = "torch") -> dict[str, Any]:
+    """Evaluate a saved run over the noise grid; write noise.csv, noise.json, plots and profiles into ``out``.
+
+    The outputs are rewritten after every cell (``"partial": true`` until the last), so an interrupted run
+    keeps what it finished; ``resume`` reuses those cells when the run, data and settings are the same.
+
+    Args:
+        run: run directory of ``qsetfit train``.
+        out: output folder.
+        data: labelled data (default: the run's own test split).
+        p2_grid, readout, shots_grid, fake_backends, trajectories: the grid (``noise_grid``).
+        seeds: runs per stochastic cell.
+        test_limit: score a seeded subsample of the test set.
+        budget: statevector runs per cell and seed before undecided examples are sampled (0: no limit).
+        quick: defaults from ``QUICK`` instead of ``DEFAULTS`` for every argument left None.
+        resume: keep the cells an earlier run into ``out`` finished with the same settings.
+        progress: progress bars.
+        simulator: "torch" (depolarizing and shot cells on the noisy torch engine) or "aer" (every cell on Aer).
+
+    Returns:
+        {"cells": one row per cell, "n", "exact_accuracy", "settings", "files", "partial"}.
+    """
+    from qsetfit import workflow
+    from qsetfit.modeling import QSetFitModel
+
+    given = {"p2_grid": p2_grid, "shots_grid": shots_grid, "fake_backends": fake_backends, "seeds": seeds,
+             "trajectories": trajectories, "test_limit": test_limit, "budget": budget}
+    opts = {k: v if v is not None else (QUICK if quick else DEFAULTS)[k] for k, v in given.items()}
+    if opts["seeds"] < 1:
+        raise QSetFitError(f"seeds must be >= 1, got {opts['seeds']}")
+    cells = noise_grid(p2_grid=opts["p2_grid"], readout=readout, shots_grid=opts["shots_grid"],
+                       fake_backends=opts["fake_backends"], trajectories=opts["trajectories"])
+    cells = noise_cells.on_simulator(cells, simulator)
+    model = QSetFitModel.load(run)
+    profiles = write_profiles(cells, Path(out) / "profiles")
+    dataset = subsample(workflow.evaluation_set(Path(run), data, model), opts["test_limit"], 0)
+    head, labels = model.head, label_ids(dataset, model.label_names)
+    head.set_engine("torch")
+    with torch.no_grad():
+        features = head.features(model.embed(dataset.texts, show_progress=progress))  # (N, Q)
+    z = _readouts(head, features)  # (N, Qm) exact
+    exact = _predict(head, features, z)
+    settings = {"data": data, "readout": readout, "quick": quick, "qubits": head.config.qubits,
+                "simulator": simulator, "torch_threads": torch.get_num_threads()} | opts
+    result = {"run": str(run), "n": len(labels), "exact_accuracy": float((exact == labels).mean()), "cells": [],
+              "settings": settings, "partial": True}
+    done = _finished_cells(Path(out), result) if resume else {}
+    if done:
+        logger.info("resuming: cells %s already finished in %s", sorted(done), out)
+    circuit = head.quantum.head_circuit.circuit
+    for cell in tqdm(cells, desc="noise grid", unit="cell", disable=not progress):
+        if cell.name in done:
+            result["cells"].append(done[cell.name])
+            continue
+        simulate = ~decided_mask(head, features, torch.as_tensor(exact), *noise_box(circuit, cell, z))
+        outcome = evaluate_cell(head, profiles[cell.name], features, labels, exact, simulate, seeds=opts["seeds"],
+                                budget=opts["budget"] or None, progress=progress)
+        noise = cell.noise or {}
+        result["cells"].append({"cell": cell.name, "axis": cell.axis, "value": cell.value, "p1": noise.get("p1", 0.0),
+                                "p2": noise.get("p2", 0.0), "readout": noise.get("readout", 0.0),
+                                "shots": cell.backend["shots"], "device": noise.get("backend", ""),
+                                "no_error_probability": no_error_probability(circuit, cell),
+                                "profile": str(profiles[cell.name])} | outcome)
+        result["files"] = write_outputs(Path(out), result)
+    result["partial"] = False
+    result["files"] = write_outputs(Path(out), result)
+    return result
+
+
+def _finished_cells(out: Path, result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The cells an earlier ``bench_noise`` into ``out`` finished, by name, if its run and settings match."""
+    def identity(doc: dict[str, Any]) -> dict[str, Any]:
+        return {k: doc[k] for k in ("run", "n", "exact_accuracy")} | {
+            k: v for k, v in doc["settings"].items() if k != "torch_threads"}
+
+    earlier = read_resumable(out / "noise.json", identity, identity(result))
+    return {c["cell"]: c for c in earlier["cells"]} if earlier else {}
+
+
+CSV_COLUMNS = ("cell", "axis", "value", "p1", "p2", "readout", "shots", "device", "simulator", "method", "trajectories",
+               "stderr", "near_boundary", "seeds", "undecided", "simulated", "accuracy", "accuracy_std", "sampling_ci95",
+               "agreement", "seconds", "profile")
+
+
+def write_outputs(out: Path, result: dict[str, Any]) -> list[str]:
+    """noise.csv, noise.json and the PNG plots; returns the file names written."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(result["cells"])
+    atomic_write_bytes(out / "noise.csv", buf.getvalue().encode())
+    files = ["noise.csv", "noise.json"]
+    cells, exact, s = result["cells"], result["exact_accuracy"], result["settings"]
+    subtitle = f"{result['n']} test examples, {s['qubits']}-qubit module 2"
+    p2 = [c for c in cells if c["axis"] == "p2"]
+    if p2:
+        _line_plot(out / "noise_p2.png", p2, "p2", exact, xlabel=f"two-qubit depolarizing p2 (p1 = p2/10, readout "
+                   f"{s['readout']:g})", title=f"accuracy vs gate noise\n{subtitle}", xscale="symlog")
+        files.append("noise_p2.png")
+    shots = [c for c in cells if c["axis"] == "shots" and c["shots"] > 0]
+    if shots:
+        _line_plot(out / "noise_shots.png", shots, "shots", exact, xlabel="shots per input",
+                   title=f"accuracy vs shots\n{subtitle}", xscale="log")
+        files.append("noise_shots.png")
+    devices = [c for c in cells if c["axis"] == "device"]
+    if devices:
+        from qsetfit.bench.plots import bar_chart
+
+        bar_chart(["exact"] + [c["device"] for c in devices], [exact] + [c["accuracy"] for c in devices],
+                  out / "noise_devices.png", title=f"accuracy with fake-device noise\n{subtitle}", ylabel="accuracy",
+                  errors=[0.0] + [c["accuracy_std"] for c in devices])
+        files.append("noise_devices.png")
+    write_json(out / "noise.json", result | {"files": files})
+    return files
+
+
+def _line_plot(path: Path, cells: list[dict[str, Any]], key: str, exact: float, *, xlabel: str, title: str,
+               xscale: str) -> None:
+    """Accuracy (mean ± std over seeds) against one grid axis, the exact accuracy as a dashed line."""
+    from qsetfit.bench.plots import new_figure, save_png
+
+    x = [c[key] for c in cells]
+    fig, ax = new_figure(figsize=(6, 3.8))
+    errors = [float(np.hypot(c["accuracy_std"], c.get("sampling_ci95", 0.0))) for c in cells]
+    ax.errorbar(x, [c["accuracy"] for c in cells], yerr=errors, marker="o", capsize=4,
+                label="accuracy (± seed std, sampling 95% added in quadrature)")
+    ax.axhline(exact, color="gray", linestyle="--", label=f"exact module 2 ({exact:.4f})")
+    positive = [v for v in x if v > 0]
+    if xscale == "symlog":
+        ax.set_xscale("symlog", linthresh=min(positive) if positive else 1e-4)
+    else:
+        ax.set_xscale(xscale)
+    ax.set(xlabel=xlabel, ylabel="test accuracy", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_png(fig, path)

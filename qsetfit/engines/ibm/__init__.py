@@ -1,0 +1,1 @@
+"""IBM Quantum: the Runtime engine, its job ledger and credentials."""

@@ -1,0 +1,535 @@
+"""The ``ibm`` engine: module 2 through qiskit-ibm-runtime's ``EstimatorV2`` (inference only).
+
+``make_engine(head_circuit, "fake-torino")`` resolves a backend profile with ``engine = "ibm"`` and builds an
+``IBMRuntimeEngine``. What runs:
+
+- backend: a fake backend name (``fake_torino``...) is Runtime's *local testing mode*: the Runtime
+  ``EstimatorV2`` code path with an Aer backend as the ``mode``. By default (``local="compact"``) that backend
+  is an ``AerSimulator`` carrying the fake device's noise restricted to the physical qubits the ISA circuit
+  uses (the same noise source as the ``aer-device`` profile); a full 133-qubit fake backend costs ~10-30 s per
+  job on Aer, so ``local="device"`` passes the fake backend instance itself. Any other name is a real device
+  reached through ``QiskitRuntimeService`` (``qsetfit.engines.ibm.credentials``).
+- ISA: the head is transpiled once per engine with ``generate_preset_pass_manager`` (the profile's
+  optimization level, 3 by default: level 3 scores layouts by the target's error rates, VF2PostLayout) and
+  cached; observables are laid out with ``apply_layout``; the chosen device qubits are in ``physical_qubits``
+  and the log (QISKIT-PITFALLS 10).
+- PUBs: one PUB per call (split only above ``max_pub_rows`` rows), parameter values shaped (B, 1, P) against
+  observables shaped (1, O), so every read-out shares the same shots (QISKIT-PITFALLS 12).
+- mode: "batch" (default; the Open Plan has no sessions), "session" or "job" from the profile
+  (QISKIT-PITFALLS 11). Shots (``profile.shots``; 0 = Runtime's default precision) or ``precision``,
+  resilience level, twirling and dynamical decoupling are passed through on real devices; local testing
+  mode ignores resilience/twirling/DD (QISKIT-PITFALLS 9), so they are left out there and logged.
+- torch: forward only, float64; ``backward`` refuses (train on ``torch`` or ``aer``, then run here).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+
+from qsetfit import profiles
+from qsetfit.head.circuits import HeadCircuit
+from qsetfit.engines.base import Engine
+from qsetfit.errors import QSetFitError
+
+logger = logging.getLogger(__name__)
+LOCAL_KINDS = profiles.LOCAL_MODES
+DEFAULT_SHOTS = 4096
+
+
+def is_fake(name: str) -> bool:
+    """True for local testing mode names (``fake_torino``)."""
+    return name.startswith("fake_")
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """The Runtime options the engine sends; extras the profile does not (yet) carry come as engine options.
+
+    Attributes:
+        shots: default_shots (0: leave Runtime's default precision, 4096 shots).
+        precision: default_precision (0: unset); give shots or precision.
+        resilience_level: Runtime error-mitigation level (real devices).
+        twirling: gate and measurement twirling (real devices).
+        dynamical_decoupling: "" (off) or a sequence type, e.g. "XY4" (real devices).
+        instance: IBM Quantum instance (CRN or name); "" = ``QISKIT_IBM_INSTANCE`` or the account default.
+        channel: "ibm_quantum_platform" by default.
+    """
+
+    shots: int = 0
+    precision: float = 0.0
+    resilience_level: int = 1
+    twirling: bool = False
+    dynamical_decoupling: str = ""
+    instance: str = ""
+    channel: str = ""
+
+    @classmethod
+    def from_profile(cls, profile: profiles.BackendProfile, extra: dict[str, Any]) -> "RuntimeSettings":
+        """Profile fields first (``getattr``: fields added to ``BackendProfile`` later are honoured), then extras."""
+        values = {k: getattr(profile, k) for k in cls.__dataclass_fields__ if hasattr(profile, k)}
+        values.update(extra)
+        dd = values.get("dynamical_decoupling", "")
+        if dd is True:
+            values["dynamical_decoupling"] = "XY4"
+        elif dd is False or dd is None:
+            values["dynamical_decoupling"] = ""
+        settings = cls(**values)
+        if settings.shots and settings.precision:
+            raise QSetFitError("give shots or precision for the ibm engine, not both")
+        if settings.precision < 0 or settings.shots < 0:
+            raise QSetFitError("shots and precision must be >= 0")
+        return settings
+
+    def options(self, *, local: bool) -> dict[str, Any]:
+        """The ``EstimatorV2(options=...)`` dict (without ``simulator`` seeds, added per call)."""
+        out: dict[str, Any] = {}
+        if self.shots:
+            out["default_shots"] = self.shots
+        if self.precision:
+            out["default_precision"] = self.precision
+        if local:  # ignored by local testing mode, with a warning per job (QISKIT-PITFALLS 9)
+            return out
+        out["resilience_level"] = self.resilience_level
+        if self.twirling:
+            out["twirling"] = {"enable_gates": True, "enable_measure": True}
+        if self.dynamical_decoupling:
+            out["dynamical_decoupling"] = {"enable": True, "sequence_type": self.dynamical_decoupling}
+        return out
+
+    @property
+    def shots_per_row(self) -> int:
+        """Shots each parameter row costs."""
+        if self.shots:
+            return self.shots
+        if self.precision:
+            return math.ceil(1 / self.precision**2)
+        return DEFAULT_SHOTS
+
+
+class _ForwardOnly(torch.autograd.Function):
+    """Runs the engine in float64; the backward pass refuses (hardware inference only)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, engine: "IBMRuntimeEngine") -> torch.Tensor:  # noqa: D102
+        out = engine.expectation_values(x.detach().cpu().double().numpy(), w.detach().cpu().double().numpy())
+        return torch.as_tensor(out, dtype=torch.float64, device=x.device)
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple:  # noqa: D102
+        raise QSetFitError("the ibm engine is for inference only; train on 'torch' (or an aer profile), "
+                           "then switch engines with the same weights")
+
+
+class IBMRuntimeEngine(Engine):
+    """Module 2 on IBM Runtime (a QPU, or local testing mode on a fake backend), from a backend profile.
+
+    Args:
+        head_circuit: the circuit, its input/weight order and observables.
+        profile: a backend profile with ``engine = "ibm"``.
+        local: local testing mode only (default: the profile's ``local``, "compact" unless set): "compact"
+            (Aer with the device noise on the used qubits), "narrow"
+            (compact, routed within as many device qubits as the head has: much cheaper to simulate when the
+            device transpile borrows extra qubits, but with more SWAPs than the device would run;
+            ``noise.device_isa_circuit(narrow=True)``) or "device" (the fake backend instance itself; slow on 100+ qubit devices).
+        noise: local testing mode only: False simulates the same ISA circuit without noise.
+        service: a ``QiskitRuntimeService`` (real devices); default: from ``qsetfit.engines.ibm.credentials``.
+        ledger: optional ``qsetfit.engines.ibm.ledger.Ledger`` or run directory: every job is recorded, results stored,
+            and a job already run for the same inputs and weights is reused.
+        retries: resubmissions of a failed job before giving up (bounded).
+        **extra: ``RuntimeSettings`` fields the profile does not carry (precision, twirling, ...).
+
+    Attributes:
+        backend: the Runtime backend (real or fake) the circuit was transpiled for.
+        isa_circuit: the cached ISA circuit (compacted to ``physical_qubits`` in "compact" local mode).
+        isa_observables: the observables laid out on ``isa_circuit``.
+        physical_qubits: the device qubit of each logical head qubit (the layout), in head-qubit order.
+        calls, pubs_submitted, jobs: Runtime jobs and PUBs so far; ``jobs`` keeps the job ids.
+    """
+
+    def __init__(self, head_circuit: HeadCircuit, profile: profiles.BackendProfile, *, local: str | None = None,
+                 noise: bool = True, service: Any = None, ledger: Any = None, retries: int = 2,
+                 **extra: Any) -> None:
+        super().__init__(num_inputs=len(head_circuit.inputs), num_weights=len(head_circuit.weights),
+                         num_outputs=len(head_circuit.observables))
+        if profile.engine != "ibm":
+            raise QSetFitError(f"profile {profile.name!r} has engine = {profile.engine!r}, not 'ibm'")
+        local = profile.local if local is None else local
+        if local not in LOCAL_KINDS:
+            raise QSetFitError(f"local must be one of {', '.join(LOCAL_KINDS)}, got {local!r}")
+        if local != "compact" and not is_fake(profile.backend):
+            raise QSetFitError(f"local = {local!r} is for local testing mode on a fake backend (e.g. 'fake_torino'); "
+                               f"{profile.backend!r} is a real device: remove it")
+        unknown = set(extra) - set(RuntimeSettings.__dataclass_fields__)
+        if unknown:
+            raise QSetFitError(f"unknown ibm engine option(s) {', '.join(sorted(unknown))}; valid: "
+                               f"local, noise, service, ledger, retries, {', '.join(RuntimeSettings.__dataclass_fields__)}")
+        self.profile = profile
+        self.settings = RuntimeSettings.from_profile(profile, extra)
+        self.local = is_fake(profile.backend)
+        self.local_kind = local if self.local else ""
+        if isinstance(ledger, (str, os.PathLike)):
+            from qsetfit.engines.ibm.ledger import Ledger
+
+            ledger = Ledger(ledger)
+        self.ledger = ledger
+        self.retries = retries
+        self.service: Any = None
+        self.head_circuit = head_circuit
+        self.calls = self.pubs_submitted = 0
+        self.jobs: list[str] = []
+        self._rng = np.random.default_rng(profile.seed)
+        self._mode_context: Any = None
+
+        self.backend = self._resolve_backend(service)
+        width = int(self.backend.num_qubits)
+        if head_circuit.num_qubits > width:
+            raise QSetFitError(
+                f"the head needs {head_circuit.num_qubits} qubits but backend {profile.backend!r} has only {width}; "
+                "use a narrower head (HeadConfig qubits) or a larger backend"
+            )
+        self._transpile(noise)
+        logger.info("ibm engine %r: backend %s (%s), mode %s, head qubits -> device qubits %s, ISA depth %d, "
+                    "%d two-qubit gates", profile.name, profile.backend,
+                    f"local testing mode, {self.local_kind}" if self.local else "QPU", profile.mode,
+                    self.physical_qubits, self.isa_circuit.depth(), two_qubit_count(self.isa_circuit))
+
+    # ---- set-up ---------------------------------------------------------------------------------------
+    def _resolve_backend(self, service: Any) -> Any:
+        if self.local:
+            from qsetfit.engines.aer.noise import fake_backend
+
+            self.service = service
+            return fake_backend(self.profile.backend)
+        from qsetfit.engines.ibm.credentials import connection_error, runtime_service
+
+        if service is None:
+            service = runtime_service(instance=self.settings.instance or None, channel=self.settings.channel or None)
+        self.service = service
+        try:
+            return service.backend(self.profile.backend)
+        except Exception as exc:  # QiskitBackendNotFoundError, or the network / a refused key, said as such
+            known = connection_error(exc, source="account")
+            raise QSetFitError(known or f"IBM backend {self.profile.backend!r} is not available to this account: "
+                               f"{exc}") from None
+
+    def _transpile(self, noise: bool) -> None:
+        from qiskit.transpiler import generate_preset_pass_manager
+
+        hc, level, seed = self.head_circuit, self.profile.optimization_level, self.profile.seed_transpiler
+        if self.local and (self.local_kind != "device" or not noise):  # noiseless: compact, never 133 qubits
+            from qiskit_aer import AerSimulator
+
+            from qsetfit.engines.aer import noise as noise_mod
+
+            _stage(self._transpiling_message(level))
+            isa, observables, used = noise_mod.device_isa_circuit(
+                hc.circuit, hc.observables, self.profile.backend, optimization_level=level, seed_transpiler=seed,
+                narrow=self.local_kind == "narrow")
+            self.used_qubits = used
+            self.physical_qubits = list(isa.metadata["device_layout"])  # the same transpile's layout: no second one
+            model = None
+            if noise:
+                _stage(f"building {self.profile.backend}'s noise model for device qubits {used}")
+                device = profiles.NoiseProfile(name=self.profile.backend, kind="device", backend=self.profile.backend)
+                model = noise_mod.build_noise_model(device, used)
+            method = simulation_method(isa.num_qubits, self.settings.shots_per_row, noisy=model is not None)
+            self.mode_backend = AerSimulator(method=method, noise_model=model)
+        else:
+            _stage(self._transpiling_message(level))
+            pm = generate_preset_pass_manager(optimization_level=level, backend=self.backend, seed_transpiler=seed)
+            isa = pm.run(hc.circuit)
+            observables = [o.apply_layout(isa.layout) for o in hc.observables]
+            self.physical_qubits = list(isa.layout.final_index_layout())
+            self.used_qubits = sorted({isa.find_bit(q).index for inst in isa.data for q in inst.qubits})
+            self.mode_backend = self.backend
+        self.isa_circuit, self.isa_observables = isa, observables
+        position = {p: i for i, p in enumerate([*hc.inputs, *hc.weights])}
+        self._columns = np.array([position[p] for p in isa.parameters], dtype=np.int64)
+
+    def _mode(self) -> Any:
+        """The Runtime ``mode``: the backend (job mode) or an open Batch/Session, created once."""
+        if self.profile.mode == "job":
+            return self.mode_backend
+        if self._mode_context is None:
+            from qiskit_ibm_runtime import Batch, Session
+
+            cls = Batch if self.profile.mode == "batch" else Session
+            self._mode_context = cls(backend=self.mode_backend)
+        return self._mode_context
+
+    def close(self) -> None:
+        """Close the Batch or Session (lets queued jobs finish; no new ones are accepted)."""
+        if self._mode_context is not None:
+            try:
+                self._mode_context.close()
+            finally:
+                self._mode_context = None
+
+    def estimator(self) -> Any:
+        """A Runtime ``EstimatorV2`` on the engine's mode with the profile's options."""
+        import warnings
+
+        from qiskit_ibm_runtime import EstimatorV2
+
+        with warnings.catch_warnings():  # deprecated in 0.50 (QISKIT-PITFALLS 9); still the working local path
+            warnings.simplefilter("ignore", DeprecationWarning)
+            est = EstimatorV2(mode=self._mode(), options=self.settings.options(local=self.local))
+        if self.local:
+            est.options.simulator.seed_simulator = int(self._rng.integers(1, 2**31 - 1))
+        return est
+
+    # ---- running --------------------------------------------------------------------------------------
+    def pubs(self, x: np.ndarray, w: np.ndarray) -> list[tuple[Any, list[Any], np.ndarray]]:
+        """The PUBs for inputs (B, n_in) and weights (n_w,): (ISA circuit, [observables] (1, O), values (R, 1, P))."""
+        rows = np.concatenate([x, np.broadcast_to(w, (x.shape[0], w.shape[0]))], axis=1)[:, self._columns]
+        step = self.profile.max_pub_rows
+        return [(self.isa_circuit, [list(self.isa_observables)], rows[i:i + step, None, :])
+                for i in range(0, rows.shape[0], step)]
+
+    def submit(self, x: np.ndarray, w: np.ndarray) -> Any:
+        """Submit one job for a batch of inputs; returns the Runtime job (also recorded in ``jobs``/ledger)."""
+        pubs = self.pubs(x, w)
+        job = self.estimator().run(pubs)
+        self.calls += 1
+        self.pubs_submitted += len(pubs)
+        self.jobs.append(job.job_id())
+        if self.ledger is not None:
+            self.ledger.record(job_id=job.job_id(), backend=self.profile.backend, mode=self.profile.mode,
+                               local=self.local, pub_shapes=[list(p[2].shape) for p in pubs],
+                               observables=len(self.isa_observables), inputs=x, weights=w, **self._ledger_key())
+        return job
+
+    def expectation_values(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """(B, O) float64 expectation values from one Runtime job.
+
+        With a ledger, a job already submitted for the same backend, inputs and weights is reused (its stored
+        result, or ``service.job(id)`` for a QPU job) instead of resubmitted; a failed job is resubmitted at
+        most ``retries`` times, and every failure is recorded.
+        """
+        if self.ledger is not None:
+            prior = self.ledger.lookup(self.profile.backend, x, w, **self._ledger_key())
+            if prior is not None:
+                stored = self.ledger.result(prior["job_id"])
+                if stored is not None:
+                    logger.info("reusing the stored result of job %s", prior["job_id"])
+                    return stored
+                if not prior.get("local") and self.service is not None:
+                    try:
+                        return self.ledger.fetch(prior["job_id"], self.service)
+                    except QSetFitError as exc:
+                        logger.warning("%s; resubmitting", exc)
+        failures: list[str] = []
+        while True:
+            _stage(self._running_message(x.shape[0]))
+            job = self.submit(x, w)
+            try:
+                values = results_to_array(job.result())
+            except Exception as exc:  # a failed or cancelled job
+                failures.append(f"{job.job_id()}: {type(exc).__name__}: {exc}")
+                if self.ledger is not None:
+                    self.ledger.mark(job.job_id(), "failed", error=failures[-1][:500])
+                if len(failures) > self.retries:
+                    raise QSetFitError(f"{len(failures)} Runtime job(s) failed on {self.profile.backend}; "
+                                       "last: " + failures[-1]) from None
+                logger.warning("job %s failed (%s); retry %d of %d", job.job_id(), exc, len(failures), self.retries)
+                continue
+            if self.ledger is not None:
+                self.ledger.store_result(job.job_id(), values)
+            return values
+
+    def _ledger_key(self) -> dict[str, str]:
+        """Ledger fields a reused job must share beyond backend and inputs: local modes run different circuits."""
+        return {"local_kind": self.local_kind} if self.local else {}
+
+    def _transpiling_message(self, level: int) -> str:
+        return f"transpiling the {self.head_circuit.num_qubits}-qubit head for {self.profile.backend} (level {level})"
+
+    def _running_message(self, rows: int) -> str:
+        """What a job is about to do, for the progress line."""
+        where = (f"Runtime local testing mode, Aer {self.mode_backend.options.method} on {self.isa_circuit.num_qubits} "
+                 "qubits" if self.local_kind in ("compact", "narrow") else f"{self.profile.backend}")
+        return (f"running {rows} input(s) x {self.settings.shots_per_row} shots, {two_qubit_count(self.isa_circuit)} "
+                f"two-qubit gates ({where})")
+
+    def _forward(self, x: torch.Tensor, w: torch.Tensor, initial_state: torch.Tensor | None) -> torch.Tensor:
+        if initial_state is not None:
+            raise QSetFitError("the ibm engine does not take an initial_state; run module 1 on the torch engine")
+        return _ForwardOnly.apply(x, w, self)
+
+    def reset_counters(self) -> None:
+        """Set ``calls`` and ``pubs_submitted`` back to zero."""
+        self.calls = self.pubs_submitted = 0
+
+    def extra_repr(self) -> str:
+        return (f"profile={self.profile.name!r}, backend={self.profile.backend!r}, mode={self.profile.mode!r}, "
+                f"physical_qubits={self.physical_qubits}")
+
+
+def simulation_method(num_qubits: int, shots: int, *, noisy: bool) -> str:
+    """Aer method for a compact local-mode circuit: the cheaper of a density matrix and noisy trajectories.
+
+    With noise, the statevector method runs one trajectory per shot (cost ~ shots x 2^n per gate) while a
+    density matrix is evolved once and sampled (~ 4^n per gate): the density matrix wins while 2^n <= shots.
+    A 12-qubit fake_torino head at 4096 shots took ~350-600 s as trajectories and ~240 s as a density matrix
+    on one loaded core. Without noise one statevector run is sampled for all shots.
+    """
+    return "density_matrix" if noisy and 2**num_qubits <= max(shots, 1) else "statevector"
+
+
+_listeners: list[Callable[[str], None]] = []
+
+
+@contextlib.contextmanager
+def progress(callback: Callable[[str], None]) -> Iterator[None]:
+    """Send the ibm engine's stages (transpiling, noise model, each job) to ``callback`` while inside.
+
+    The CLI passes a rich status line's ``update`` (stderr, not with ``--json``); every stage is also logged.
+    """
+    _listeners.append(callback)
+    try:
+        yield
+    finally:
+        _listeners.remove(callback)
+
+
+def _stage(message: str) -> None:
+    logger.info("%s", message)
+    for callback in list(_listeners):
+        callback(message)
+
+
+def results_to_array(result: Any) -> np.ndarray:
+    """Concatenate the (R, O) ``evs`` of each PUB result into (B, O) float64."""
+    return np.concatenate([np.asarray(r.data.evs, dtype=np.float64).reshape(-1, np.shape(r.data.evs)[-1])
+                           for r in result], axis=0)
+
+
+def two_qubit_count(circuit: Any) -> int:
+    """Two-qubit gates in a circuit (barriers excluded)."""
+    return sum(1 for inst in circuit.data if inst.operation.num_qubits == 2 and inst.operation.name != "barrier")
+
+
+def engine_from_profile(head_circuit: HeadCircuit, profile: profiles.BackendProfile, **options: Any) -> IBMRuntimeEngine:
+    """Builder for ``engine = "ibm"`` profiles: engine options (local, noise, service, ledger, retries, precision,
+    twirling, dynamical_decoupling, instance, channel) go to the engine, other options override profile fields."""
+    engine_keys = {"local", "noise", "service", "ledger", "retries", *RuntimeSettings.__dataclass_fields__}
+    engine_opts = {k: options.pop(k) for k in list(options) if k in engine_keys and k not in profile.keys()}
+    if options:
+        profile = profile.replace(**options)
+    return IBMRuntimeEngine(head_circuit, profile, **engine_opts)
+
+
+# ---- dry runs ------------------------------------------------------------------------------------------
+DEFAULT_REP_DELAY_S = 250e-6
+
+
+def _target_property(target: Any, name: str, qargs: tuple[int, ...], field: str) -> float:
+    """``error`` or ``duration`` of instruction ``name`` on ``qargs`` in the backend target; 0 where unknown."""
+    try:
+        props = target[name][qargs]
+    except KeyError:
+        return 0.0
+    return float(getattr(props, field) or 0.0) if props is not None else 0.0
+
+
+def dry_run_report(head_circuit: HeadCircuit, profile: profiles.BackendProfile, *, n_inputs: int = 1,
+                   service: Any = None, **extra: Any) -> dict[str, Any]:
+    """What running ``n_inputs`` inputs on ``profile`` would cost; transpiles, submits nothing.
+
+    Returns a dict: backend, mode, qubits (head), physical_qubits (layout), isa_depth, two_qubit_gates,
+    success_probability (product of (1 - error) over every ISA gate and the read-out of each measured qubit,
+    from the backend target), circuit_duration_s (ASAP schedule with the target's durations), shots_per_input,
+    total_shots, pubs, rep_delay_s (the backend's default_rep_delay), qpu_seconds (total_shots x (circuit
+    duration + repetition delay)).
+    """
+    from qiskit.transpiler import generate_preset_pass_manager
+
+    if profile.engine != "ibm":
+        raise QSetFitError(f"a dry run needs an ibm backend profile; {profile.name!r} has engine = {profile.engine!r}")
+    settings = RuntimeSettings.from_profile(profile, extra)
+    if is_fake(profile.backend):
+        from qsetfit.engines.aer.noise import fake_backend
+
+        backend = fake_backend(profile.backend)
+    else:
+        if service is None:
+            from qsetfit.engines.ibm.credentials import runtime_service
+
+            service = runtime_service(instance=settings.instance or None, channel=settings.channel or None)
+        backend = service.backend(profile.backend)
+    if head_circuit.num_qubits > backend.num_qubits:
+        raise QSetFitError(f"the head needs {head_circuit.num_qubits} qubits but backend {profile.backend!r} "
+                           f"has only {backend.num_qubits}; use a narrower head or a larger backend")
+    pm = generate_preset_pass_manager(optimization_level=profile.optimization_level, backend=backend,
+                                      seed_transpiler=profile.seed_transpiler)
+    isa = pm.run(head_circuit.circuit)
+    target = backend.target
+    observables = [o.apply_layout(isa.layout) for o in head_circuit.observables]
+    measured = sorted({q for o in observables for p in o.paulis for q in np.flatnonzero(p.z | p.x).tolist()})
+    log_success, clock = 0.0, [0.0] * isa.num_qubits
+    for inst in isa.data:
+        name = inst.operation.name
+        if name in ("barrier", "delay"):
+            continue
+        qargs = tuple(isa.find_bit(q).index for q in inst.qubits)
+        log_success += math.log1p(-min(_target_property(target, name, qargs, "error"), 1.0 - 1e-12))
+        start = max(clock[q] for q in qargs)
+        for q in qargs:
+            clock[q] = start + _target_property(target, name, qargs, "duration")
+    readout = 0.0
+    for q in measured:
+        log_success += math.log1p(-min(_target_property(target, "measure", (q,), "error"), 1.0 - 1e-12))
+        readout = max(readout, _target_property(target, "measure", (q,), "duration"))
+    duration = max(clock) + readout
+    shots = settings.shots_per_row
+    rep_delay = float(getattr(backend, "default_rep_delay", None) or DEFAULT_REP_DELAY_S)
+    total = n_inputs * shots
+    return {
+        "backend": profile.backend, "mode": profile.mode, "local_testing": is_fake(profile.backend),
+        "qubits": head_circuit.num_qubits, "physical_qubits": list(isa.layout.final_index_layout()),
+        "isa_depth": isa.depth(), "two_qubit_gates": two_qubit_count(isa),
+        "success_probability": math.exp(log_success), "circuit_duration_s": duration,
+        "shots_per_input": shots, "inputs": n_inputs, "total_shots": total,
+        "pubs": math.ceil(n_inputs / profile.max_pub_rows), "rep_delay_s": rep_delay,
+        "qpu_seconds": total * (duration + rep_delay),
+    }
+
+
+def format_dry_run(report: dict[str, Any]) -> str:
+    """The dry-run report as the lines ``predict --dry-run`` prints."""
+    return "\n".join([
+        f"dry run on {report['backend']} ({report['mode']} mode{', local testing' if report['local_testing'] else ''}): "
+        "nothing submitted",
+        f"  head qubits {report['qubits']} -> physical qubits {report['physical_qubits']}",
+        f"  ISA depth {report['isa_depth']}, two-qubit gates {report['two_qubit_gates']}, "
+        f"circuit duration {report['circuit_duration_s'] * 1e6:.1f} us",
+        f"  estimated success probability {report['success_probability']:.3f} (target gate and read-out errors)",
+        f"  {report['inputs']} input(s) x {report['shots_per_input']} shots = {report['total_shots']} shots "
+        f"in {report['pubs']} PUB(s); estimated QPU time {report['qpu_seconds']:.1f} s",
+    ])
+
+
+def dry_run(run_dir: Any, backend: str, *, n_inputs: int = 1, service: Any = None) -> dict[str, Any]:
+    """``dry_run_report`` for the module-2 circuit of a saved run (``config.json``) on a backend profile."""
+    from pathlib import Path
+
+    from qsetfit.head.circuits import HeadConfig, build_head_circuit
+    from qsetfit.io.persistence import CONFIG, read_json
+
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise QSetFitError(f"{run_dir} is not a run directory (no {CONFIG})")
+    config = HeadConfig.from_dict(read_json(path)["head"])
+    return dry_run_report(build_head_circuit(config), profiles.load_backend_profile(backend), n_inputs=n_inputs,
+                          service=service)
+
+
+profiles.register_engine_kind("ibm", engine_from_profile)

@@ -1,0 +1,1 @@
+"""Files: atomic writes, run directories and checkpoints (safetensors + JSON, never pickles)."""
