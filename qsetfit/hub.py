@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from qsetfit.io import persistence
 from qsetfit.errors import QSetFitError
 
-if TYPE_CHECKING:
-    from qsetfit.modeling import QSetFitModel
+# A QSetFitModel: not imported, because modeling.py calls this module (one direction of import only).
+QSetFitModel = Any
+M = TypeVar("M")
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def model_card(model: "QSetFitModel", *, repo_id: str | None = None) -> str:
+def model_card(model: QSetFitModel, *, repo_id: str | None = None) -> str:
     """README.md text: YAML metadata, body, head, parameter counts, metrics with intervals, arguments, usage."""
     from huggingface_hub import ModelCardData
 
@@ -78,23 +79,23 @@ def model_card(model: "QSetFitModel", *, repo_id: str | None = None) -> str:
     return f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines)
 
 
-def write_model_card(model: "QSetFitModel", folder: str | Path, *, repo_id: str | None = None) -> Path:
+def write_model_card(model: QSetFitModel, folder: str | Path, *, repo_id: str | None = None) -> Path:
     """Write (or refresh) ``folder/README.md``."""
     path = Path(folder) / MODEL_CARD
     persistence.atomic_write_bytes(path, model_card(model, repo_id=repo_id).encode())
     return path
 
 
-def save_pretrained(model: "QSetFitModel", directory: str | Path) -> Path:
+def save_pretrained(model: QSetFitModel, directory: str | Path) -> Path:
     """``model.save(directory)`` plus the model card (and a tuned body copied into ``directory/body``)."""
     out = model.save(directory)
     write_model_card(model, out)
     return out
 
 
-def from_pretrained(cls: type["QSetFitModel"], path_or_repo_id: str | Path, *, revision: str | None = None,
+def from_pretrained(cls: type[M], path_or_repo_id: str | Path, *, revision: str | None = None,
                     token: str | bool | None = None, cache_dir: str | Path | None = None,
-                    local_files_only: bool = False) -> "QSetFitModel":
+                    local_files_only: bool = False) -> M:
     """Load a run directory, or download a Hub repository with ``snapshot_download`` and load that."""
     name = str(path_or_repo_id)
     if Path(name).expanduser().is_dir():
@@ -113,7 +114,7 @@ def from_pretrained(cls: type["QSetFitModel"], path_or_repo_id: str | Path, *, r
     return cls.load(folder)
 
 
-def push_to_hub(model: "QSetFitModel", repo_id: str, *, token: str | None = None, private: bool | None = None,
+def push_to_hub(model: QSetFitModel, repo_id: str, *, token: str | None = None, private: bool | None = None,
                 commit_message: str = "Upload qsetfit model", revision: str | None = None) -> str:
     """Upload the run directory (or a fresh ``save_pretrained`` of an unsaved model) in one commit.
 

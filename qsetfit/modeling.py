@@ -20,6 +20,7 @@ from qsetfit.training.body_tuning import attach_tuned_body, copy_tuned_body
 from qsetfit.head.circuits import HeadConfig
 from qsetfit.data.datasets import Dataset
 from qsetfit.data.embeddings import DEFAULT_BODY, embed
+from qsetfit.engines.registry import engine_kind
 from qsetfit.errors import QSetFitError
 from qsetfit.head.hybrid import HybridHead, needs_input_dim
 from qsetfit.io.rundir import clear_complete, holds_run_dir, mark_complete, require_complete, run_identity
@@ -147,12 +148,8 @@ class QSetFitModel:
     def _on(self, backend: str | None) -> None:
         """Point module 2 at ``backend``; IBM profiles record their jobs in the run's ledger (and resume)."""
         options: dict[str, Any] = {}
-        if backend and self.run_dir is not None:
-            from qsetfit import profiles
-
-            if (backend.endswith(".toml") or backend in profiles.profile_names("backend")) \
-                    and profiles.load_backend_profile(backend).engine == "ibm":
-                options["ledger"] = self.run_dir
+        if backend and self.run_dir is not None and engine_kind(backend) == "ibm":
+            options["ledger"] = self.run_dir
         self.trained_head.set_engine(backend or "torch", **options)
 
     @torch.no_grad()

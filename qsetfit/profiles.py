@@ -19,7 +19,7 @@ import os
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Literal, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from qsetfit.errors import QSetFitError
 
@@ -298,9 +298,14 @@ def profile_dirs(kind: ProfileKind) -> list[Path]:
     return [d for d in dirs if d.is_dir()]
 
 
+def is_profile_path(text: str) -> bool:
+    """Whether ``text`` names a profile file (a ``.toml`` or a path) rather than a profile name."""
+    return text.endswith(".toml") or os.sep in text or bool(os.altsep and os.altsep in text)
+
+
 def _find(kind: ProfileKind, name_or_path: str | Path) -> Path | None:
     text = str(name_or_path)
-    if text.endswith(".toml") or os.sep in text or (os.altsep and os.altsep in text):
+    if is_profile_path(text):
         path = Path(text).expanduser()
         if not path.is_file():
             raise QSetFitError(f"{kind} profile file {text!r} not found")
@@ -364,52 +369,3 @@ def list_profiles(kind: ProfileKind | None = None) -> list[ProfileInfo]:
                 description = f"(invalid: {exc})"
             rows.append(ProfileInfo(k, name, description, str(path)))  # type: ignore[arg-type]
     return rows
-
-
-# ---- engines from backend profiles --------------------------------------------------------------------
-EngineBuilder = Callable[..., Any]
-_BUILDERS: dict[str, EngineBuilder] = {}
-_BUILDER_MODULES = {"aer": "qsetfit.engines.aer.engine", "ibm": "qsetfit.engines.ibm.runtime",
-                    "torch": "qsetfit.engines.torch.noisy"}
-
-
-def register_engine_kind(kind: str, builder: EngineBuilder) -> None:
-    """``builder(head_circuit, profile, **options) -> Engine`` runs profiles whose ``engine`` is ``kind``."""
-    _BUILDERS[kind] = builder
-
-
-def build_engine(head_circuit: Any, profile: BackendProfile, **options: Any) -> Any:
-    """The engine a backend profile describes, for ``head_circuit``."""
-    if profile.engine not in _BUILDERS and profile.engine in _BUILDER_MODULES:
-        import importlib
-
-        try:
-            importlib.import_module(_BUILDER_MODULES[profile.engine])
-        except ModuleNotFoundError as exc:
-            if exc.name != _BUILDER_MODULES[profile.engine]:
-                raise
-    if profile.engine not in _BUILDERS:
-        raise QSetFitError(
-            f"backend profile {profile.name!r} uses engine = {profile.engine!r}, which this installation does "
-            f"not provide ({_BUILDER_MODULES.get(profile.engine, '?')} is missing); engines available: "
-            f"{', '.join(sorted(_BUILDERS)) or '(none)'}"
-        )
-    return _BUILDERS[profile.engine](head_circuit, profile, **options)
-
-
-def resolve(name_or_path: str) -> Callable[..., Any] | None:
-    """Registry hook: a factory ``factory(head_circuit, **options)`` for a backend profile, or None."""
-    text = str(name_or_path)
-    if not (text.endswith(".toml") or os.sep in text) and text not in profile_names("backend"):
-        return None
-    profile = load_backend_profile(text)
-
-    def factory(head_circuit: Any, **options: Any) -> Any:
-        return build_engine(head_circuit, profile, **options)
-
-    return factory
-
-
-def backend_profile_names() -> list[str]:
-    """Registry hook: the backend profile names ``make_engine`` accepts."""
-    return profile_names("backend")

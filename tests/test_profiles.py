@@ -136,8 +136,9 @@ def test_readout_shorthand_and_ideal():
 
 
 def test_unknown_engine_kind_gets_a_clear_error(monkeypatch):
-    monkeypatch.delitem(profiles._BUILDERS, "ibm", raising=False)
-    monkeypatch.setitem(profiles._BUILDER_MODULES, "ibm", "qsetfit.engines.no_such_runtime_module")
+    from qsetfit.engines import registry
+
+    monkeypatch.setitem(registry._PROFILE_KINDS, "ibm", "qsetfit.engines.no_such_runtime_module:engine_from_profile")
     profile = BackendProfile(name="fake-ibm", engine="ibm", backend="fake_torino")
     with pytest.raises(QSetFitError, match=r"engine = 'ibm', which this installation does not provide.*available: aer"):
-        profiles.build_engine(None, profile)
+        registry.build_engine(None, profile)

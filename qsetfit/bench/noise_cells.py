@@ -28,7 +28,7 @@ from qsetfit.errors import QSetFitError
 
 if TYPE_CHECKING:
     from qsetfit.head.hybrid import HybridHead
-    from qsetfit.bench.noise import Cell
+    from qsetfit.bench.noise_grid import Cell
 
 SIMULATORS = ("torch", "aer")
 STATE_BYTES = 2**25  # per torch chunk: rows x 2^n x 16 bytes under 32 MiB (bigger chunks ran slower: copies)

@@ -1,22 +1,37 @@
-"""Engines by name, so the head never imports a simulator: ``make_engine(head_circuit, "torch")``.
+"""The one engine registry, so the head never imports a simulator: ``make_engine(head_circuit, "torch")``.
 
-Names are registered here (``torch``, ``torch-float32``); later modules add resolvers (Aer and IBM
-profiles) with ``register_resolver`` without touching the head.
+A name resolves, in order, to: a named engine (``torch``, ``torch-float32``, or one added with
+``register_engine``); a backend profile (by name or ``.toml`` path), built by the engine kind its ``engine``
+field names (``aer``, ``ibm``, ``torch``: the tables below, imported when first used, never registered as an
+import side effect; more with ``register_engine_kind``); a user resolver (``register_resolver``).
 """
 
 from __future__ import annotations
 
 import math
+import importlib
+import importlib.util
 from typing import Any, Callable
 
-import torch
-
-from qsetfit.head.circuits import HeadCircuit
+from qsetfit import profiles
 from qsetfit.engines.base import Engine
 from qsetfit.errors import QSetFitError
+from qsetfit.head.circuits import HeadCircuit
 
 EngineFactory = Callable[..., Engine]
+EngineBuilder = Callable[..., Engine]  # builder(head_circuit, profile, **options) for a backend profile
+# module:function of each built-in engine, imported on first use (Aer and IBM stay unimported for "torch").
+_BUILTIN: dict[str, str] = {
+    "torch": "qsetfit.engines.torch.statevector:torch_float64",
+    "torch-float32": "qsetfit.engines.torch.statevector:torch_float32",
+}
+_PROFILE_KINDS: dict[str, str] = {
+    "aer": "qsetfit.engines.aer.engine:engine_from_profile",
+    "ibm": "qsetfit.engines.ibm.runtime:engine_from_profile",
+    "torch": "qsetfit.engines.torch.noisy:engine_from_profile",
+}
 _FACTORIES: dict[str, EngineFactory] = {}
+_KINDS: dict[str, EngineBuilder] = {}
 # A resolver maps a name it recognises to a factory (or returns None); it also lists what it knows.
 _RESOLVERS: list[tuple[Callable[[str], EngineFactory | None], Callable[[], list[str]]]] = []
 
@@ -26,6 +41,11 @@ def register_engine(name: str, factory: EngineFactory) -> None:
     _FACTORIES[name] = factory
 
 
+def register_engine_kind(kind: str, builder: EngineBuilder) -> None:
+    """Make backend profiles with ``engine = kind`` run on ``builder(head_circuit, profile, **options)``."""
+    _KINDS[kind] = builder
+
+
 def register_resolver(resolve: Callable[[str], EngineFactory | None], names: Callable[[], list[str]]) -> None:
     """Add a lookup for names that are not registered one by one (e.g. backend profiles by name or path)."""
     _RESOLVERS.append((resolve, names))
@@ -33,8 +53,7 @@ def register_resolver(resolve: Callable[[str], EngineFactory | None], names: Cal
 
 def available_engines() -> list[str]:
     """Every engine name that ``make_engine`` accepts (profile paths aside)."""
-    _load_builtin()
-    names = list(_FACTORIES)
+    names = [*_BUILTIN, *_FACTORIES, *profiles.profile_names("backend")]
     for _, listed in _RESOLVERS:
         names.extend(listed())
     return sorted(set(names))
@@ -47,30 +66,81 @@ def make_engine(head_circuit: HeadCircuit, name: str, **options: Any) -> Engine:
     machine is one clear error naming the limit, not a numpy ``MemoryError`` (hardware engines check the
     backend's qubit count themselves).
     """
-    _load_builtin()
-    if name in _FACTORIES:
+    named = _FACTORIES.get(name) or (_imported(_BUILTIN[name]) if name in _BUILTIN else None)
+    if named is not None:
         check_statevector_memory(head_circuit.num_qubits, engine=name)
-        return _FACTORIES[name](head_circuit, **options)
+        return named(head_circuit, **options)
+    factory = _profile_factory(name)
     for resolve, _ in _RESOLVERS:
-        factory = resolve(name)
-        if factory is not None:
-            engine = factory(head_circuit, **options)
-            method = str(getattr(engine, "method", ""))  # Aer: "statevector", "density_matrix", ...
-            if method:
-                qubits = head_circuit.num_qubits * (2 if method == "density_matrix" else 1)
-                check_statevector_memory(qubits, engine=name, method=method)
-            return engine
+        factory = factory or resolve(name)
+    if factory is not None:
+        engine = factory(head_circuit, **options)
+        method = engine.describe().method
+        if method in ("statevector", "density_matrix", "statevector_trajectories", "trajectories"):
+            qubits = head_circuit.num_qubits * (2 if method == "density_matrix" else 1)
+            check_statevector_memory(qubits, engine=name, method=method)
+        return engine
     _refuse_noise_profile(name)
     raise QSetFitError(f"unknown engine or backend {name!r}; available: {', '.join(available_engines())}")
 
 
+def engine_kind(name: str) -> str | None:
+    """The kind of engine ``name`` runs on: "torch" for named engines, a backend profile's ``engine`` field
+    ("aer", "ibm", "torch"), or None for a name no built-in lookup knows (a user resolver's)."""
+    if name in _BUILTIN or name in _FACTORIES:
+        return "torch" if name in _BUILTIN else None
+    return _backend_profile(name).engine if _is_backend_profile(name) else None
+
+
+def build_engine(head_circuit: Any, profile: profiles.BackendProfile, **options: Any) -> Engine:
+    """The engine a backend profile describes, for ``head_circuit``."""
+    builder = _KINDS.get(profile.engine)
+    if builder is None and profile.engine in _PROFILE_KINDS:
+        builder = _imported(_PROFILE_KINDS[profile.engine], optional=True)
+    if builder is None:
+        known = sorted(set(_KINDS) | {k for k, target in _PROFILE_KINDS.items() if _importable(target)})
+        raise QSetFitError(
+            f"backend profile {profile.name!r} uses engine = {profile.engine!r}, which this installation does "
+            f"not provide ({_PROFILE_KINDS.get(profile.engine, '?').split(':')[0]} is missing); engines "
+            f"available: {', '.join(known) or '(none)'}")
+    return builder(head_circuit, profile, **options)
+
+
+def _is_backend_profile(name: str) -> bool:
+    return profiles.is_profile_path(name) or name in profiles.profile_names("backend")
+
+
+def _backend_profile(name: str) -> profiles.BackendProfile:
+    return profiles.load_backend_profile(name)
+
+
+def _profile_factory(name: str) -> EngineFactory | None:
+    if not _is_backend_profile(name):
+        return None
+    profile = _backend_profile(name)
+    return lambda head_circuit, **options: build_engine(head_circuit, profile, **options)
+
+
+def _imported(target: str, *, optional: bool = False) -> Any:
+    """``module:attribute`` imported now (engines load on first use); None if ``optional`` and absent."""
+    module, _, attribute = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attribute)
+    except ModuleNotFoundError as exc:
+        if optional and exc.name == module:
+            return None
+        raise
+
+
+def _importable(target: str) -> bool:
+    return importlib.util.find_spec(target.partition(":")[0]) is not None
+
+
 def _refuse_noise_profile(name: str) -> None:
     """A noise profile passed where a backend belongs: say so, and name the backends that use it."""
-    from qsetfit import profiles
-
     if name not in profiles.profile_names("noise"):
         return
-    users = [b for b in profiles.backend_profile_names() if profiles.load_backend_profile(b).noise_model == name]
+    users = [b for b in profiles.profile_names("backend") if profiles.load_backend_profile(b).noise_model == name]
     example = f"; e.g. --backend {users[0]}" if users else ""
     raise QSetFitError(f"{name!r} is a noise profile, not a backend: pass a backend profile that uses it "
                        f"({', '.join(users) or 'none ships; write one with noise_model = ' + repr(name)}){example}")
@@ -106,31 +176,3 @@ def check_statevector_memory(qubits: int, *, engine: str, batch: int = 1, copies
     raise QSetFitError(f"a {qubits}-qubit {method} needs {need / 2**30:.3g} GiB on {engine!r} but "
                        f"{available / 2**30:.3g} GiB of memory is available: at most {fit} qubits fit here; "
                        "use a narrower head (HeadConfig qubits / --qubits) or a hardware backend profile")
-
-
-def _torch_factory(dtype: torch.dtype) -> EngineFactory:
-    def build(hc: HeadCircuit, **options: Any) -> Engine:
-        from qsetfit.engines.torch.statevector import TorchStatevectorEngine
-
-        return TorchStatevectorEngine(hc.circuit, hc.inputs, hc.weights, hc.observables, dtype=dtype, **options)
-
-    return build
-
-
-def _load_builtin() -> None:
-    if "torch" not in _FACTORIES:
-        register_engine("torch", _torch_factory(torch.float64))
-        register_engine("torch-float32", _torch_factory(torch.float32))
-        _load_plugins()
-
-
-def _load_plugins() -> None:
-    """Import the optional engine modules that register resolvers (absent ones are simply skipped)."""
-    import importlib
-
-    for module in ("qsetfit.engines.aer.engine", "qsetfit.engines.ibm.runtime"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise

@@ -51,9 +51,8 @@ class QuantumLayer(nn.Module):
         """
         new = make_engine(self.head_circuit, engine, **engine_options).to(self.weight.device)
         old, self.engine, self.engine_name = self.engine, new, engine
-        close = getattr(old, "close", None)
-        if callable(close) and old is not new:
-            close()
+        if old is not new:
+            old.close()
 
     def forward(self, x: torch.Tensor, initial_state: torch.Tensor | None = None) -> torch.Tensor:
         """(B, n_in) angles [and optional (B, 2^n) initial states] -> (B, n_obs) expectation values."""

@@ -35,9 +35,8 @@ from qiskit.primitives.primitive_job import PrimitiveJob
 
 from qsetfit import profiles
 from qsetfit.head.circuits import HeadCircuit
-from qsetfit.engines.base import Engine
+from qsetfit.engines.base import Capabilities, Counters, Engine, EngineInfo
 from qsetfit.engines.torch.gates import expand_custom_gates
-from qsetfit.engines.registry import register_resolver
 from qsetfit.errors import QSetFitError
 
 logger = logging.getLogger(__name__)
@@ -53,16 +52,14 @@ class TrackedEstimator(BaseEstimatorV2):
             must differ between calls; a fixed seed repeats the same trajectories).
     """
 
-    def __init__(self, inner: BaseEstimatorV2, *, rng: np.random.Generator | None = None) -> None:
+    def __init__(self, inner: BaseEstimatorV2, counters: Counters, *, rng: np.random.Generator | None = None) -> None:
         self.inner = inner
         self.rng = rng
-        self.calls = 0
-        self.pubs_submitted = 0
+        self.counters = counters
 
     def run(self, pubs: Any, *, precision: float | None = None) -> Any:  # noqa: D102 - BaseEstimatorV2.run
         pubs = list(pubs)
-        self.calls += 1
-        self.pubs_submitted += len(pubs)
+        self.counters.count_job(len(pubs))
         if self.rng is not None:
             self.inner.options.run_options["seed_simulator"] = int(self.rng.integers(2**31 - 1))
         return self.inner.run(pubs, precision=precision)
@@ -221,6 +218,8 @@ class AerEngine(Engine):
         calls, pubs_submitted: estimator calls and PUBs sent so far (one PUB per forward pass).
     """
 
+    capabilities = Capabilities(initial_state=False, gradients=True, noise=True)
+
     def __init__(self, head_circuit: HeadCircuit, profile: profiles.BackendProfile | None = None, *,
                  gradient: str = "batched") -> None:
         super().__init__(num_inputs=len(head_circuit.inputs), num_weights=len(head_circuit.weights),
@@ -252,12 +251,12 @@ class AerEngine(Engine):
         if profile.shots:
             inner: BaseEstimatorV2 = AerShotEstimator(shots=profile.shots, backend_options=options,
                                                       seed=int(rng.integers(2**31 - 1)))
-            self.estimator = TrackedEstimator(inner)
+            self.estimator = TrackedEstimator(inner, self.counters)
         else:  # exact <O>: Aer ignores readout error here, so it is folded into the observables
             observables = [noise.readout_dressed(o, noise.readout_flips(model, circuit.num_qubits)) for o in observables]
             inner = EstimatorV2(options={"backend_options": options,
                                          "run_options": {"shots": self.trajectories or 1}})
-            self.estimator = TrackedEstimator(inner, rng=rng if self.trajectories else None)
+            self.estimator = TrackedEstimator(inner, self.counters, rng=rng if self.trajectories else None)
         grad = (BatchedParamShiftGradient(self.estimator, max_rows=profile.max_pub_rows) if gradient == "batched"
                 else ParamShiftEstimatorGradient(self.estimator))
         self._x_cols, self._w_cols = _used_columns(circuit, head_circuit)
@@ -270,26 +269,12 @@ class AerEngine(Engine):
                     self.method, f", {self.trajectories} trajectories per input" if self.trajectories else "",
                     f", {profile.shots} shots" if profile.shots else ", exact expectation values", noise_profile.name)
 
-    @property
-    def calls(self) -> int:
-        """Estimator calls (jobs) so far."""
-        return self.estimator.calls
+    def describe(self) -> EngineInfo:
+        """Aer's method, trajectories per input, shots and device layout."""
+        physical = tuple(self.physical_qubits) if self.physical_qubits else None
+        return EngineInfo("aer", self.method, self.trajectories, self.profile.shots or 0, physical)
 
-    @property
-    def pubs_submitted(self) -> int:
-        """PUBs sent to the estimator so far."""
-        return self.estimator.pubs_submitted
-
-    def reset_counters(self) -> None:
-        """Set ``calls`` and ``pubs_submitted`` back to zero."""
-        self.estimator.calls = self.estimator.pubs_submitted = 0
-
-    def _forward(self, x: torch.Tensor, w: torch.Tensor, initial_state: torch.Tensor | None) -> torch.Tensor:
-        if initial_state is not None:
-            raise QSetFitError(
-                "the aer engines do not take an initial_state (amplitude-encoded inputs); run module 1 on the "
-                "torch engine and pass its read-outs as inputs"
-            )
+    def _forward(self, x: torch.Tensor, w: torch.Tensor, *_: torch.Tensor | None) -> torch.Tensor:
         x, w = x[:, self._x_cols], w[self._w_cols]  # parameters the circuit does not use get zero gradients
         return _QNNFunction.apply(x, w, self.qnn)
 
@@ -372,5 +357,3 @@ def engine_from_profile(head_circuit: HeadCircuit, profile: profiles.BackendProf
     return AerEngine(head_circuit, profile, gradient=gradient)
 
 
-profiles.register_engine_kind("aer", engine_from_profile)
-register_resolver(profiles.resolve, profiles.backend_profile_names)

@@ -137,8 +137,6 @@ class Ledger:
 
     def fetch(self, job_id: str, service: Any) -> np.ndarray:
         """A job's (B, O) values: stored ones, else retrieved through ``service.job(id)`` and stored."""
-        from qsetfit.engines.ibm.runtime import results_to_array
-
         stored = self.result(job_id)
         if stored is not None:
             return stored
@@ -168,3 +166,9 @@ class Ledger:
             except QSetFitError as exc:
                 out[job["job_id"]] = str(exc)
         return out
+
+
+def results_to_array(result: Any) -> np.ndarray:
+    """Concatenate the (R, O) ``evs`` of each PUB result into (B, O) float64."""
+    return np.concatenate([np.asarray(r.data.evs, dtype=np.float64).reshape(-1, np.shape(r.data.evs)[-1])
+                           for r in result], axis=0)

@@ -36,7 +36,8 @@ import torch
 
 from qsetfit import profiles
 from qsetfit.head.circuits import HeadCircuit
-from qsetfit.engines.base import Engine
+from qsetfit.engines.ibm.ledger import Ledger, results_to_array
+from qsetfit.engines.base import Capabilities, Engine, EngineInfo
 from qsetfit.errors import QSetFitError
 
 logger = logging.getLogger(__name__)
@@ -154,6 +155,8 @@ class IBMRuntimeEngine(Engine):
         calls, pubs_submitted, jobs: Runtime jobs and PUBs so far; ``jobs`` keeps the job ids.
     """
 
+    capabilities = Capabilities(initial_state=False, gradients=False, noise=True)
+
     def __init__(self, head_circuit: HeadCircuit, profile: profiles.BackendProfile, *, local: str | None = None,
                  noise: bool = True, service: Any = None, ledger: Any = None, retries: int = 2,
                  **extra: Any) -> None:
@@ -176,14 +179,11 @@ class IBMRuntimeEngine(Engine):
         self.local = is_fake(profile.backend)
         self.local_kind = local if self.local else ""
         if isinstance(ledger, (str, os.PathLike)):
-            from qsetfit.engines.ibm.ledger import Ledger
-
             ledger = Ledger(ledger)
         self.ledger = ledger
         self.retries = retries
         self.service: Any = None
         self.head_circuit = head_circuit
-        self.calls = self.pubs_submitted = 0
         self.jobs: list[str] = []
         self._rng = np.random.default_rng(profile.seed)
         self._mode_context: Any = None
@@ -298,8 +298,7 @@ class IBMRuntimeEngine(Engine):
         """Submit one job for a batch of inputs; returns the Runtime job (also recorded in ``jobs``/ledger)."""
         pubs = self.pubs(x, w)
         job = self.estimator().run(pubs)
-        self.calls += 1
-        self.pubs_submitted += len(pubs)
+        self.counters.count_job(len(pubs))
         self.jobs.append(job.job_id())
         if self.ledger is not None:
             self.ledger.record(job_id=job.job_id(), backend=self.profile.backend, mode=self.profile.mode,
@@ -359,14 +358,13 @@ class IBMRuntimeEngine(Engine):
         return (f"running {rows} input(s) x {self.settings.shots_per_row} shots, {two_qubit_count(self.isa_circuit)} "
                 f"two-qubit gates ({where})")
 
-    def _forward(self, x: torch.Tensor, w: torch.Tensor, initial_state: torch.Tensor | None) -> torch.Tensor:
-        if initial_state is not None:
-            raise QSetFitError("the ibm engine does not take an initial_state; run module 1 on the torch engine")
+    def _forward(self, x: torch.Tensor, w: torch.Tensor, *_: torch.Tensor | None) -> torch.Tensor:
         return _ForwardOnly.apply(x, w, self)
 
-    def reset_counters(self) -> None:
-        """Set ``calls`` and ``pubs_submitted`` back to zero."""
-        self.calls = self.pubs_submitted = 0
+    def describe(self) -> EngineInfo:
+        """A QPU (or its local testing mode): shots per input, the layout's physical qubits."""
+        physical = tuple(self.physical_qubits) if self.physical_qubits else None
+        return EngineInfo("ibm", "qpu", 0, self.settings.shots_per_row, physical)
 
     def extra_repr(self) -> str:
         return (f"profile={self.profile.name!r}, backend={self.profile.backend!r}, mode={self.profile.mode!r}, "
@@ -404,12 +402,6 @@ def _stage(message: str) -> None:
     logger.info("%s", message)
     for callback in list(_listeners):
         callback(message)
-
-
-def results_to_array(result: Any) -> np.ndarray:
-    """Concatenate the (R, O) ``evs`` of each PUB result into (B, O) float64."""
-    return np.concatenate([np.asarray(r.data.evs, dtype=np.float64).reshape(-1, np.shape(r.data.evs)[-1])
-                           for r in result], axis=0)
 
 
 def two_qubit_count(circuit: Any) -> int:
@@ -532,4 +524,3 @@ def dry_run(run_dir: Any, backend: str, *, n_inputs: int = 1, service: Any = Non
                           service=service)
 
 
-profiles.register_engine_kind("ibm", engine_from_profile)

@@ -31,11 +31,10 @@ import torch
 
 from qsetfit import profiles
 from qsetfit.head.circuits import HeadCircuit
-from qsetfit.engines.base import Engine
+from qsetfit.engines.base import Capabilities, Engine, EngineInfo
 from qsetfit.engines.torch.density import GateProgram, apply_matrix, diagonal_observables, evolve_density
 from qsetfit.engines.torch.gates import expand_custom_gates
 from qsetfit.engines.torch.trajectories import evolve_trajectories, sample_errors
-from qsetfit.errors import QSetFitError
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +109,8 @@ class TorchNoiseEngine(Engine):
         isa_circuit: kind "device": (compact ISA circuit, its observables, physical qubits) the engine runs.
         last_result: the ``NoisyResult`` of the latest forward pass (None before the first).
     """
+
+    capabilities = Capabilities(initial_state=False, gradients=True, noise=True)
 
     def __init__(self, head_circuit: HeadCircuit, profile: profiles.BackendProfile, *,
                  dtype: torch.dtype = torch.float64) -> None:
@@ -208,13 +209,13 @@ class TorchNoiseEngine(Engine):
         return estimate, (1 - p0) * spread / math.sqrt(per), mixture
 
     # ---- Engine ------------------------------------------------------------------------------------
-    def _forward(self, x: torch.Tensor, w: torch.Tensor, initial_state: torch.Tensor | None) -> torch.Tensor:
-        if initial_state is not None:
-            raise QSetFitError(
-                "the noisy torch engine does not take an initial_state (amplitude-encoded inputs); run module 1 "
-                "on the torch engine and pass its read-outs as inputs"
-            )
+    def _forward(self, x: torch.Tensor, w: torch.Tensor, *_: torch.Tensor | None) -> torch.Tensor:
         return self.run(x, w).values
+
+    def describe(self) -> EngineInfo:
+        """The noisy torch engine's method (statevector, density matrix or trajectories), shots, layout."""
+        physical = tuple(self.physical_qubits) if self.physical_qubits else None
+        return EngineInfo("torch-noise", self.method, self.trajectories, self.shots or 0, physical)
 
     def extra_repr(self) -> str:
         return (f"profile={self.profile.name!r}, method={self.method!r}, trajectories={self.trajectories}, "
@@ -230,7 +231,6 @@ def engine_from_profile(head_circuit: HeadCircuit, profile: profiles.BackendProf
     return TorchNoiseEngine(head_circuit, profile, dtype=dtype)
 
 
-profiles.register_engine_kind("torch", engine_from_profile)
 
 
 def training_engine(engine: str, noise: str, trajectories: int, seed: int) -> tuple[str, dict[str, Any]]:

@@ -17,6 +17,7 @@ How it is fast (measured in benchmarks/bench_engines.py):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ from qiskit.circuit import Parameter, ParameterExpression, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 from torch.utils.checkpoint import checkpoint
 
-from qsetfit.engines.base import Engine
+from qsetfit.engines.base import Capabilities, Engine
 from qsetfit.engines.torch.evolve import AdjointEvolve, Plan, evolve, permute, probabilities, zero_state
 from qsetfit.engines.torch.gates import (
     IGNORED, REAL_GATES, angle_matrix, expand_custom_gates, fixed_matrix, gate_spec, is_standard_gate,
@@ -163,6 +164,8 @@ class TorchStatevectorEngine(Engine):
         cache_bytes: target bytes of one state chunk on CPU in the adjoint path (1 MiB measured fastest).
         max_memory_bytes: bound on stored states in the autograd path; larger batches run in checkpointed chunks.
     """
+
+    capabilities = Capabilities(initial_state=True, gradients=True, noise=False)
 
     def __init__(
         self,
@@ -430,3 +433,15 @@ def _is_real(obs: SparsePauliOp) -> bool:
     """True when <psi|O|psi> of a real state needs no complex arithmetic (no Y factor, real coefficients)."""
     ny = (obs.paulis.x & obs.paulis.z).sum(axis=1)
     return bool(np.all(ny == 0) and np.allclose(np.imag(obs.coeffs), 0))
+
+
+def torch_float64(head_circuit: Any, **options: Any) -> TorchStatevectorEngine:
+    """The registry's ``torch`` engine: complex128/float64 statevectors."""
+    return TorchStatevectorEngine(head_circuit.circuit, head_circuit.inputs, head_circuit.weights,
+                                  head_circuit.observables, dtype=torch.float64, **options)
+
+
+def torch_float32(head_circuit: Any, **options: Any) -> TorchStatevectorEngine:
+    """The registry's ``torch-float32`` engine: half the memory, ~1e-6 agreement."""
+    return TorchStatevectorEngine(head_circuit.circuit, head_circuit.inputs, head_circuit.weights,
+                                  head_circuit.observables, dtype=torch.float32, **options)
