@@ -53,7 +53,10 @@ def test_gradients_reach_every_weight_and_input_and_equal_finite_differences(hc)
     probe = torch.tensor([0.7, -1.1, 0.4], dtype=torch.float64)
     (layer(x) * probe).sum().backward()
     assert (layer.weight.grad.abs() > 1e-6).all() and (x.grad.abs() > 1e-6).all()
-    through_layer = lambda xs, ws: torch.func.functional_call(layer, {"weight": ws}, (xs,))  # noqa: E731
+
+    def through_layer(xs, ws):
+        return torch.func.functional_call(layer, {"weight": ws}, (xs,))
+
     assert torch.autograd.gradcheck(through_layer, (x.detach().requires_grad_(True),
                                                     layer.weight.detach().requires_grad_(True)))
 

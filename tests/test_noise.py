@@ -38,7 +38,8 @@ def test_shipped_depolarizing_profiles_are_exactly_their_channels(name):
     profile = load_noise_profile(name)
     model = build_noise_model(profile)
     errors = model._default_quantum_errors
-    assert set(errors) == ({*profile.gates_1q} if profile.p1 else set()) | ({*profile.gates_2q} if profile.p2 else set())
+    expected = ({*profile.gates_1q} if profile.p1 else set()) | ({*profile.gates_2q} if profile.p2 else set())
+    assert set(errors) == expected
     for gates, p, n in ((profile.gates_1q, profile.p1, 1), (profile.gates_2q, profile.p2, 2)):
         for gate in gates if p else []:
             channel = SuperOp(errors[gate])

@@ -14,20 +14,27 @@ from qiskit.circuit import QuantumCircuit
 from qiskit.quantum_info import Statevector, random_statevector
 
 from qsetfit.engines.evolve import AdjointEvolve, Plan, evolve, inverse, permute, probabilities, zero_state
-from qsetfit.engines.gates import angle_matrix, fixed_matrix
+from qsetfit.engines.gates import STANDARD_CLASSES, SUPPORTED_GATES, angle_matrix, fixed_matrix, gate_spec
 
-GATES = {1: ["ry", "rx", "rz", "p"], 2: ["rzz", "cry", "crx", "ryy"]}
+ANGLED = {1: ["ry", "rx", "rz", "p"], 2: ["rzz", "cry", "crx", "ryy"]}  # differentiable one-angle gates
+EVERY = {k: [g for g in SUPPORTED_GATES if STANDARD_CLASSES[g](*[0.1] * gate_spec(g, 0).num_angles).num_qubits == k]
+         for k in (1, 2)}  # the whole gate set, fixed and three-angle gates included
 
 
-def _random_schedule(n: int, steps: int, batch: int, rng: np.random.Generator, real: bool = False):
-    """Random steps with gate names and angles (shared by the batch or per sample).
+def _num_angles(name: str) -> int:
+    return gate_spec(name, 0).num_angles
+
+
+def _random_schedule(n: int, steps: int, batch: int, rng: np.random.Generator, real: bool = False,
+                     gates: dict[int, list[str]] = ANGLED):
+    """Random steps with gate names and angles (shared by the batch or per sample; None for fixed gates).
 
     Returns (plan, names, angles, qubits, order): ``qubits[s]`` are the logical qubits of step s's block (lowest
     first) and ``order[a]`` the logical qubit on reshape axis a (axis 0 most significant) of the evolved state.
     """
     order = [n - 1 - a for a in range(n)]
     plan_steps, names, angles, qubits = [], [], [], []
-    choices = {1: ["ry"], 2: ["cry"]} if real else GATES
+    choices = {1: ["ry"], 2: ["cry"]} if real else gates
     for _ in range(steps):
         perm = rng.permutation(n).tolist() if rng.random() < 0.5 else None
         if perm is not None:
@@ -35,8 +42,8 @@ def _random_schedule(n: int, steps: int, batch: int, rng: np.random.Generator, r
         k = int(rng.integers(1, 3)) if n > 1 else 1
         q = int(rng.integers(0, n - k + 1))
         names.append(choices[k][int(rng.integers(len(choices[k])))])
-        rows = batch if rng.random() < 0.5 else 1
-        angles.append(torch.tensor(rng.uniform(-3, 3, size=(rows, 1)), requires_grad=True))
+        rows, n_angles = batch if rng.random() < 0.5 else 1, _num_angles(names[-1])
+        angles.append(torch.tensor(rng.uniform(-3, 3, size=(rows, n_angles)), requires_grad=True) if n_angles else None)
         plan_steps.append((perm, 2 ** (n - q - k), 2**q))
         qubits.append([order[n - 1 - q - j] for j in range(k)])
     return Plan(n, tuple(plan_steps)), names, angles, qubits, order
@@ -44,16 +51,18 @@ def _random_schedule(n: int, steps: int, batch: int, rng: np.random.Generator, r
 
 def _mats(names, angles, dtype) -> list[torch.Tensor]:
     """Block matrices X = U^T (row convention) of the gates, differentiable in their angles."""
-    return [angle_matrix(name, theta, dtype).transpose(-1, -2) for name, theta in zip(names, angles)]
+    return [(fixed_matrix(name, dtype)[None] if theta is None else angle_matrix(name, theta, dtype)).transpose(-1, -2)
+            for name, theta in zip(names, angles)]
 
 
-def _circuits(mats, qubits, n: int, batch: int) -> list[QuantumCircuit]:
-    """The circuit each sample runs, for Statevector."""
+def _circuits(names, angles, qubits, n: int, batch: int) -> list[QuantumCircuit]:
+    """The circuit each sample runs, made of Qiskit's own gates, for Statevector."""
     circuits = []
     for b in range(batch):
         qc = QuantumCircuit(n)
-        for x, qs in zip(mats, qubits):
-            qc.unitary(x[b if x.shape[0] > 1 else 0].detach().numpy().T, qs)
+        for name, theta, qs in zip(names, angles, qubits):
+            values = [] if theta is None else theta[b if theta.shape[0] > 1 else 0].tolist()
+            qc.append(STANDARD_CLASSES[name](*values), qs)
         circuits.append(qc)
     return circuits
 
@@ -75,13 +84,13 @@ def test_permute_moves_qubit_axes_and_inverse_undoes_it():
     assert inverse(inverse(perm)) == perm
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(6))
 def test_random_plans_equal_statevector(seed):
     rng = np.random.default_rng(seed)
     n, batch = int(rng.integers(1, 5)), 3
-    plan, names, angles, qubits, order = _random_schedule(n, 12, batch, rng)
+    plan, names, angles, qubits, order = _random_schedule(n, 16, batch, rng, gates=EVERY)
     mats = _mats(names, angles, torch.complex128)
-    circuits = _circuits(mats, qubits, n, batch)
+    circuits = _circuits(names, angles, qubits, n, batch)
     init = torch.stack([torch.tensor(random_statevector(2**n, seed=seed * 10 + b).data) for b in range(batch)])
     with torch.no_grad():
         out = _to_qiskit_order(evolve(init.clone(), mats, plan, slice(0, batch)), order, n)
@@ -94,7 +103,7 @@ def test_rows_select_the_batch_rows_of_per_sample_matrices():
     rng = np.random.default_rng(5)
     plan, names, angles, qubits, order = _random_schedule(3, 8, 4, rng)
     mats = _mats(names, angles, torch.complex128)
-    circuits = _circuits(mats, qubits, 3, 4)
+    circuits = _circuits(names, angles, qubits, 3, 4)
     init = zero_state(2, 3, torch.complex128, torch.device("cpu"))
     with torch.no_grad():
         out = _to_qiskit_order(evolve(init, mats, plan, slice(2, 4)), order, 3)

@@ -57,7 +57,7 @@ def _finite_difference(qc, params, values, observables, eps=1e-6):
 def _random_case(seed: int):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(1, 4))
-    qc, x, w = random_circuit(n, 14, rng, n_in=2, fixed=0.2, reuse=0.3)
+    qc, _, _ = random_circuit(n, 14, rng, n_in=2, fixed=0.2, reuse=0.3)
     return qc, list(qc.parameters), random_observables(n, rng, count=2), rng
 
 
