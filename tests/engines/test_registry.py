@@ -141,3 +141,22 @@ def test_a_batch_too_large_for_memory_names_the_largest_that_fits(one_gib):
     with pytest.raises(QSetFitError, match=r"a batch of 65 inputs needs .* on 'torch' .* use a smaller batch "
                                            r"\(at most 64\)"):
         check_statevector_memory(20, engine="torch", batch=65)
+
+
+def test_an_absent_engine_module_is_skipped_but_its_missing_dependency_is_not(own_registry, monkeypatch):
+    """``_load_plugins`` skips an optional engine module that is not installed, and re-raises an ImportError
+    from inside one (a broken dependency must not make its engines silently vanish)."""
+    import importlib
+
+    def missing(name=None):
+        def fake_import(module):
+            raise ModuleNotFoundError(f"No module named {name or module!r}", name=name or module)
+        return fake_import
+
+    monkeypatch.setattr(importlib, "import_module", missing())  # the engine modules themselves are absent
+    own_registry._FACTORIES.clear()
+    assert "torch" in own_registry.available_engines()
+    monkeypatch.setattr(importlib, "import_module", missing("qiskit_aer"))
+    own_registry._FACTORIES.clear()
+    with pytest.raises(ModuleNotFoundError, match="qiskit_aer"):
+        own_registry.available_engines()
