@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from qsetfit import QSetFitError, credentials
-from qsetfit.credentials import CHANNEL_VAR, INSTANCE_VAR, TOKEN_VAR
+from qsetfit import QSetFitError
+from qsetfit.engines.ibm import credentials
+from qsetfit.engines.ibm.credentials import CHANNEL_VAR, INSTANCE_VAR, TOKEN_VAR
 
 TOKEN = "tok-7f3a9c0e-never-anywhere"
 CRN = "crn:v1:bluemix:public:quantum-computing:us-east:a/acct:inst::"

@@ -8,8 +8,8 @@ import torch
 from qiskit.quantum_info import Statevector
 
 from qsetfit import AmplitudeEncoders, HeadConfig, QSetFitError
-from qsetfit.circuits import PAPER_MODULE1
-from qsetfit.encoder import amplitude_states
+from qsetfit.head.circuits import PAPER_MODULE1
+from qsetfit.head.encoder import amplitude_states
 from tests.conftest import statevector_expectations
 from tests.helpers import seeded
 

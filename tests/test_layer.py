@@ -116,9 +116,6 @@ def test_wrong_input_width_is_one_clear_error(hc):
         layer(torch.zeros(2, 5, dtype=torch.float64))
 
 
-@pytest.mark.xfail(strict=True, reason="an unknown option for the torch engine is a TypeError from "
-                                       "TorchStatevectorEngine.__init__, not a QSetFitError naming the valid ones "
-                                       "(Aer profiles do name them)")
 def test_an_unknown_torch_engine_option_is_a_clear_error(hc):
     with pytest.raises(QSetFitError, match="fusion"):
         QuantumLayer(hc, "torch", fusion=2)

@@ -15,7 +15,7 @@ from qiskit.quantum_info import Kraus, Pauli, SparsePauliOp, Statevector, SuperO
 from qiskit_aer.noise import NoiseModel, ReadoutError, depolarizing_error
 
 from qsetfit import QSetFitError
-from qsetfit.noise import _connected_subset, build_noise_model, fake_backend, readout_dressed, readout_flips
+from qsetfit.engines.aer.noise import _connected_subset, build_noise_model, fake_backend, readout_dressed, readout_flips
 from qsetfit.profiles import NoiseProfile, load_noise_profile, profile_names
 
 DEPOLARIZING = sorted(n for n in profile_names("noise") if load_noise_profile(n).kind == "depolarizing")

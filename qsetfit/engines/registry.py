@@ -9,6 +9,7 @@ import side effect; more with ``register_engine_kind``); a user resolver (``regi
 from __future__ import annotations
 
 import math
+import difflib
 import importlib
 import importlib.util
 from typing import Any, Callable
@@ -81,7 +82,10 @@ def make_engine(head_circuit: HeadCircuit, name: str, **options: Any) -> Engine:
             check_statevector_memory(qubits, engine=name, method=method)
         return engine
     _refuse_noise_profile(name)
-    raise QSetFitError(f"unknown engine or backend {name!r}; available: {', '.join(available_engines())}")
+    known = available_engines()
+    guess = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {guess[0]!r}" if guess else ""
+    raise QSetFitError(f"unknown engine or backend {name!r}{hint}; available: {', '.join(known)}")
 
 
 def engine_kind(name: str) -> str | None:

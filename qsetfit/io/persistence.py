@@ -123,8 +123,12 @@ def read_circuit(path: Path) -> Any:
 
     if not path.is_file():
         raise QSetFitError(f"{path} is missing; is {path.parent} a qsetfit run directory?")
-    with path.open("rb") as fh:
-        return qpy.load(fh)[0]
+    try:
+        with path.open("rb") as fh:
+            return qpy.load(fh)[0]
+    except Exception as exc:  # qpy raises QpyError, QiskitError or struct errors on a damaged file
+        raise QSetFitError(f"{path} is damaged and cannot be read ({type(exc).__name__}); copy the run "
+                           "directory again or retrain") from exc
 
 
 def optimizer_to_tensors(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -13,8 +13,8 @@ import torch
 from qiskit.circuit import QuantumCircuit
 from qiskit.quantum_info import Statevector, random_statevector
 
-from qsetfit.engines.evolve import AdjointEvolve, Plan, evolve, inverse, permute, probabilities, zero_state
-from qsetfit.engines.gates import STANDARD_CLASSES, SUPPORTED_GATES, angle_matrix, fixed_matrix, gate_spec
+from qsetfit.engines.torch.evolve import AdjointEvolve, Plan, evolve, inverse, permute, probabilities, zero_state
+from qsetfit.engines.torch.gates import STANDARD_CLASSES, SUPPORTED_GATES, angle_matrix, fixed_matrix, gate_spec
 
 ANGLED = {1: ["ry", "rx", "rz", "p"], 2: ["rzz", "cry", "crx", "ryy"]}  # differentiable one-angle gates
 EVERY = {k: [g for g in SUPPORTED_GATES if STANDARD_CLASSES[g](*[0.1] * gate_spec(g, 0).num_angles).num_qubits == k]

@@ -11,7 +11,7 @@ from qiskit.circuit import Gate, QuantumCircuit
 from qiskit.circuit import library as lib
 
 from qsetfit import QSetFitError
-from qsetfit.engines.gates import (
+from qsetfit.engines.torch.gates import (
     FIXED_GATES,
     ONE_ANGLE_GATES,
     REAL_GATES,

@@ -18,7 +18,7 @@ from qiskit.quantum_info import Operator, SparsePauliOp
 from qiskit_machine_learning.neural_networks import EstimatorQNN
 
 from qsetfit import QSetFitError
-from qsetfit.engines.gradient import (
+from qsetfit.engines.aer.gradient import (
     PLAN_CACHE_SIZE,
     BatchedEstimatorQNN,
     BatchedParamShiftGradient,

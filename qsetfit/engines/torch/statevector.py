@@ -16,6 +16,7 @@ How it is fast (measured in benchmarks/bench_engines.py):
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -435,13 +436,26 @@ def _is_real(obs: SparsePauliOp) -> bool:
     return bool(np.all(ny == 0) and np.allclose(np.imag(obs.coeffs), 0))
 
 
+
+TORCH_OPTIONS = ("fusion_qubits", "gradient", "real_path", "cache_bytes", "max_memory_bytes")
+
+
+def _build(head_circuit: Any, dtype: torch.dtype, options: dict[str, Any]) -> TorchStatevectorEngine:
+    unknown = sorted(set(options) - set(TORCH_OPTIONS))
+    if unknown:
+        guess = difflib.get_close_matches(unknown[0], TORCH_OPTIONS, n=1)
+        hint = f"; did you mean {guess[0]!r}" if guess else ""
+        raise QSetFitError(f"unknown option {unknown[0]!r} for the torch engine{hint}; options: "
+                           f"{', '.join(TORCH_OPTIONS)}")
+    return TorchStatevectorEngine(head_circuit.circuit, head_circuit.inputs, head_circuit.weights,
+                                  head_circuit.observables, dtype=dtype, **options)
+
+
 def torch_float64(head_circuit: Any, **options: Any) -> TorchStatevectorEngine:
     """The registry's ``torch`` engine: complex128/float64 statevectors."""
-    return TorchStatevectorEngine(head_circuit.circuit, head_circuit.inputs, head_circuit.weights,
-                                  head_circuit.observables, dtype=torch.float64, **options)
+    return _build(head_circuit, torch.float64, options)
 
 
 def torch_float32(head_circuit: Any, **options: Any) -> TorchStatevectorEngine:
     """The registry's ``torch-float32`` engine: half the memory, ~1e-6 agreement."""
-    return TorchStatevectorEngine(head_circuit.circuit, head_circuit.inputs, head_circuit.weights,
-                                  head_circuit.observables, dtype=torch.float32, **options)
+    return _build(head_circuit, torch.float32, options)
