@@ -6,6 +6,8 @@ one more epoch, setfit's ``end_to_end``), the quantum preset trained on that bod
 regression (C chosen on validation) on the same embeddings (for end-to-end: the jointly trained body's). Each (variant, seed) is written to
 OUT/rows/<variant>-s<seed>.json as it finishes, so a rerun continues; OUT/table.md holds mean ± std.
     python benchmarks/bench_body_tuning.py --seeds 0 1 2 --out benchmarks/results/sst2-body-tuning-minilm
+    python benchmarks/bench_body_tuning.py --body ~/.cache/qsetfit-bodies/all-mpnet-base-v2 --iterations 5 \
+        --seeds 0 --variants frozen tuned --out benchmarks/results/sst2-body-tuning-mpnet
 """
 from __future__ import annotations
 
@@ -67,13 +69,14 @@ def main() -> None:
     p.add_argument("--preset", default="screened-sst2-linear")
     p.add_argument("--iterations", type=int, default=20)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args()
     torch.set_num_threads(2)
     (a.out / "rows").mkdir(parents=True, exist_ok=True)
     rows = []
     for seed in a.seeds:
-        for variant in VARIANTS:
+        for variant in a.variants:
             path = a.out / "rows" / f"{variant}-s{seed}.json"
             if not path.is_file():
                 path.write_text(json.dumps(one(variant, seed, a, a.out), indent=2))
@@ -82,7 +85,7 @@ def main() -> None:
     lines = [f"SST-2 paper protocol, body `{a.body}`, quantum preset `{a.preset}`, setfit contrastive tuning with "
              f"{a.iterations} iterations and 1 epoch; seeds {a.seeds}.", "",
              "| body | quantum head % | logistic regression % | fit seconds (tuning + head) |", "|---|---:|---:|---:|"]
-    for variant in VARIANTS:
+    for variant in a.variants:
         rs = [r for r in rows if r["variant"] == variant]
         q, lr = stats.mean_std([100 * r["quantum"] for r in rs]), stats.mean_std([100 * r["logreg"] for r in rs])
         lines.append(f"| {variant} | {q[0]:.2f} ± {q[1]:.2f} | {lr[0]:.2f} ± {lr[1]:.2f} | "
