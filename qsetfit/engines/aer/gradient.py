@@ -33,6 +33,7 @@ from qiskit_machine_learning.neural_networks import EstimatorQNN
 from qiskit_machine_learning.utils import circuit_cache_key
 
 from qsetfit.errors import QSetFitError
+from qsetfit.head.angles import affine_terms
 
 SHIFT = np.pi / 2
 PLAN_CACHE_SIZE = 32
@@ -81,7 +82,7 @@ def make_shift_plan(circuit: QuantumCircuit) -> ShiftPlan:
         for a, angle in enumerate(inst.operation.params):
             if not isinstance(angle, ParameterExpression) or not angle.parameters:
                 continue
-            terms = _affine_terms(angle, column)
+            terms = affine_terms(angle, column)
             if terms is None:
                 for p in angle.parameters:
                     not_affine.setdefault(column[p], f"gate {inst.operation.name} has angle {angle}, which is not "
@@ -113,19 +114,6 @@ def make_shift_plan(circuit: QuantumCircuit) -> ShiftPlan:
     position = {p: g for g, p in enumerate(theta)} | {p: len(rows) + i for i, p in enumerate(params)}
     order = np.array([position[p] for p in free.parameters], dtype=int)  # the PUB binds columns in this order
     return ShiftPlan(free, coeffs, const, order, not_affine)
-
-
-def _affine_terms(angle: ParameterExpression, column: dict[Parameter, int]) -> dict[int, float] | None:
-    """{parameter column: d angle / d p} when the angle is affine in every parameter, else None."""
-    terms = {}
-    for p in angle.parameters:
-        coeff = angle.gradient(p)
-        if isinstance(coeff, ParameterExpression):
-            if coeff.parameters:
-                return None
-            coeff = complex(coeff).real
-        terms[column[p]] = float(coeff)
-    return terms
 
 
 class BatchedParamShiftGradient(BaseEstimatorGradient):

@@ -23,7 +23,7 @@ from qiskit.quantum_info import SparsePauliOp
 from torch import nn
 
 from qsetfit.engines.torch.gates import REAL_GATES, angle_matrix, fixed_matrix
-from qsetfit.engines.torch.statevector import parse_circuit
+from qsetfit.engines.torch.compile import parse_circuit
 from qsetfit.errors import QSetFitError
 
 

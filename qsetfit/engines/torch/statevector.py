@@ -17,134 +17,21 @@ How it is fast (measured in benchmarks/bench_engines.py):
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
-from qiskit.circuit import Parameter, ParameterExpression, QuantumCircuit
+from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 from torch.utils.checkpoint import checkpoint
 
 from qsetfit.engines.base import Capabilities, Engine
+from qsetfit.engines.torch.compile import ParsedGate, fuse, parse_circuit, ring_span
 from qsetfit.engines.torch.evolve import AdjointEvolve, Plan, evolve, permute, probabilities, zero_state
 from qsetfit.engines.torch.gates import (
-    IGNORED, REAL_GATES, angle_matrix, expand_custom_gates, fixed_matrix, gate_spec, is_standard_gate,
-    unsupported_gate_error,
+    REAL_GATES, angle_matrix, fixed_matrix,
 )
 from qsetfit.errors import QSetFitError
-
-
-@dataclass
-class _Gate:
-    name: str
-    qubits: tuple[int, ...]
-    slots: list[int]  # rows of the angle tables; empty for fixed gates
-    input_dependent: bool
-
-
-@dataclass
-class _Block:
-    qubits: list[int] = field(default_factory=list)  # local big-endian order once compiled
-    gates: list[int] = field(default_factory=list)
-    input_dependent: bool = False
-
-
-def _linear_terms(expr: object, index: dict[Parameter, tuple[str, int]]) -> tuple[dict, float]:
-    """Split a gate angle into {(kind, column): coefficient} + constant; only affine angles are allowed."""
-    if not isinstance(expr, ParameterExpression):
-        return {}, float(expr)
-    terms = {}
-    for p in expr.parameters:
-        if p not in index:
-            raise QSetFitError(f"circuit parameter {p} is neither an input nor a weight of the engine")
-        coeff = expr.gradient(p)
-        if isinstance(coeff, ParameterExpression):
-            if coeff.parameters:
-                raise QSetFitError(f"gate angle {expr} is not affine in {p}; the torch engine needs a*p + b")
-            coeff = complex(coeff).real
-        terms[index[p]] = float(coeff)
-    const = expr.bind({p: 0.0 for p in expr.parameters})
-    return terms, float(complex(const).real)
-
-
-def parse_circuit(circuit: QuantumCircuit, index: dict[Parameter, tuple[str, int]]) -> tuple[list[_Gate], list]:
-    """The circuit's gates (standard gates of the set only; custom look-alikes expanded) and angle rows.
-
-    Args:
-        circuit: the circuit.
-        index: each parameter's ("x" or "w", column).
-
-    Returns:
-        (gates, rows): rows[slot] = ({(kind, column): coefficient}, constant) for every angle slot.
-    """
-    circuit = expand_custom_gates(circuit)
-    gates: list[_Gate] = []
-    rows: list = []
-    for inst in circuit.data:
-        op = inst.operation
-        if op.name in IGNORED:
-            continue
-        if op.name in ("measure", "reset") or not hasattr(op, "params") or not is_standard_gate(op):
-            raise unsupported_gate_error(op.name)
-        spec = gate_spec(op.name, op.num_qubits)
-        qubits = tuple(circuit.find_bit(q).index for q in inst.qubits)
-        slots, dep = [], False
-        for angle in op.params[: spec.num_angles]:
-            terms, c = _linear_terms(angle, index)
-            dep |= any(kind == "x" for kind, _ in terms)
-            slots.append(len(rows))
-            rows.append((terms, c))
-        gates.append(_Gate(op.name, qubits, slots, dep))
-    return gates, rows
-
-
-def _ring_span(qubits: set[int], n: int) -> int:
-    """Width of the smallest window of consecutive qubits, on the ring 0..n-1, that holds ``qubits``."""
-    order = sorted(qubits)
-    gaps = [(order[(i + 1) % len(order)] - q) % n or n for i, q in enumerate(order)]
-    return n - max(gaps) + 1
-
-
-def _fuse(gates: list[_Gate], num_qubits: int, max_width: int) -> list[_Block]:
-    """Greedy fusion into blocks spanning <= max_width consecutive qubits (cyclically).
-
-    A gate joins the newest block that stays within that span, provided no block after that one touches
-    the gate's qubits (so moving the gate there is exact). Requiring consecutive qubits, rather than any
-    k qubits, keeps blocks contiguous in the state's memory layout, so they apply without transposes.
-    """
-    blocks: list[_Block] = []
-    last = [-1] * num_qubits
-    for gi, g in enumerate(gates):
-        earliest = max(0, *(last[q] for q in g.qubits))
-        b = next(
-            (j for j in range(len(blocks) - 1, earliest - 1, -1)
-             if _ring_span(set(blocks[j].qubits) | set(g.qubits), num_qubits) <= max_width),
-            -1,
-        )
-        if b < 0:
-            blocks.append(_Block())
-            b = len(blocks) - 1
-        block = blocks[b]
-        block.qubits.extend(q for q in g.qubits if q not in block.qubits)
-        block.gates.append(gi)
-        block.input_dependent |= g.input_dependent
-        for q in g.qubits:
-            last[q] = b
-    for block in blocks:  # pad each block to its whole window (identity on the gaps): always contiguous
-        block.qubits = _ring_window(set(block.qubits), num_qubits)
-    return blocks
-
-
-def _ring_window(qubits: set[int], n: int) -> list[int]:
-    """The consecutive qubits (cyclically) of the smallest window holding ``qubits``."""
-    order = sorted(qubits)
-    if len(order) == n:
-        return order
-    gaps = [((order[(i + 1) % len(order)] - q) % n or n, i) for i, q in enumerate(order)]
-    _, i = max(gaps)
-    start = order[(i + 1) % len(order)]
-    return [(start + j) % n for j in range(_ring_span(qubits, n))]
 
 
 class TorchStatevectorEngine(Engine):
@@ -197,7 +84,7 @@ class TorchStatevectorEngine(Engine):
         index = {p: ("x", i) for i, p in enumerate(inputs)} | {p: ("w", i) for i, p in enumerate(weights)}
         gates, rows = self._parse(circuit, index)
         if not gates:  # a circuit without gates is the identity: one identity gate keeps the pipeline uniform
-            gates = [_Gate("id", (0,), [], False)]
+            gates = [ParsedGate("id", (0,), [], False)]
         self.real = all(g.name in REAL_GATES for g in gates) and all(_is_real(o) for o in observables)
         if real_path is not None:
             if real_path and not self.real:
@@ -220,7 +107,7 @@ class TorchStatevectorEngine(Engine):
             self.register_buffer(f"fixed_{name}", fixed_matrix(name, self.dtype), persistent=False)
         if fusion_qubits is None:
             fusion_qubits = 3 if n <= 9 else 4 if n <= 11 else 5
-        self.blocks = _fuse(gates, n, max(1, min(fusion_qubits, n)))
+        self.blocks = fuse(gates, n, max(1, min(fusion_qubits, n)))
         self._schedule()
         self.plan = Plan(n, tuple(self.steps))
         self._group_blocks()
@@ -238,7 +125,7 @@ class TorchStatevectorEngine(Engine):
         return real if self.real else (torch.complex128 if real == torch.float64 else torch.complex64)
 
     # ---- compilation -------------------------------------------------------------------------
-    def _parse(self, circuit: QuantumCircuit, index: dict) -> tuple[list[_Gate], list]:
+    def _parse(self, circuit: QuantumCircuit, index: dict) -> tuple[list[ParsedGate], list]:
         return parse_circuit(circuit, index)
 
     def _schedule(self) -> None:
@@ -257,7 +144,7 @@ class TorchStatevectorEngine(Engine):
                 block.qubits = axes[pos[0] : pos[0] + k]
                 self.steps.append((None, 2 ** pos[0], 2 ** (n - pos[0] - k)))
                 continue
-            if _ring_span(set(pos), n) == k:  # adjacent across the ends: rotate them to the end
+            if ring_span(set(pos), n) == k:  # adjacent across the ends: rotate them to the end
                 start = next(i for i in pos if (i - 1) % n not in pos)
                 shift = (start + k) % n
                 new_axes = axes[shift:] + axes[:shift]
