@@ -223,7 +223,7 @@ THREADS = 1"""),
 
 from qsetfit import HeadConfig, QSetFitError, build_head_circuit, load_backend_profile
 from qsetfit.data import demo_dataset
-from qsetfit.engines.ibm.runtime import dry_run, dry_run_report, format_dry_run
+from qsetfit.engines.ibm.cost import dry_run, dry_run_report, format_dry_run
 from qsetfit.engines.ibm.ledger import Ledger
 from qsetfit.modeling import QSetFitModel
 from qsetfit.training.arguments import TrainingArguments

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from qsetfit import HeadConfig, QSetFitError, build_head_circuit
 from qsetfit.cli.jobs import jobs_app
-from qsetfit.engines.ibm.runtime import IBMRuntimeEngine, dry_run, format_dry_run
+from qsetfit.engines.ibm.cost import dry_run, format_dry_run
+from qsetfit.engines.ibm.runtime import IBMRuntimeEngine
 from qsetfit.engines.ibm.ledger import Ledger, array_hash
 from qsetfit.profiles import load_backend_profile
 

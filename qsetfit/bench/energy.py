@@ -7,7 +7,7 @@ compared. Every number comes with its source:
   memory and time budgets; energy from a hardware counter where one exists, else power x time with the power
   stated; beyond, extrapolated from the last measured width as E(Q0) x 2^(Q-Q0) x gates(Q)/gates(Q0);
 - QPU: power x (shots x (circuit duration + repetition delay) + per-circuit overhead), the duration from the
-  ISA circuit scheduled with the backend target's gate durations (``engines.runtime.dry_run_report``), wider
+  ISA circuit scheduled with the backend target's gate durations (``engines.ibm.cost.dry_run_report``), wider
   circuits transpiled while they fit the device, else scaled by logical depth and marked;
 - the break-even width: where the two curves cross (log-linear between widths), if they do.
 """
@@ -176,7 +176,7 @@ def classical_constants(device: str, readings: Sequence[measure.Reading], power_
 def _timing_backend(profile: profiles.BackendProfile) -> tuple[profiles.BackendProfile, Any, str]:
     """(profile to transpile with, Runtime service or None, description): a real device's live target with
     credentials, else the matching fake backend's snapshot; one clear error when neither is there."""
-    from qsetfit.engines.ibm.runtime import is_fake
+    from qsetfit.engines.ibm.settings import is_fake
 
     if is_fake(profile.backend):
         return profile, None, f"{profile.backend} (fake backend snapshot of the device target)"
@@ -203,7 +203,7 @@ def _timing_backend(profile: profiles.BackendProfile) -> tuple[profiles.BackendP
 def _transpiled_timings(config: HeadConfig, profile: profiles.BackendProfile, widths: Sequence[int]
                         ) -> tuple[list[dict[str, Any]], str]:
     """Per width: ISA duration, shots, repetition delay from ``dry_run_report``, while the circuit fits."""
-    from qsetfit.engines.ibm.runtime import dry_run_report
+    from qsetfit.engines.ibm.cost import dry_run_report
 
     timing_profile, service, where = _timing_backend(profile)
     rows: list[dict[str, Any]] = []
@@ -242,7 +242,8 @@ def _depth_scaled(config: HeadConfig, rows: list[dict[str, Any]], widths: Sequen
 def qpu_points(config: HeadConfig, profile: profiles.BackendProfile, widths: Sequence[int]
                ) -> tuple[list[Point], list[Constant]]:
     """The QPU curve over ``widths`` and its constants, from the profile's backend (or declared timing)."""
-    from qsetfit.engines.ibm.runtime import DEFAULT_REP_DELAY_S, RuntimeSettings
+    from qsetfit.engines.ibm.cost import DEFAULT_REP_DELAY_S
+    from qsetfit.engines.ibm.settings import RuntimeSettings
 
     shots = RuntimeSettings.from_profile(profile, {}).shots_per_row
     where = f"profile {profile.name} ({profile.source or 'built in'})"
@@ -251,13 +252,13 @@ def qpu_points(config: HeadConfig, profile: profiles.BackendProfile, widths: Seq
                  "shots": shots, "rep_delay_s": DEFAULT_REP_DELAY_S, "isa_depth": None, "two_qubit_gates": None,
                  "success_probability": None}
         rows, duration_source = _depth_scaled(config, [first], widths, "scaled"), f"{where}: qpu_circuit_duration_s"
-        rep_source = "qsetfit.engines.ibm.runtime.DEFAULT_REP_DELAY_S (IBM's usual default_rep_delay)"
+        rep_source = "qsetfit.engines.ibm.cost.DEFAULT_REP_DELAY_S (IBM's usual default_rep_delay)"
     elif profile.engine == "ibm":
         rows, backend_where = _transpiled_timings(config, profile, widths)
         rows = _depth_scaled(config, rows, widths, "extrapolated")
         duration_source = (f"ASAP schedule of the ISA circuit (optimization level {profile.optimization_level}, "
                            f"seed {profile.seed_transpiler}) with the gate and measure durations of "
-                           f"{backend_where} (engines.runtime.dry_run_report)")
+                           f"{backend_where} (engines.ibm.cost.dry_run_report)")
         rep_source = f"default_rep_delay of {backend_where} (250 us when it reports none)"
     else:
         raise QSetFitError(NO_TIMING.format(name=profile.name, why=f"engine = {profile.engine!r} simulates"))

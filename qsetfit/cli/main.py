@@ -160,8 +160,8 @@ def predict_cli(
     from qsetfit import workflow
 
     if dry_run:
-        from qsetfit.engines.ibm.runtime import dry_run as plan_run
-        from qsetfit.engines.ibm.runtime import format_dry_run
+        from qsetfit.engines.ibm.cost import dry_run as plan_run
+        from qsetfit.engines.ibm.cost import format_dry_run
 
         report = plan_run(run, backend, n_inputs=len(texts))
         if as_json:

@@ -11,7 +11,8 @@ from qiskit.quantum_info import Statevector
 
 from qsetfit import HeadConfig, HybridHead, QSetFitError, build_head_circuit, make_engine
 from qsetfit.engines.ibm import credentials
-from qsetfit.engines.ibm.runtime import IBMRuntimeEngine, RuntimeSettings
+from qsetfit.engines.ibm.runtime import IBMRuntimeEngine
+from qsetfit.engines.ibm.settings import RuntimeSettings
 from qsetfit.profiles import load_backend_profile
 
 torch.set_num_threads(1)

@@ -393,7 +393,7 @@ def test_double_and_float_convert_the_layer():
     """.double() on a torch-float32 layer and .float() on a torch layer used to fail with a dtype mismatch."""
     from qsetfit import QuantumLayer
 
-    from qsetfit import HeadCircuit, QuantumLayer
+    from qsetfit import HeadCircuit
 
     real_head = _head(q=3, measured=2)
     qc = QuantumCircuit(2)  # complex gates: the fixed S matrix is a complex buffer, which .double() skips

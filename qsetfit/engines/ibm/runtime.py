@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
-from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -37,82 +35,12 @@ import torch
 from qsetfit import profiles
 from qsetfit.head.circuits import HeadCircuit
 from qsetfit.engines.ibm.ledger import Ledger, results_to_array
+from qsetfit.engines.ibm.cost import two_qubit_count
+from qsetfit.engines.ibm.settings import LOCAL_KINDS, RuntimeSettings, is_fake
 from qsetfit.engines.base import Capabilities, Engine, EngineInfo
 from qsetfit.errors import QSetFitError
 
 logger = logging.getLogger(__name__)
-LOCAL_KINDS = profiles.LOCAL_MODES
-DEFAULT_SHOTS = 4096
-
-
-def is_fake(name: str) -> bool:
-    """True for local testing mode names (``fake_torino``)."""
-    return name.startswith("fake_")
-
-
-@dataclass(frozen=True)
-class RuntimeSettings:
-    """The Runtime options the engine sends; extras the profile does not (yet) carry come as engine options.
-
-    Attributes:
-        shots: default_shots (0: leave Runtime's default precision, 4096 shots).
-        precision: default_precision (0: unset); give shots or precision.
-        resilience_level: Runtime error-mitigation level (real devices).
-        twirling: gate and measurement twirling (real devices).
-        dynamical_decoupling: "" (off) or a sequence type, e.g. "XY4" (real devices).
-        instance: IBM Quantum instance (CRN or name); "" = ``QISKIT_IBM_INSTANCE`` or the account default.
-        channel: "ibm_quantum_platform" by default.
-    """
-
-    shots: int = 0
-    precision: float = 0.0
-    resilience_level: int = 1
-    twirling: bool = False
-    dynamical_decoupling: str = ""
-    instance: str = ""
-    channel: str = ""
-
-    @classmethod
-    def from_profile(cls, profile: profiles.BackendProfile, extra: dict[str, Any]) -> "RuntimeSettings":
-        """Profile fields first (``getattr``: fields added to ``BackendProfile`` later are honoured), then extras."""
-        values = {k: getattr(profile, k) for k in cls.__dataclass_fields__ if hasattr(profile, k)}
-        values.update(extra)
-        dd = values.get("dynamical_decoupling", "")
-        if dd is True:
-            values["dynamical_decoupling"] = "XY4"
-        elif dd is False or dd is None:
-            values["dynamical_decoupling"] = ""
-        settings = cls(**values)
-        if settings.shots and settings.precision:
-            raise QSetFitError("give shots or precision for the ibm engine, not both")
-        if settings.precision < 0 or settings.shots < 0:
-            raise QSetFitError("shots and precision must be >= 0")
-        return settings
-
-    def options(self, *, local: bool) -> dict[str, Any]:
-        """The ``EstimatorV2(options=...)`` dict (without ``simulator`` seeds, added per call)."""
-        out: dict[str, Any] = {}
-        if self.shots:
-            out["default_shots"] = self.shots
-        if self.precision:
-            out["default_precision"] = self.precision
-        if local:  # ignored by local testing mode, with a warning per job (QISKIT-PITFALLS 9)
-            return out
-        out["resilience_level"] = self.resilience_level
-        if self.twirling:
-            out["twirling"] = {"enable_gates": True, "enable_measure": True}
-        if self.dynamical_decoupling:
-            out["dynamical_decoupling"] = {"enable": True, "sequence_type": self.dynamical_decoupling}
-        return out
-
-    @property
-    def shots_per_row(self) -> int:
-        """Shots each parameter row costs."""
-        if self.shots:
-            return self.shots
-        if self.precision:
-            return math.ceil(1 / self.precision**2)
-        return DEFAULT_SHOTS
 
 
 class _ForwardOnly(torch.autograd.Function):
@@ -404,11 +332,6 @@ def _stage(message: str) -> None:
         callback(message)
 
 
-def two_qubit_count(circuit: Any) -> int:
-    """Two-qubit gates in a circuit (barriers excluded)."""
-    return sum(1 for inst in circuit.data if inst.operation.num_qubits == 2 and inst.operation.name != "barrier")
-
-
 def engine_from_profile(head_circuit: HeadCircuit, profile: profiles.BackendProfile, **options: Any) -> IBMRuntimeEngine:
     """Builder for ``engine = "ibm"`` profiles: engine options (local, noise, service, ledger, retries, precision,
     twirling, dynamical_decoupling, instance, channel) go to the engine, other options override profile fields."""
@@ -417,110 +340,3 @@ def engine_from_profile(head_circuit: HeadCircuit, profile: profiles.BackendProf
     if options:
         profile = profile.replace(**options)
     return IBMRuntimeEngine(head_circuit, profile, **engine_opts)
-
-
-# ---- dry runs ------------------------------------------------------------------------------------------
-DEFAULT_REP_DELAY_S = 250e-6
-
-
-def _target_property(target: Any, name: str, qargs: tuple[int, ...], field: str) -> float:
-    """``error`` or ``duration`` of instruction ``name`` on ``qargs`` in the backend target; 0 where unknown."""
-    try:
-        props = target[name][qargs]
-    except KeyError:
-        return 0.0
-    return float(getattr(props, field) or 0.0) if props is not None else 0.0
-
-
-def dry_run_report(head_circuit: HeadCircuit, profile: profiles.BackendProfile, *, n_inputs: int = 1,
-                   service: Any = None, **extra: Any) -> dict[str, Any]:
-    """What running ``n_inputs`` inputs on ``profile`` would cost; transpiles, submits nothing.
-
-    Returns a dict: backend, mode, qubits (head), physical_qubits (layout), isa_depth, two_qubit_gates,
-    success_probability (product of (1 - error) over every ISA gate and the read-out of each measured qubit,
-    from the backend target), circuit_duration_s (ASAP schedule with the target's durations), shots_per_input,
-    total_shots, pubs, rep_delay_s (the backend's default_rep_delay), qpu_seconds (total_shots x (circuit
-    duration + repetition delay)).
-    """
-    from qiskit.transpiler import generate_preset_pass_manager
-
-    if profile.engine != "ibm":
-        raise QSetFitError(f"a dry run needs an ibm backend profile; {profile.name!r} has engine = {profile.engine!r}")
-    settings = RuntimeSettings.from_profile(profile, extra)
-    if is_fake(profile.backend):
-        from qsetfit.engines.aer.noise import fake_backend
-
-        backend = fake_backend(profile.backend)
-    else:
-        if service is None:
-            from qsetfit.engines.ibm.credentials import runtime_service
-
-            service = runtime_service(instance=settings.instance or None, channel=settings.channel or None)
-        backend = service.backend(profile.backend)
-    if head_circuit.num_qubits > backend.num_qubits:
-        raise QSetFitError(f"the head needs {head_circuit.num_qubits} qubits but backend {profile.backend!r} "
-                           f"has only {backend.num_qubits}; use a narrower head or a larger backend")
-    pm = generate_preset_pass_manager(optimization_level=profile.optimization_level, backend=backend,
-                                      seed_transpiler=profile.seed_transpiler)
-    isa = pm.run(head_circuit.circuit)
-    target = backend.target
-    observables = [o.apply_layout(isa.layout) for o in head_circuit.observables]
-    measured = sorted({q for o in observables for p in o.paulis for q in np.flatnonzero(p.z | p.x).tolist()})
-    log_success, clock = 0.0, [0.0] * isa.num_qubits
-    for inst in isa.data:
-        name = inst.operation.name
-        if name in ("barrier", "delay"):
-            continue
-        qargs = tuple(isa.find_bit(q).index for q in inst.qubits)
-        log_success += math.log1p(-min(_target_property(target, name, qargs, "error"), 1.0 - 1e-12))
-        start = max(clock[q] for q in qargs)
-        for q in qargs:
-            clock[q] = start + _target_property(target, name, qargs, "duration")
-    readout = 0.0
-    for q in measured:
-        log_success += math.log1p(-min(_target_property(target, "measure", (q,), "error"), 1.0 - 1e-12))
-        readout = max(readout, _target_property(target, "measure", (q,), "duration"))
-    duration = max(clock) + readout
-    shots = settings.shots_per_row
-    rep_delay = float(getattr(backend, "default_rep_delay", None) or DEFAULT_REP_DELAY_S)
-    total = n_inputs * shots
-    return {
-        "backend": profile.backend, "mode": profile.mode, "local_testing": is_fake(profile.backend),
-        "qubits": head_circuit.num_qubits, "physical_qubits": list(isa.layout.final_index_layout()),
-        "isa_depth": isa.depth(), "two_qubit_gates": two_qubit_count(isa),
-        "success_probability": math.exp(log_success), "circuit_duration_s": duration,
-        "shots_per_input": shots, "inputs": n_inputs, "total_shots": total,
-        "pubs": math.ceil(n_inputs / profile.max_pub_rows), "rep_delay_s": rep_delay,
-        "qpu_seconds": total * (duration + rep_delay),
-    }
-
-
-def format_dry_run(report: dict[str, Any]) -> str:
-    """The dry-run report as the lines ``predict --dry-run`` prints."""
-    return "\n".join([
-        f"dry run on {report['backend']} ({report['mode']} mode{', local testing' if report['local_testing'] else ''}): "
-        "nothing submitted",
-        f"  head qubits {report['qubits']} -> physical qubits {report['physical_qubits']}",
-        f"  ISA depth {report['isa_depth']}, two-qubit gates {report['two_qubit_gates']}, "
-        f"circuit duration {report['circuit_duration_s'] * 1e6:.1f} us",
-        f"  estimated success probability {report['success_probability']:.3f} (target gate and read-out errors)",
-        f"  {report['inputs']} input(s) x {report['shots_per_input']} shots = {report['total_shots']} shots "
-        f"in {report['pubs']} PUB(s); estimated QPU time {report['qpu_seconds']:.1f} s",
-    ])
-
-
-def dry_run(run_dir: Any, backend: str, *, n_inputs: int = 1, service: Any = None) -> dict[str, Any]:
-    """``dry_run_report`` for the module-2 circuit of a saved run (``config.json``) on a backend profile."""
-    from pathlib import Path
-
-    from qsetfit.head.circuits import HeadConfig, build_head_circuit
-    from qsetfit.io.persistence import CONFIG, read_json
-
-    path = Path(run_dir) / CONFIG
-    if not path.is_file():
-        raise QSetFitError(f"{run_dir} is not a run directory (no {CONFIG})")
-    config = HeadConfig.from_dict(read_json(path)["head"])
-    return dry_run_report(build_head_circuit(config), profiles.load_backend_profile(backend), n_inputs=n_inputs,
-                          service=service)
-
-

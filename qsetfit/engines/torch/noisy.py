@@ -80,7 +80,7 @@ def device_rates(circuit: Any, physical: list[int], backend_name: str) -> list[f
     lam = error d/(d - 1), capped at the fully depolarizing d^2/(d^2 - 1). Thermal relaxation, which
     ``NoiseModel.from_backend`` adds on top (and subtracts from the depolarizing part), is not modelled.
     """
-    from qsetfit.engines.ibm.runtime import _target_property
+    from qsetfit.engines.ibm.cost import target_property
     from qsetfit.engines.aer.noise import fake_backend
 
     target = fake_backend(backend_name).target
@@ -90,7 +90,7 @@ def device_rates(circuit: Any, physical: list[int], backend_name: str) -> list[f
             continue
         qargs = tuple(physical[circuit.find_bit(q).index] for q in inst.qubits)
         d = 2 ** len(qargs)
-        error = _target_property(target, inst.operation.name, qargs, "error")
+        error = target_property(target, inst.operation.name, qargs, "error")
         rates.append(min(error * d / (d - 1), d * d / (d * d - 1)))
     return rates
 
