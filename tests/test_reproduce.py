@@ -14,17 +14,8 @@ from qsetfit.head.circuits import HeadConfig
 from qsetfit.errors import QSetFitError
 from qsetfit.head.hybrid import HybridHead
 from tests.helpers import seeded, write_splits
-from qsetfit.bench.reproduce import (
-    PAPER_REPORTED,
-    compare_best,
-    linear_module1,
-    module2_shares,
-    num_parameters,
-    reproduce,
-    summary_rows,
-    torch_methods,
-    verdict,
-)
+from qsetfit.bench.reproduce import linear_module1, num_parameters, reproduce, torch_methods
+from qsetfit.bench.reproduce_report import PAPER_REPORTED, compare_best, module2_shares, summary_rows, verdict
 
 TINY = HeadConfig.preset("tiny")
 
@@ -141,7 +132,7 @@ def test_reproduce_end_to_end_writes_results_and_table(small_splits, tmp_path):
 
 
 def test_paper_numbers_only_beside_sst2():
-    from qsetfit.bench.reproduce import _is_sst2
+    from qsetfit.bench.reproduce_report import _is_sst2
 
     assert _is_sst2("../shared/data/sst2") and _is_sst2("SetFit/sst2") and _is_sst2("/x/SST-2")
     assert not _is_sst2("../shared/data/sst5") and not _is_sst2("demo")

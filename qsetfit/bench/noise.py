@@ -248,9 +248,7 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
 
     given = {"p2_grid": p2_grid, "shots_grid": shots_grid, "fake_backends": fake_backends, "seeds": seeds,
              "trajectories": trajectories, "test_limit": test_limit, "budget": budget}
-    opts = {k: v if v is not None else (QUICK if quick else DEFAULTS)[k] for k, v in given.items()}
-    if opts["seeds"] < 1:
-        raise QSetFitError(f"seeds must be >= 1, got {opts['seeds']}")
+    opts = _options(given, quick)
     cells = noise_grid(p2_grid=opts["p2_grid"], readout=readout, shots_grid=opts["shots_grid"],
                        fake_backends=opts["fake_backends"], trajectories=opts["trajectories"])
     cells = noise_cells.on_simulator(cells, simulator)
@@ -258,18 +256,12 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
     profiles = write_profiles(cells, Path(out) / "profiles")
     dataset = subsample(workflow.evaluation_set(Path(run), data, model), opts["test_limit"], 0)
     head, labels = model.head, label_ids(dataset, model.label_names)
-    head.set_engine("torch")
-    with torch.no_grad():
-        features = head.features(model.embed(dataset.texts, show_progress=progress))  # (N, Q)
-    z = _readouts(head, features)  # (N, Qm) exact
-    exact = _predict(head, features, z)
+    features, z, exact = _exact(model, dataset.texts, progress)
     settings = {"data": data, "readout": readout, "quick": quick, "qubits": head.config.qubits,
                 "simulator": simulator, "torch_threads": torch.get_num_threads()} | opts
     result = {"run": str(run), "n": len(labels), "exact_accuracy": float((exact == labels).mean()), "cells": [],
               "settings": settings, "partial": True}
     done = _finished_cells(Path(out), result) if resume else {}
-    if done:
-        logger.info("resuming: cells %s already finished in %s", sorted(done), out)
     circuit = head.quantum.head_circuit.circuit
     for cell in tqdm(cells, desc="noise grid", unit="cell", disable=not progress):
         if cell.name in done:
@@ -278,16 +270,38 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
         simulate = ~decided_mask(head, features, torch.as_tensor(exact), *noise_box(circuit, cell, z))
         outcome = evaluate_cell(head, profiles[cell.name], features, labels, exact, simulate, seeds=opts["seeds"],
                                 budget=opts["budget"] or None, progress=progress)
-        noise = cell.noise or {}
-        result["cells"].append({"cell": cell.name, "axis": cell.axis, "value": cell.value, "p1": noise.get("p1", 0.0),
-                                "p2": noise.get("p2", 0.0), "readout": noise.get("readout", 0.0),
-                                "shots": cell.backend["shots"], "device": noise.get("backend", ""),
-                                "no_error_probability": no_error_probability(circuit, cell),
-                                "profile": str(profiles[cell.name])} | outcome)
+        result["cells"].append(_cell_row(cell, circuit, profiles[cell.name]) | outcome)
         result["files"] = write_outputs(Path(out), result)
     result["partial"] = False
     result["files"] = write_outputs(Path(out), result)
     return result
+
+
+def _options(given: dict[str, Any], quick: bool) -> dict[str, Any]:
+    """The grid options: each argument given, else its ``QUICK`` or ``DEFAULTS`` value."""
+    opts = {k: v if v is not None else (QUICK if quick else DEFAULTS)[k] for k, v in given.items()}
+    if opts["seeds"] < 1:
+        raise QSetFitError(f"seeds must be >= 1, got {opts['seeds']}")
+    return opts
+
+
+def _exact(model: Any, texts: Sequence[str], progress: bool) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """Module 1's features (N, Q), module 2's exact read-outs (N, Qm) and the exact predictions (N,)."""
+    head = model.head
+    head.set_engine("torch")
+    with torch.no_grad():
+        features = head.features(model.embed(texts, show_progress=progress))
+    z = _readouts(head, features)
+    return features, z, _predict(head, features, z)
+
+
+def _cell_row(cell: Cell, circuit: Any, profile: Path) -> dict[str, Any]:
+    """A cell's settings, as the first columns of its row."""
+    noise = cell.noise or {}
+    return {"cell": cell.name, "axis": cell.axis, "value": cell.value, "p1": noise.get("p1", 0.0),
+            "p2": noise.get("p2", 0.0), "readout": noise.get("readout", 0.0), "shots": cell.backend["shots"],
+            "device": noise.get("backend", ""), "no_error_probability": no_error_probability(circuit, cell),
+            "profile": str(profile)}
 
 
 def _finished_cells(out: Path, result: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -297,7 +311,10 @@ def _finished_cells(out: Path, result: dict[str, Any]) -> dict[str, dict[str, An
             k: v for k, v in doc["settings"].items() if k != "torch_threads"}
 
     earlier = read_resumable(out / "noise.json", identity, identity(result))
-    return {c["cell"]: c for c in earlier["cells"]} if earlier else {}
+    done = {c["cell"]: c for c in earlier["cells"]} if earlier else {}
+    if done:
+        logger.info("resuming: cells %s already finished in %s", sorted(done), out)
+    return done
 
 
 CSV_COLUMNS = ("cell", "axis", "value", "p1", "p2", "readout", "shots", "device", "simulator", "method", "trajectories",

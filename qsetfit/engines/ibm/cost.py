@@ -64,9 +64,26 @@ def dry_run_report(head_circuit: HeadCircuit, profile: profiles.BackendProfile, 
     pm = generate_preset_pass_manager(optimization_level=profile.optimization_level, backend=backend,
                                       seed_transpiler=profile.seed_transpiler)
     isa = pm.run(head_circuit.circuit)
-    target = backend.target
     observables = [o.apply_layout(isa.layout) for o in head_circuit.observables]
     measured = sorted({q for o in observables for p in o.paulis for q in np.flatnonzero(p.z | p.x).tolist()})
+    log_success, duration = _schedule(isa, backend.target, measured)
+    shots = settings.shots_per_row
+    rep_delay = float(getattr(backend, "default_rep_delay", None) or DEFAULT_REP_DELAY_S)
+    total = n_inputs * shots
+    return {
+        "backend": profile.backend, "mode": profile.mode, "local_testing": is_fake(profile.backend),
+        "qubits": head_circuit.num_qubits, "physical_qubits": list(isa.layout.final_index_layout()),
+        "isa_depth": isa.depth(), "two_qubit_gates": two_qubit_count(isa),
+        "success_probability": math.exp(log_success), "circuit_duration_s": duration,
+        "shots_per_input": shots, "inputs": n_inputs, "total_shots": total,
+        "pubs": math.ceil(n_inputs / profile.max_pub_rows), "rep_delay_s": rep_delay,
+        "qpu_seconds": total * (duration + rep_delay),
+    }
+
+
+def _schedule(isa: Any, target: Any, measured: list[int]) -> tuple[float, float]:
+    """(log success probability, duration in s) of an ISA circuit: ASAP schedule with the target's durations,
+    every gate's and each measured qubit's read-out error."""
     log_success, clock = 0.0, [0.0] * isa.num_qubits
     for inst in isa.data:
         name = inst.operation.name
@@ -81,19 +98,7 @@ def dry_run_report(head_circuit: HeadCircuit, profile: profiles.BackendProfile, 
     for q in measured:
         log_success += math.log1p(-min(target_property(target, "measure", (q,), "error"), 1.0 - 1e-12))
         readout = max(readout, target_property(target, "measure", (q,), "duration"))
-    duration = max(clock) + readout
-    shots = settings.shots_per_row
-    rep_delay = float(getattr(backend, "default_rep_delay", None) or DEFAULT_REP_DELAY_S)
-    total = n_inputs * shots
-    return {
-        "backend": profile.backend, "mode": profile.mode, "local_testing": is_fake(profile.backend),
-        "qubits": head_circuit.num_qubits, "physical_qubits": list(isa.layout.final_index_layout()),
-        "isa_depth": isa.depth(), "two_qubit_gates": two_qubit_count(isa),
-        "success_probability": math.exp(log_success), "circuit_duration_s": duration,
-        "shots_per_input": shots, "inputs": n_inputs, "total_shots": total,
-        "pubs": math.ceil(n_inputs / profile.max_pub_rows), "rep_delay_s": rep_delay,
-        "qpu_seconds": total * (duration + rep_delay),
-    }
+    return log_success, max(clock) + readout
 
 
 def format_dry_run(report: dict[str, Any]) -> str:
