@@ -360,12 +360,12 @@ def list_profiles(kind: ProfileKind | None = None) -> list[ProfileInfo]:
     """Every available profile (backend profiles first), with its one-line description and file."""
     rows = []
     for k in (("backend", "noise") if kind is None else (kind,)):
-        for name in profile_names(k):  # type: ignore[arg-type]
-            path = _find(k, name)  # type: ignore[arg-type]
+        for name in profile_names(k):
+            path = _find(k, name)
             try:
                 profile = (BackendProfile if k == "backend" else NoiseProfile).from_toml(path)  # type: ignore[arg-type]
                 description = profile.description
             except QSetFitError as exc:
                 description = f"(invalid: {exc})"
-            rows.append(ProfileInfo(k, name, description, str(path)))  # type: ignore[arg-type]
+            rows.append(ProfileInfo(k, name, description, str(path)))
     return rows

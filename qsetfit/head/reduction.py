@@ -21,6 +21,10 @@ class PCAReduction(nn.Module):
     only on the head's configuration and the embedding width, never on the data size.
     """
 
+    mean: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    components: torch.Tensor
+    fitted: torch.Tensor
+
     def __init__(self, input_dim: int, components: int) -> None:
         super().__init__()
         if input_dim < 1 or components < 1:

@@ -13,6 +13,7 @@ memory is one state per sample, and the work runs in batch chunks small enough t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -97,7 +98,10 @@ class AdjointEvolve(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, plan, chunk, diag, init, batch, *mats):  # type: ignore[override]
+    def forward(
+        ctx: Any, plan: Plan, chunk: int, diag: torch.Tensor, init: torch.Tensor | None, batch: int,
+        *mats: torch.Tensor,
+    ) -> torch.Tensor:
         dtype, device = mats[0].dtype, mats[0].device
         finals = []
         for start in range(0, batch, chunk):
@@ -112,7 +116,7 @@ class AdjointEvolve(torch.autograd.Function):
         return probabilities(final) @ diag  # (B, n_obs)
 
     @staticmethod
-    def backward(ctx, grad_out):  # type: ignore[override]
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         final, diag, *mats = ctx.saved_tensors
         plan, n = ctx.plan, ctx.plan.num_qubits
         grads = [torch.zeros_like(m) for m in mats]

@@ -50,7 +50,7 @@ class _Block:
     input_dependent: bool = False
 
 
-def _linear_terms(expr: object, index: dict[Parameter, tuple[str, int]]) -> tuple[dict, float]:
+def _linear_terms(expr: ParameterExpression | float, index: dict[Parameter, tuple[str, int]]) -> tuple[dict, float]:
     """Split a gate angle into {(kind, column): coefficient} + constant; only affine angles are allowed."""
     if not isinstance(expr, ParameterExpression):
         return {}, float(expr)
@@ -167,6 +167,10 @@ class TorchStatevectorEngine(Engine):
     """
 
     capabilities = Capabilities(initial_state=True, gradients=True, noise=False)
+    a_x: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    a_w: torch.Tensor
+    const: torch.Tensor
+    diag: torch.Tensor
 
     def __init__(
         self,
