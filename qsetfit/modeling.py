@@ -184,6 +184,8 @@ class QSetFitModel:
         out = Path(run_dir)
         out.mkdir(parents=True, exist_ok=True)
         clear_complete(out)  # rewriting: the folder is not a finished run until the marker is back
+        quantum = self.trained_head.quantum
+        assert quantum is not None  # a QSetFitModel's head always has module 2 (only ablations drop it)
         persistence.write_json(out / persistence.CONFIG, {
             "format_version": persistence.FORMAT_VERSION,
             "head": self.config.to_dict(),
@@ -192,11 +194,11 @@ class QSetFitModel:
             "label_names": self.label_names,
             "seed": self.seed,
             "training": self.training_args.to_dict() if self.training_args else None,
-            "weight_order": [str(p) for p in self.trained_head.quantum.head_circuit.weights],
+            "weight_order": [str(p) for p in quantum.head_circuit.weights],
             "embedding_dim": self.trained_head.input_dim,
         })
         persistence.write_tensors(out / persistence.WEIGHTS, self.trained_head.state_dict())
-        persistence.write_circuit(out / persistence.CIRCUIT, self.trained_head.quantum.head_circuit.circuit)
+        persistence.write_circuit(out / persistence.CIRCUIT, quantum.head_circuit.circuit)
         if self.result is not None:
             persistence.write_history(out / persistence.HISTORY, self.result.history)
             self.metrics |= {"best_epoch": self.result.best_epoch, "best_validation": self.result.best_validation,

@@ -310,7 +310,8 @@ def energy_report(run_dir: str | Path, *, backend: str = "fake-torino", samples:
     if "cuda" in devices and not torch.cuda.is_available():
         raise QSetFitError("--device cuda: torch sees no CUDA device here; leave it out")
     model = QSetFitModel.load(run_dir)
-    config = model.config
+    config, module2 = model.config, model.trained_head.quantum
+    assert module2 is not None  # a QSetFitModel's head always has module 2
     profile = profiles.load_backend_profile(backend)
     for flag, value in (("--max-qubits", max_qubits), ("--max-measured-qubits", max_measured_qubits)):
         if value < config.qubits:
@@ -327,7 +328,7 @@ def energy_report(run_dir: str | Path, *, backend: str = "fake-torino", samples:
         readings = measure.measure_widths(
             config, widths, device=device, samples=samples, max_qubits=max_measured_qubits,
             time_budget_s=time_budget_s, memory_budget_bytes=measure.available_memory_bytes(device) // 2,
-            weights=model.head.quantum.weight, on_width=on_width)
+            weights=module2.weight, on_width=on_width)
         points += classical_points(config, readings, widths, power_w=power)
         constants += classical_constants(device, readings, power, source)
     constants.append(Constant("measurement", f"{samples} inputs per width at most, {time_budget_s:g} s budget, "

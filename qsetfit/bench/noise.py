@@ -113,6 +113,7 @@ def decided_mask(head: HybridHead, features: torch.Tensor, predictions: torch.Te
 def _readouts(head: HybridHead, features: torch.Tensor, *, bar: Any = None) -> torch.Tensor:
     """(N, Qm) module-2 read-outs on the head's current engine, in chunks."""
     out = [torch.zeros(0, head.config.measured, dtype=torch.float64)]
+    assert head.quantum is not None  # the noise benchmark's heads always have module 2
     for start in range(0, len(features), CHUNK):
         out.append(head.quantum(features[start : start + CHUNK]).to(torch.float64))
         if bar is not None:
@@ -175,6 +176,7 @@ def evaluate_cell(head: HybridHead, backend: Path, features: torch.Tensor, label
         correct, agree, ci = exact_accuracy, 1.0, 0.0
         if len(undecided):
             head.set_engine(str(backend), seed=seed)
+            assert head.quantum is not None  # the noise benchmark's heads always have module 2
             engine = head.quantum.engine
             method, stochastic = engine.describe().in_words(), engine.describe().stochastic
             cost = runs_per_input(engine)
@@ -248,7 +250,7 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
 
     given = {"p2_grid": p2_grid, "shots_grid": shots_grid, "fake_backends": fake_backends, "seeds": seeds,
              "trajectories": trajectories, "test_limit": test_limit, "budget": budget}
-    opts = {k: v if v is not None else (QUICK if quick else DEFAULTS)[k] for k, v in given.items()}
+    opts: dict[str, Any] = {k: v if v is not None else (QUICK if quick else DEFAULTS)[k] for k, v in given.items()}
     if opts["seeds"] < 1:
         raise QSetFitError(f"seeds must be >= 1, got {opts['seeds']}")
     cells = noise_grid(p2_grid=opts["p2_grid"], readout=readout, shots_grid=opts["shots_grid"],
@@ -257,7 +259,7 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
     model = QSetFitModel.load(run)
     profiles = write_profiles(cells, Path(out) / "profiles")
     dataset = subsample(workflow.evaluation_set(Path(run), data, model), opts["test_limit"], 0)
-    head, labels = model.head, label_ids(dataset, model.label_names)
+    head, labels = model.trained_head, label_ids(dataset, model.label_names)
     head.set_engine("torch")
     with torch.no_grad():
         features = head.features(model.embed(dataset.texts, show_progress=progress))  # (N, Q)
@@ -265,11 +267,12 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
     exact = _predict(head, features, z)
     settings = {"data": data, "readout": readout, "quick": quick, "qubits": head.config.qubits,
                 "simulator": simulator, "torch_threads": torch.get_num_threads()} | opts
-    result = {"run": str(run), "n": len(labels), "exact_accuracy": float((exact == labels).mean()), "cells": [],
+    result: dict[str, Any] = {"run": str(run), "n": len(labels), "exact_accuracy": float((exact == labels).mean()), "cells": [],
               "settings": settings, "partial": True}
     done = _finished_cells(Path(out), result) if resume else {}
     if done:
         logger.info("resuming: cells %s already finished in %s", sorted(done), out)
+    assert head.quantum is not None  # a QSetFitModel's head always has module 2
     circuit = head.quantum.head_circuit.circuit
     for cell in tqdm(cells, desc="noise grid", unit="cell", disable=not progress):
         if cell.name in done:

@@ -209,7 +209,7 @@ def _assemble(settings: dict[str, Any], runs: list[dict[str, Any]], *, partial: 
     rows = summary_rows(runs)
     comparison = compare_best(runs, rows)
     # "correct" (per test sentence) is kept as a 0/1 string so a resumed run can redo the paired tests.
-    result = {"settings": settings, "paper_reported": PAPER_REPORTED, "rows": rows, "comparison": comparison,
+    result: dict[str, Any] = {"settings": settings, "paper_reported": PAPER_REPORTED, "rows": rows, "comparison": comparison,
               "runs": [r | {"correct": _bits(r["correct"])} for r in runs], "partial": partial}
     result["module2_share"] = module2_shares(rows)
     result["table"] = render_table(result)
@@ -256,7 +256,7 @@ def compare_best(runs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict
             return None
         best[kind] = max(candidates, key=lambda r: r["accuracy"])
     q, c = best["quantum"], best["classical"]
-    per_seed = {}
+    per_seed: dict[int, dict[str, dict[str, Any]]] = {}
     for r in runs:
         if r["name"] in (q["name"], c["name"]):
             per_seed.setdefault(r["seed"], {})[r["name"]] = r

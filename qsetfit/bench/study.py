@@ -9,6 +9,7 @@ import difflib
 import hashlib
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,9 @@ from qsetfit.data.embeddings import DEFAULT_BODY
 from qsetfit.errors import QSetFitError
 from qsetfit.training.arguments import TrainingArguments
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # Python 3.10
+else:  # Python 3.10
     import tomli as tomllib
 
 DESIGNS = ("full", "fractional", "lhs", "points")
@@ -92,8 +93,8 @@ class Study:
             raise QSetFitError("the study has no factors table; give at least one field with its levels")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise QSetFitError(f"seeds must be a non-empty list of distinct integers, got {self.seeds}")
-        for section, names in (("factors", self.factors), ("fixed", self.fixed)):
-            for name in names:
+        for section, table in (("factors", self.factors), ("fixed", self.fixed)):
+            for name in table:
                 _check_knob(name, section)
         both = sorted(set(self.factors) & set(self.fixed))
         if both:
@@ -209,6 +210,7 @@ def plan_trials(study: Study, classes: int) -> list[dict[str, Any]]:
     """Every trial of the study, checked before any runs; impossible combinations carry the reason."""
     trials = []
     for index, point in enumerate(design_points(study)):
+        plan: dict[str, Any]
         try:
             config, args = trial_config(study, point, classes)
             plan = {"head": config.to_dict(), "training": args.to_dict(), "status": "planned", "reason": ""}

@@ -11,7 +11,6 @@ import sys
 from functools import wraps
 from typing import Any, Callable, Iterator
 
-import click
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
@@ -78,7 +77,8 @@ def hoist_global_options(args: list[str]) -> list[str]:
 class GlobalOptionsAnywhere(TyperGroup):
     """The top-level group: its options may follow the subcommand (``qsetfit train ... --threads 2``)."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:  # noqa: D102
+    # ctx: Any, as its class depends on typer: click's Context, or (recent typer) its vendored copy of click's.
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # noqa: D102
         return super().parse_args(ctx, hoist_global_options(list(args)))
 
 

@@ -234,7 +234,8 @@ class EmbeddingCache:
             index[new_hashes[i]] = len(index)
         rows = new_vectors[keep]
         matrix = rows if matrix is None else np.concatenate([matrix, rows])
-        hashes = np.frombuffer(b"".join(sorted(index, key=index.__getitem__)), dtype=np.uint8)
+        in_order: list[bytes] = sorted(index, key=index.__getitem__)
+        hashes = np.frombuffer(b"".join(in_order), dtype=np.uint8)
         tensors = {"embeddings": np.ascontiguousarray(matrix), "sha256": hashes.reshape(-1, _HASH_BYTES)}
         meta = {"format": _FORMAT, "identity": self.identity, "body": self.body}
         atomic_write_bytes(self.path, save(tensors, metadata=meta))

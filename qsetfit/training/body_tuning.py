@@ -99,7 +99,8 @@ def _setfit() -> Any:
 
 
 def _loss_class(name: str) -> Any:
-    from sentence_transformers import losses
+    # A lazy alias in sentence-transformers 6 (its stubs lack it); the package's own path before 6.
+    from sentence_transformers import losses  # type: ignore[attr-defined]
 
     if name == "SupConLoss":
         from setfit.losses import SupConLoss
@@ -259,6 +260,7 @@ def prepare_tuned_body(model: Any, train: Any, run_dir: str | Path | None, body_
     """Phase 1 for ``QSetFitModel.fit``: point ``model.body`` at a tuned body (``run_dir/body`` or a temporary
     folder); return whether the head's checkpoint may be resumed (only on the very body it was trained on)."""
     args = BodyTuningArguments.coerce(body_tuning)
+    assert args is not None  # QSetFitModel.fit calls this only when body_tuning is set
     base = model.base_body or model.body
     if run_dir is None:
         out = Path(tempfile.mkdtemp(prefix="qsetfit-body-")) / BODY_FOLDER
