@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -211,7 +212,7 @@ class QSetFitModel:
         return out
 
     @classmethod
-    def load(cls, run_dir: str | Path, *, cache_dir: str | Path | None = None) -> "QSetFitModel":
+    def load(cls, run_dir: str | Path, *, cache_dir: str | Path | None = None) -> QSetFitModel:
         """Rebuild a saved model (safetensors + JSON only; nothing is unpickled)."""
         path = Path(run_dir)
         if not path.is_dir():
@@ -252,7 +253,7 @@ class QSetFitModel:
 
     @classmethod
     def from_pretrained(cls, path_or_repo_id: str | Path, *, revision: str | None = None,
-                        token: str | bool | None = None, local_files_only: bool = False) -> "QSetFitModel":
+                        token: str | bool | None = None, local_files_only: bool = False) -> QSetFitModel:
         """Load a run directory or a Hugging Face Hub repository (downloaded with ``snapshot_download``)."""
         from qsetfit import hub
 
@@ -268,7 +269,8 @@ class QSetFitModel:
 
     def __repr__(self) -> str:
         n = sum(p.numel() for p in self.head.parameters()) if self.head is not None else "not built yet"
-        return f"QSetFitModel(body={self.body!r}, labels={self.label_names}, parameters={n}, qubits={self.config.qubits})"
+        return (f"QSetFitModel(body={self.body!r}, labels={self.label_names}, parameters={n}, "
+                f"qubits={self.config.qubits})")
 
 
 CONFIG_KEYS = ("format_version", "head", "body", "tuned_body", "label_names", "seed", "training", "weight_order",

@@ -18,7 +18,8 @@ import logging
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -108,13 +109,13 @@ def growth_per_qubit(qubits: Sequence[int], values: Sequence[float]) -> float | 
     mq = sum(qubits) / len(qubits)
     logs = [math.log2(v) for v in values]
     ml = sum(logs) / len(logs)
-    slope = sum((q - mq) * (v - ml) for q, v in zip(qubits, logs)) / sum((q - mq) ** 2 for q in qubits)
+    slope = sum((q - mq) * (v - ml) for q, v in zip(qubits, logs, strict=False)) / sum((q - mq) ** 2 for q in qubits)
     return 2.0**slope
 
 
 def break_even(qubits: Sequence[int], classical: Sequence[float], quantum: Sequence[float]) -> float | None:
     """First width where the classical energy reaches the quantum one (log-linear between widths); None if never."""
-    gaps = [math.log(c) - math.log(q) for c, q in zip(classical, quantum)]
+    gaps = [math.log(c) - math.log(q) for c, q in zip(classical, quantum, strict=False)]
     if gaps and gaps[0] >= 0:
         return float(qubits[0])
     for i in range(1, len(gaps)):

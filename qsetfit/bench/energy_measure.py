@@ -14,7 +14,8 @@ import math
 import time
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Sequence, cast
+from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable, Sequence
 
 import torch
 

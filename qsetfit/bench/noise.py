@@ -24,7 +24,8 @@ core). A cell whose undecided examples would cost more than ``budget`` statevect
 seeded random sample of them instead (``budget // trajectories`` examples, a fresh sample per seed) and
 estimates the accuracy as the exact accuracy plus the mean change in correctness over the sample, scaled to
 all undecided examples: unbiased, and with a small interval when noise rarely flips a prediction (a
-difference estimator). The 95% sampling interval is in ``sampling_ci95``, the sample size in the method text. ``budget=None`` simulates every undecided example.
+difference estimator). The 95% sampling interval is in ``sampling_ci95``, the sample size in the method text.
+``budget=None`` simulates every undecided example.
 
 That is the Aer path (``simulator="aer"``). By default (``simulator="torch"``) the depolarizing and shot cells
 run on the noisy torch engine instead, over every undecided example, each with its method, trajectories and
@@ -38,7 +39,8 @@ import io
 import logging
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -267,7 +269,8 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
     exact = _predict(head, features, z)
     settings = {"data": data, "readout": readout, "quick": quick, "qubits": head.config.qubits,
                 "simulator": simulator, "torch_threads": torch.get_num_threads()} | opts
-    result: dict[str, Any] = {"run": str(run), "n": len(labels), "exact_accuracy": float((exact == labels).mean()), "cells": [],
+    result: dict[str, Any]
+    result = {"run": str(run), "n": len(labels), "exact_accuracy": float((exact == labels).mean()), "cells": [],
               "settings": settings, "partial": True}
     done = _finished_cells(Path(out), result) if resume else {}
     if done:
@@ -303,9 +306,9 @@ def _finished_cells(out: Path, result: dict[str, Any]) -> dict[str, dict[str, An
     return {c["cell"]: c for c in earlier["cells"]} if earlier else {}
 
 
-CSV_COLUMNS = ("cell", "axis", "value", "p1", "p2", "readout", "shots", "device", "simulator", "method", "trajectories",
-               "stderr", "near_boundary", "seeds", "undecided", "simulated", "accuracy", "accuracy_std", "sampling_ci95",
-               "agreement", "seconds", "profile")
+CSV_COLUMNS = ("cell", "axis", "value", "p1", "p2", "readout", "shots", "device", "simulator", "method",
+               "trajectories", "stderr", "near_boundary", "seeds", "undecided", "simulated", "accuracy", "accuracy_std",
+               "sampling_ci95", "agreement", "seconds", "profile")
 
 
 def write_outputs(out: Path, result: dict[str, Any]) -> list[str]:

@@ -15,7 +15,8 @@ import platform
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -209,7 +210,8 @@ def _assemble(settings: dict[str, Any], runs: list[dict[str, Any]], *, partial: 
     rows = summary_rows(runs)
     comparison = compare_best(runs, rows)
     # "correct" (per test sentence) is kept as a 0/1 string so a resumed run can redo the paired tests.
-    result: dict[str, Any] = {"settings": settings, "paper_reported": PAPER_REPORTED, "rows": rows, "comparison": comparison,
+    result: dict[str, Any]
+    result = {"settings": settings, "paper_reported": PAPER_REPORTED, "rows": rows, "comparison": comparison,
               "runs": [r | {"correct": _bits(r["correct"])} for r in runs], "partial": partial}
     result["module2_share"] = module2_shares(rows)
     result["table"] = render_table(result)
@@ -224,7 +226,7 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for name, rs in order.items():
         mean, std = stats.mean_std([r["accuracy"] for r in rs])
-        parameters = int(round(float(np.mean([r["parameters"] for r in rs]))))
+        parameters = round(float(np.mean([r["parameters"] for r in rs])))
         rows.append({"name": name, "kind": rs[0]["kind"], "parameters": parameters,
                      "accuracy": mean, "accuracy_std": std, "accuracies": [r["accuracy"] for r in rs],
                      "seeds": [r["seed"] for r in rs], "paper": PAPER_REPORTED.get(name)})

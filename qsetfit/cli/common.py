@@ -9,7 +9,8 @@ import contextlib
 import json
 import sys
 from functools import wraps
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 import typer
 from rich.console import Console
@@ -33,14 +34,14 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise
         except KeyboardInterrupt:
             err_console.print("interrupted; a training run continues with --resume")
-            raise typer.Exit(130)
+            raise typer.Exit(130) from None
         except Exception as exc:  # noqa: BLE001 - the CLI boundary
             if STATE["debug"]:
                 raise
             kind = "" if isinstance(exc, QSetFitError) else f"{type(exc).__name__}: "
             hint = "" if isinstance(exc, QSetFitError) else " (run with --debug for the traceback)"
             err_console.print(f"[red]error:[/red] {kind}{exc}{hint}", markup=True, highlight=False, soft_wrap=True)
-            raise typer.Exit(1)
+            raise typer.Exit(1) from exc
 
     return wrapper
 
@@ -63,7 +64,7 @@ def hoist_global_options(args: list[str]) -> list[str]:
         if arg == "--":
             rest += args[i:]
             break
-        if arg in GLOBAL_FLAGS or arg.split("=", 1)[0] in GLOBAL_VALUED and "=" in arg:
+        if arg in GLOBAL_FLAGS or (arg.split("=", 1)[0] in GLOBAL_VALUED and "=" in arg):
             front.append(arg)
         elif arg in GLOBAL_VALUED and i + 1 < len(args):
             front += args[i:i + 2]

@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -214,7 +215,7 @@ def _label_names_from(keys: Sequence[str]) -> list[str]:
 
 def _to_dataset(raw: _Raw, label_names: list[str]) -> Dataset:
     index = {name: i for i, name in enumerate(label_names)}
-    for row, key in zip(raw.rows, raw.keys):
+    for row, key in zip(raw.rows, raw.keys, strict=True):
         if key not in index:
             raise QSetFitError(f"label {key!r} in {raw.where} ({row}) was never seen in training; known labels: "
                                f"{', '.join(label_names)}. Fix the label or drop rows whose label training lacks")
@@ -294,7 +295,7 @@ def _read_hub(name: str, text_col: str, label_col: str) -> tuple[dict[str, _Raw]
         if isinstance(feature, datasets.ClassLabel):
             fixed = list(feature.names)
             labels = [fixed[lab] if isinstance(lab, int) and 0 <= lab < len(fixed) else None for lab in labels]
-        records = [(f"row {i}", t, lab) for i, (t, lab) in enumerate(zip(list(ds[text_col]), labels), 1)]
+        records = [(f"row {i}", t, lab) for i, (t, lab) in enumerate(zip(list(ds[text_col]), labels, strict=True), 1)]
         raws[split] = _to_raw(where, list(ds.column_names), records, text_col, label_col)
     if "train" not in raws:
         raise QSetFitError(f"hub dataset {name!r} has no labelled train split (found {list(loaded)})")
@@ -326,7 +327,7 @@ def _stratified_holdout(labels: np.ndarray, n_hold: int, rng: np.random.Generato
     exact = counts * n_hold / len(labels)
     quota = np.floor(exact).astype(int)
     quota[np.argsort(-(exact - quota), kind="stable")[: n_hold - int(quota.sum())]] += 1
-    held = [rng.permutation(np.flatnonzero(labels == c))[:q] for c, q in zip(classes, quota)]
+    held = [rng.permutation(np.flatnonzero(labels == c))[:q] for c, q in zip(classes, quota, strict=True)]
     hold = np.sort(np.concatenate(held))
     return np.setdiff1d(np.arange(len(labels)), hold), hold
 

@@ -181,7 +181,7 @@ class EmbeddingCache:
             raise QSetFitError(f"batch_size must be a positive integer, got {batch_size!r}; e.g. 64")
         hashes = [_text_hash(t) for t in texts]
         index, matrix = self._read()
-        todo = {h: t for h, t in zip(hashes, texts) if h not in index}
+        todo = {h: t for h, t in zip(hashes, texts, strict=True) if h not in index}
         if todo:
             logger.info("embedding %d new texts with %s (%d cached)", len(todo), self.body, len(texts) - len(todo))
             vectors = self._encode(list(todo.values()), batch_size, show_progress)

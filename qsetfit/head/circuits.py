@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from qiskit.circuit import Parameter, ParameterVector, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
@@ -60,8 +61,9 @@ class HeadConfig:
     Defaults are the SST-2 screening study's winner (``preset("screened-sst2")``): Q = 6, C = 1, N = 1, R = 2,
     one 6-qubit encoder of 2 layers reading the PCA of the embedding with amplitude_bias 1 (amplitude encoders get
     reduction "pca" and amplitude_bias 1.0 unless set; other module-1 kinds "none" and 0). ``connectivity``
-    defaults to min(1, Q - 1). ``encoders`` and ``encoder_qubits`` are derived when left unset (None): one encoder of Q qubits, or
-    Q / E qubits for E encoders, or Q / Qc encoders; ``encoder_connectivity`` defaults to min(2, Qc - 1).
+    defaults to min(1, Q - 1). ``encoders`` and ``encoder_qubits`` are derived when left unset (None): one encoder
+    of Q qubits, or Q / E qubits for E encoders, or Q / Qc encoders; ``encoder_connectivity`` defaults to
+    min(2, Qc - 1).
     """
 
     qubits: int = 6
@@ -202,14 +204,14 @@ class HeadConfig:
         return (self.feature_dim if self.skip else 0) + self.measured
 
     @classmethod
-    def preset(cls, name: str, **overrides: Any) -> "HeadConfig":
+    def preset(cls, name: str, **overrides: Any) -> HeadConfig:
         """A named configuration of the paper (see ``PRESETS``), with optional field overrides."""
         if name not in PRESETS:
             raise QSetFitError(f"unknown preset {name!r}; available presets: {', '.join(sorted(PRESETS))}")
         return cls(**{**PRESETS[name], **overrides})
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "HeadConfig":
+    def from_dict(cls, values: dict[str, Any]) -> HeadConfig:
         """Build from a dict (e.g. config.json), rejecting unknown keys with the valid ones listed."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)

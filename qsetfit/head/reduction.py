@@ -37,7 +37,7 @@ class PCAReduction(nn.Module):
     def is_fitted(self) -> bool:
         return bool(self.fitted.item())
 
-    def fit(self, embeddings: torch.Tensor) -> "PCAReduction":
+    def fit(self, embeddings: torch.Tensor) -> PCAReduction:
         """Fit on (N, D) training embeddings (deterministic: full SVD)."""
         from sklearn.decomposition import PCA
 

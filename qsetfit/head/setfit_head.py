@@ -103,7 +103,7 @@ class SetFitQuantumHead(nn.Module):
         return out
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> "SetFitQuantumHead":
+    def from_pretrained(cls, directory: str | Path) -> SetFitQuantumHead:
         """Rebuild a head written by ``save_pretrained`` (nothing is unpickled)."""
         path = Path(directory)
         cfg = persistence.read_json(path / HEAD_CONFIG)

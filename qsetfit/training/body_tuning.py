@@ -16,7 +16,8 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -74,7 +75,7 @@ class BodyTuningArguments:
             raise QSetFitError(f"body learning rate must be > 0, got {self.learning_rate}")
 
     @classmethod
-    def coerce(cls, value: "BodyTuningArguments | str | dict[str, Any] | None") -> "BodyTuningArguments | None":
+    def coerce(cls, value: BodyTuningArguments | str | dict[str, Any] | None) -> BodyTuningArguments | None:
         """None, a strategy name ("contrastive"), a dict of fields, or an instance."""
         if value is None or isinstance(value, cls):
             return value

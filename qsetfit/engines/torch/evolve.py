@@ -71,7 +71,7 @@ def block_grad(old: torch.Tensor, lam: torch.Tensor, d: int, left: int, right: i
 
 def evolve(state: torch.Tensor, mats: list[torch.Tensor], plan: Plan, rows: slice) -> torch.Tensor:
     """Run every step on ``state`` (the batch rows ``rows``); differentiable by plain autograd."""
-    for (perm, left, right), mat in zip(plan.steps, mats):
+    for (perm, left, right), mat in zip(plan.steps, mats, strict=True):
         if perm is not None:
             state = permute(state, perm, plan.num_qubits)
         state = apply_block(state, _rows(mat, rows), left, right)

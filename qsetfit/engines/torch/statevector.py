@@ -205,7 +205,8 @@ class TorchStatevectorEngine(Engine):
         self.real = all(g.name in REAL_GATES for g in gates) and all(_is_real(o) for o in observables)
         if real_path is not None:
             if real_path and not self.real:
-                raise QSetFitError("real_path=True needs only real gates (ry, cx, cz, h, x, z, swap...) and real observables")
+                raise QSetFitError("real_path=True needs only real gates (ry, cx, cz, h, x, z, swap...) and real "
+                                   "observables")
             self.real = real_path
         self.gates = gates
         # Angle tables: angles = const + A_w @ w (+ x @ A_x^T for input-dependent slots).
@@ -281,7 +282,7 @@ class TorchStatevectorEngine(Engine):
         for o, obs in enumerate(observables):
             if obs.num_qubits != n:
                 raise QSetFitError(f"observable {o} acts on {obs.num_qubits} qubits, the circuit has {n}")
-            for pauli, coeff in zip(obs.paulis, obs.coeffs):
+            for pauli, coeff in zip(obs.paulis, obs.coeffs, strict=True):
                 if not pauli.x.any():
                     sign = (-1.0) ** (bits[:, pauli.z].sum(axis=1))
                     diag[:, o] += (coeff * sign).real
