@@ -10,14 +10,23 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from qsetfit.io import persistence
 from qsetfit.errors import QSetFitError
 
 # A QSetFitModel: not imported, because modeling.py calls this module (one direction of import only).
 QSetFitModel = Any
-M = TypeVar("M")
+
+
+class _Loadable(Protocol):
+    """What ``from_pretrained`` needs of the model class: ``load(run_dir)``."""
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> Any: ...
+
+
+M = TypeVar("M", bound=_Loadable)
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -184,6 +185,8 @@ class QSetFitModel:
         out = Path(run_dir)
         out.mkdir(parents=True, exist_ok=True)
         clear_complete(out)  # rewriting: the folder is not a finished run until the marker is back
+        quantum = self.trained_head.quantum
+        assert quantum is not None  # a QSetFitModel's head always has module 2 (only ablations drop it)
         persistence.write_json(out / persistence.CONFIG, {
             "format_version": persistence.FORMAT_VERSION,
             "head": self.config.to_dict(),
@@ -192,11 +195,11 @@ class QSetFitModel:
             "label_names": self.label_names,
             "seed": self.seed,
             "training": self.training_args.to_dict() if self.training_args else None,
-            "weight_order": [str(p) for p in self.trained_head.quantum.head_circuit.weights],
+            "weight_order": [str(p) for p in quantum.head_circuit.weights],
             "embedding_dim": self.trained_head.input_dim,
         })
         persistence.write_tensors(out / persistence.WEIGHTS, self.trained_head.state_dict())
-        persistence.write_circuit(out / persistence.CIRCUIT, self.trained_head.quantum.head_circuit.circuit)
+        persistence.write_circuit(out / persistence.CIRCUIT, quantum.head_circuit.circuit)
         if self.result is not None:
             persistence.write_history(out / persistence.HISTORY, self.result.history)
             self.metrics |= {"best_epoch": self.result.best_epoch, "best_validation": self.result.best_validation,
@@ -209,7 +212,7 @@ class QSetFitModel:
         return out
 
     @classmethod
-    def load(cls, run_dir: str | Path, *, cache_dir: str | Path | None = None) -> "QSetFitModel":
+    def load(cls, run_dir: str | Path, *, cache_dir: str | Path | None = None) -> QSetFitModel:
         """Rebuild a saved model (safetensors + JSON only; nothing is unpickled)."""
         path = Path(run_dir)
         if not path.is_dir():
@@ -250,7 +253,7 @@ class QSetFitModel:
 
     @classmethod
     def from_pretrained(cls, path_or_repo_id: str | Path, *, revision: str | None = None,
-                        token: str | bool | None = None, local_files_only: bool = False) -> "QSetFitModel":
+                        token: str | bool | None = None, local_files_only: bool = False) -> QSetFitModel:
         """Load a run directory or a Hugging Face Hub repository (downloaded with ``snapshot_download``)."""
         from qsetfit import hub
 
@@ -266,7 +269,8 @@ class QSetFitModel:
 
     def __repr__(self) -> str:
         n = sum(p.numel() for p in self.head.parameters()) if self.head is not None else "not built yet"
-        return f"QSetFitModel(body={self.body!r}, labels={self.label_names}, parameters={n}, qubits={self.config.qubits})"
+        return (f"QSetFitModel(body={self.body!r}, labels={self.label_names}, parameters={n}, "
+                f"qubits={self.config.qubits})")
 
 
 CONFIG_KEYS = ("format_version", "head", "body", "tuned_body", "label_names", "seed", "training", "weight_order",

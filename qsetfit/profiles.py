@@ -275,14 +275,16 @@ class NoiseProfile(_Profile):
     @property
     def is_ideal(self) -> bool:
         """True when the profile adds no noise at all."""
-        return self.kind == "none" or (self.kind == "depolarizing" and not (self.p1 or self.p2 or any(self.readout_flips)))
+        return self.kind == "none" or (self.kind == "depolarizing"
+                                       and not (self.p1 or self.p2 or any(self.readout_flips)))
 
 
 def _one_of(key: str, value: str, allowed: tuple[str, ...], *, hint: str = "") -> None:
     if value not in allowed:
         near = difflib.get_close_matches(value, allowed, n=1)
         extra = f"; did you mean {near[0]!r}?" if near else ""
-        raise QSetFitError(f"{key} must be one of {', '.join(allowed)}, got {value!r}{extra}{(' ' + hint) if hint else ''}")
+        tail = f" {hint}" if hint else ""
+        raise QSetFitError(f"{key} must be one of {', '.join(allowed)}, got {value!r}{extra}{tail}")
 
 
 # ---- look-up ------------------------------------------------------------------------------------------
@@ -360,12 +362,12 @@ def list_profiles(kind: ProfileKind | None = None) -> list[ProfileInfo]:
     """Every available profile (backend profiles first), with its one-line description and file."""
     rows = []
     for k in (("backend", "noise") if kind is None else (kind,)):
-        for name in profile_names(k):  # type: ignore[arg-type]
-            path = _find(k, name)  # type: ignore[arg-type]
+        for name in profile_names(k):
+            path = _find(k, name)
             try:
                 profile = (BackendProfile if k == "backend" else NoiseProfile).from_toml(path)  # type: ignore[arg-type]
                 description = profile.description
             except QSetFitError as exc:
                 description = f"(invalid: {exc})"
-            rows.append(ProfileInfo(k, name, description, str(path)))  # type: ignore[arg-type]
+            rows.append(ProfileInfo(k, name, description, str(path)))
     return rows

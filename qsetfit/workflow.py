@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from qsetfit.head.circuits import PRESETS, HeadConfig
 from qsetfit.data.datasets import Dataset, DatasetSplits, demo_dataset, load_file, load_splits
@@ -99,9 +100,8 @@ def train(
 def _train(data: str, out: Path, *, protocol: str, body: str, preset: str | None,
            head_overrides: dict[str, Any] | None, args: TrainingArguments, resume: bool, progress: bool,
            body_tuning: Any = None) -> TrainOutcome:
-    if out.exists() and any(out.iterdir()) and not resume:
-        if (out / "config.json").exists():
-            raise QSetFitError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if out.exists() and any(out.iterdir()) and not resume and (out / "config.json").exists():
+        raise QSetFitError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     splits = load_data(data, protocol=protocol, seed=args.seed)
     config = head_config(preset, len(splits.label_names), **(head_overrides or {}))
     model = QSetFitModel(config, body=body, label_names=splits.label_names, seed=args.seed)
@@ -166,8 +166,8 @@ def predict(run: str | Path, texts: Sequence[str], *, backend: str = "torch") ->
     probs = model.predict_proba(list(texts), backend=backend)
     return [
         {"text": t, "label": model.label_names[int(p.argmax())],
-         "probabilities": {name: float(v) for name, v in zip(model.label_names, p)}}
-        for t, p in zip(texts, probs)
+         "probabilities": {name: float(v) for name, v in zip(model.label_names, p, strict=True)}}
+        for t, p in zip(texts, probs, strict=True)
     ]
 
 

@@ -22,7 +22,8 @@ import logging
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -301,7 +302,7 @@ def summarize(results: Sequence[BaselineResult]) -> list[dict[str, Any]]:
     for name, runs in by_name.items():
         mean, std = mean_std([r.accuracy for r in runs])
         rows.append({"name": name, "kind": runs[0].kind, "hidden": runs[0].hidden,
-                     "parameters": int(round(float(np.mean([r.parameters for r in runs])))),
+                     "parameters": round(float(np.mean([r.parameters for r in runs]))),
                      "accuracy": mean, "accuracy_std": std, "accuracies": [r.accuracy for r in runs],
                      "seeds": [r.seed for r in runs]})
     return rows

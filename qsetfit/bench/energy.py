@@ -18,11 +18,13 @@ import logging
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 import torch
 
 from qsetfit.bench import energy_measure as measure
+from qsetfit.bench.plots import energy_plot
 from qsetfit import profiles
 from qsetfit.io import persistence
 from qsetfit.head.circuits import HeadConfig
@@ -108,13 +110,13 @@ def growth_per_qubit(qubits: Sequence[int], values: Sequence[float]) -> float | 
     mq = sum(qubits) / len(qubits)
     logs = [math.log2(v) for v in values]
     ml = sum(logs) / len(logs)
-    slope = sum((q - mq) * (v - ml) for q, v in zip(qubits, logs)) / sum((q - mq) ** 2 for q in qubits)
+    slope = sum((q - mq) * (v - ml) for q, v in zip(qubits, logs, strict=False)) / sum((q - mq) ** 2 for q in qubits)
     return 2.0**slope
 
 
 def break_even(qubits: Sequence[int], classical: Sequence[float], quantum: Sequence[float]) -> float | None:
     """First width where the classical energy reaches the quantum one (log-linear between widths); None if never."""
-    gaps = [math.log(c) - math.log(q) for c, q in zip(classical, quantum)]
+    gaps = [math.log(c) - math.log(q) for c, q in zip(classical, quantum, strict=False)]
     if gaps and gaps[0] >= 0:
         return float(qubits[0])
     for i in range(1, len(gaps)):
@@ -311,7 +313,8 @@ def energy_report(run_dir: str | Path, *, backend: str = "fake-torino", samples:
     if "cuda" in devices and not torch.cuda.is_available():
         raise QSetFitError("--device cuda: torch sees no CUDA device here; leave it out")
     model = QSetFitModel.load(run_dir)
-    config = model.config
+    config, module2 = model.config, model.trained_head.quantum
+    assert module2 is not None  # a QSetFitModel's head always has module 2
     profile = profiles.load_backend_profile(backend)
     for flag, value in (("--max-qubits", max_qubits), ("--max-measured-qubits", max_measured_qubits)):
         if value < config.qubits:
@@ -328,7 +331,7 @@ def energy_report(run_dir: str | Path, *, backend: str = "fake-torino", samples:
         readings = measure.measure_widths(
             config, widths, device=device, samples=samples, max_qubits=max_measured_qubits,
             time_budget_s=time_budget_s, memory_budget_bytes=measure.available_memory_bytes(device) // 2,
-            weights=model.head.quantum.weight, on_width=on_width)
+            weights=module2.weight, on_width=on_width)
         points += classical_points(config, readings, widths, power_w=power)
         constants += classical_constants(device, readings, power, source)
     constants.append(Constant("measurement", f"{samples} inputs per width at most, {time_budget_s:g} s budget, "
@@ -367,34 +370,3 @@ def write_outputs(result: dict[str, Any], out: Path) -> dict[str, Any]:
     result = {**result, "out": str(out), "files": ["energy.csv", "energy.json", "energy.png"]}
     persistence.write_json(out / "energy.json", result)
     return result
-
-
-def energy_plot(result: dict[str, Any], path: Path) -> None:
-    """Log-scale J per 1,000 inferences by width: filled markers measured/transpiled, hollow extrapolated."""
-    from qsetfit.bench.plots import new_figure, save_png
-
-    fig, ax = new_figure(figsize=(7.5, 4.5))
-    colours = {"cpu": "#4c72b0", "cuda": "#55a868", "qpu": "#c44e52"}
-    names = {"cpu": "CPU statevector", "cuda": "GPU statevector", "qpu": f"QPU model ({result['backend']})"}
-    for curve in result["curves"]:
-        pts = [row[curve] for row in result["rows"]]
-        ax.plot([p["qubits"] for p in pts], [p["joules_per_1000"] for p in pts], color=colours[curve], lw=1)
-        for firm in (True, False):
-            part = [p for p in pts if (p["method"] in ("measured", "transpiled", "declared")) == firm]
-            if part:
-                ax.plot([p["qubits"] for p in part], [p["joules_per_1000"] for p in part], "o", ms=4,
-                        color=colours[curve], mfc=colours[curve] if firm else "none",
-                        label=f"{names[curve]}, {'/'.join(sorted({p['method'] for p in part}))}")
-    for device, q in result["break_even_qubits"].items():
-        if q is not None:
-            ax.axvline(q, ls=":", color=colours[device])
-            ax.annotate(f"break-even ({device}) {q:.1f} qubits", (q, 0.5), xycoords=("data", "axes fraction"),
-                        rotation=90, ha="right", va="center", fontsize=8)
-    ax.set_yscale("log")
-    ax.set(xlabel="qubits (module 2 width)", ylabel="J per 1,000 inferences",
-           title="module 2 inference energy: classical statevector vs QPU")
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    save_png(fig, path)

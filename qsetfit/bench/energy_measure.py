@@ -14,12 +14,16 @@ import math
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable, Sequence
 
 import torch
 
 from qsetfit.head.circuits import HeadCircuit, HeadConfig, build_head_circuit
 from qsetfit.engines.registry import make_engine
+
+if TYPE_CHECKING:
+    from qsetfit.engines.torch.statevector import TorchStatevectorEngine
 
 BYTES_PER_AMPLITUDE = 8  # float64: the head is RY/CNOT with Z read-outs, so the engine takes its real path
 MEMORY_FACTOR = 4  # working copies of one input's statevector the engine may hold at once (stated, not measured)
@@ -140,7 +144,7 @@ def measure_width(config: HeadConfig, qubits: int, *, samples: int, device: str,
     warm-up input is run first and not counted.
     """
     hc = family_circuit(config, qubits)
-    engine = make_engine(hc, "torch").to(device)
+    engine = cast("TorchStatevectorEngine", make_engine(hc, "torch").to(device))  # "torch": the statevector engine
     gen = torch.Generator().manual_seed(seed + qubits)
     x = torch.rand(samples, qubits, generator=gen, dtype=torch.float64) * 2 - 1  # (S, Q)
     if weights is None or weights.shape != (len(hc.weights),):

@@ -24,7 +24,8 @@ core). A cell whose undecided examples would cost more than ``budget`` statevect
 seeded random sample of them instead (``budget // trajectories`` examples, a fresh sample per seed) and
 estimates the accuracy as the exact accuracy plus the mean change in correctness over the sample, scaled to
 all undecided examples: unbiased, and with a small interval when noise rarely flips a prediction (a
-difference estimator). The 95% sampling interval is in ``sampling_ci95``, the sample size in the method text. ``budget=None`` simulates every undecided example.
+difference estimator). The 95% sampling interval is in ``sampling_ci95``, the sample size in the method text.
+``budget=None`` simulates every undecided example.
 
 That is the Aer path (``simulator="aer"``). By default (``simulator="torch"``) the depolarizing and shot cells
 run on the noisy torch engine instead, over every undecided example, each with its method, trajectories and
@@ -38,7 +39,8 @@ import io
 import logging
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -113,6 +115,7 @@ def decided_mask(head: HybridHead, features: torch.Tensor, predictions: torch.Te
 def _readouts(head: HybridHead, features: torch.Tensor, *, bar: Any = None) -> torch.Tensor:
     """(N, Qm) module-2 read-outs on the head's current engine, in chunks."""
     out = [torch.zeros(0, head.config.measured, dtype=torch.float64)]
+    assert head.quantum is not None  # the noise benchmark's heads always have module 2
     for start in range(0, len(features), CHUNK):
         out.append(head.quantum(features[start : start + CHUNK]).to(torch.float64))
         if bar is not None:
@@ -175,13 +178,10 @@ def evaluate_cell(head: HybridHead, backend: Path, features: torch.Tensor, label
         correct, agree, ci = exact_accuracy, 1.0, 0.0
         if len(undecided):
             head.set_engine(str(backend), seed=seed)
+            assert head.quantum is not None  # the noise benchmark's heads always have module 2
             engine = head.quantum.engine
             method, stochastic = engine.describe().in_words(), engine.describe().stochastic
-            cost = runs_per_input(engine)
-            pick = undecided
-            if budget is not None and cost and len(undecided) * cost > budget:
-                rng = np.random.default_rng([seed, len(undecided)])
-                pick = np.sort(rng.choice(undecided, size=max(2, budget // cost), replace=False))
+            pick = _within_budget(undecided, runs_per_input(engine), budget, seed)
             sampled = len(pick)
             with tqdm(total=len(pick), desc=f"{backend.stem} seed {seed}", unit="input", leave=False,
                       disable=not progress) as bar:
@@ -205,6 +205,14 @@ def evaluate_cell(head: HybridHead, backend: Path, features: torch.Tensor, label
     return {"simulator": "aer", "method": method, "stochastic": stochastic, "simulated": int(sampled),
             "undecided": int(u), "sampling_ci95": float(np.mean(cis) / np.sqrt(len(cis)))
             } | noise_cells.seed_summary(accuracies, agreements, seconds)
+
+
+def _within_budget(undecided: np.ndarray, cost: int, budget: int | None, seed: int) -> np.ndarray:
+    """The undecided inputs to simulate: all, or a seeded random sample when they would cost over ``budget``."""
+    if budget is None or not cost or len(undecided) * cost <= budget:
+        return undecided
+    rng = np.random.default_rng([seed, len(undecided)])
+    return np.sort(rng.choice(undecided, size=max(2, budget // cost), replace=False))
 
 
 def label_ids(dataset: Any, label_names: Sequence[str]) -> np.ndarray:
@@ -236,8 +244,7 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
         test_limit: score a seeded subsample of the test set.
         budget: statevector runs per cell and seed before undecided examples are sampled (0: no limit).
         quick: defaults from ``QUICK`` instead of ``DEFAULTS`` for every argument left None.
-        resume: keep the cells an earlier run into ``out`` finished with the same settings.
-        progress: progress bars.
+        resume: keep the cells an earlier run into ``out`` finished with the same settings. progress: bars.
         simulator: "torch" (depolarizing and shot cells on the noisy torch engine) or "aer" (every cell on Aer).
 
     Returns:
@@ -255,13 +262,15 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
     model = QSetFitModel.load(run)
     profiles = write_profiles(cells, Path(out) / "profiles")
     dataset = subsample(workflow.evaluation_set(Path(run), data, model), opts["test_limit"], 0)
-    head, labels = model.head, label_ids(dataset, model.label_names)
+    head, labels = model.trained_head, label_ids(dataset, model.label_names)
     features, z, exact = _exact(model, dataset.texts, progress)
     settings = {"data": data, "readout": readout, "quick": quick, "qubits": head.config.qubits,
                 "simulator": simulator, "torch_threads": torch.get_num_threads()} | opts
+    result: dict[str, Any]
     result = {"run": str(run), "n": len(labels), "exact_accuracy": float((exact == labels).mean()), "cells": [],
               "settings": settings, "partial": True}
     done = _finished_cells(Path(out), result) if resume else {}
+    assert head.quantum is not None  # a QSetFitModel's head always has module 2
     circuit = head.quantum.head_circuit.circuit
     for cell in tqdm(cells, desc="noise grid", unit="cell", disable=not progress):
         if cell.name in done:
@@ -287,7 +296,7 @@ def _options(given: dict[str, Any], quick: bool) -> dict[str, Any]:
 
 def _exact(model: Any, texts: Sequence[str], progress: bool) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     """Module 1's features (N, Q), module 2's exact read-outs (N, Qm) and the exact predictions (N,)."""
-    head = model.head
+    head = model.trained_head
     head.set_engine("torch")
     with torch.no_grad():
         features = head.features(model.embed(texts, show_progress=progress))
@@ -317,9 +326,9 @@ def _finished_cells(out: Path, result: dict[str, Any]) -> dict[str, dict[str, An
     return done
 
 
-CSV_COLUMNS = ("cell", "axis", "value", "p1", "p2", "readout", "shots", "device", "simulator", "method", "trajectories",
-               "stderr", "near_boundary", "seeds", "undecided", "simulated", "accuracy", "accuracy_std", "sampling_ci95",
-               "agreement", "seconds", "profile")
+CSV_COLUMNS = ("cell", "axis", "value", "p1", "p2", "readout", "shots", "device", "simulator", "method",
+               "trajectories", "stderr", "near_boundary", "seeds", "undecided", "simulated", "accuracy", "accuracy_std",
+               "sampling_ci95", "agreement", "seconds", "profile")
 
 
 def write_outputs(out: Path, result: dict[str, Any]) -> list[str]:

@@ -18,7 +18,8 @@ import dataclasses
 import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -68,7 +69,8 @@ def method_text(engine: Any) -> str:
 @torch.no_grad()
 def readouts(head: HybridHead, features: torch.Tensor, *, bar: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, Qm) noisy read-outs on the head's torch noise engine and (N, Qm) their standard errors."""
-    engine = head.quantum.engine
+    assert head.quantum is not None  # the noise benchmark's heads always have module 2
+    engine: Any = head.quantum.engine  # the torch noise engine: last_result is not on the Engine base
     size = chunk_size(engine)
     values, errors = [], []
     for start in range(0, len(features), size):
@@ -116,7 +118,8 @@ def evaluate_torch_cell(head: HybridHead, backend: Path, features: torch.Tensor,
         correct, agree = exact_accuracy, 1.0
         if u:
             head.set_engine(str(backend), seed=seed)
-            engine = head.quantum.engine
+            assert head.quantum is not None  # the noise benchmark's heads always have module 2
+            engine: Any = head.quantum.engine  # the torch noise engine: trajectories, shots are not on the base
             method, trajectories = method_text(engine), engine.trajectories
             stochastic = bool(engine.shots or engine.method == "trajectories")
             with tqdm(total=u, desc=f"{backend.stem} seed {seed} (torch)", unit="input", leave=False,

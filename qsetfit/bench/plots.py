@@ -1,4 +1,4 @@
-"""Plots people would rather look at than read: learning curves and engine comparisons (PNG).
+"""Plots people would rather look at than read: learning curves, engine comparisons, energy by width (PNG).
 
 Figures are built with ``matplotlib.figure.Figure``, not pyplot: no global backend is switched (a notebook keeps
 its inline plots) and nothing needs closing.
@@ -56,3 +56,32 @@ def save_png(fig: Any, path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)
     atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def energy_plot(result: dict[str, Any], path: Path) -> None:
+    """Log-scale J per 1,000 inferences by width: filled markers measured/transpiled, hollow extrapolated."""
+    fig, ax = new_figure(figsize=(7.5, 4.5))
+    colours = {"cpu": "#4c72b0", "cuda": "#55a868", "qpu": "#c44e52"}
+    names = {"cpu": "CPU statevector", "cuda": "GPU statevector", "qpu": f"QPU model ({result['backend']})"}
+    for curve in result["curves"]:
+        pts = [row[curve] for row in result["rows"]]
+        ax.plot([p["qubits"] for p in pts], [p["joules_per_1000"] for p in pts], color=colours[curve], lw=1)
+        for firm in (True, False):
+            part = [p for p in pts if (p["method"] in ("measured", "transpiled", "declared")) == firm]
+            if part:
+                ax.plot([p["qubits"] for p in part], [p["joules_per_1000"] for p in part], "o", ms=4,
+                        color=colours[curve], mfc=colours[curve] if firm else "none",
+                        label=f"{names[curve]}, {'/'.join(sorted({p['method'] for p in part}))}")
+    for device, q in result["break_even_qubits"].items():
+        if q is not None:
+            ax.axvline(q, ls=":", color=colours[device])
+            ax.annotate(f"break-even ({device}) {q:.1f} qubits", (q, 0.5), xycoords=("data", "axes fraction"),
+                        rotation=90, ha="right", va="center", fontsize=8)
+    ax.set_yscale("log")
+    ax.set(xlabel="qubits (module 2 width)", ylabel="J per 1,000 inferences",
+           title="module 2 inference energy: classical statevector vs QPU")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_png(fig, path)

@@ -15,7 +15,8 @@ import platform
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -225,6 +226,7 @@ def _assemble(settings: dict[str, Any], runs: list[dict[str, Any]], *, partial: 
     rows = summary_rows(runs)
     comparison = compare_best(runs, rows)
     # "correct" (per test sentence) is kept as a 0/1 string so a resumed run can redo the paired tests.
+    result: dict[str, Any]
     result = {"settings": settings, "paper_reported": PAPER_REPORTED, "rows": rows, "comparison": comparison,
               "runs": [r | {"correct": _bits(r["correct"])} for r in runs], "partial": partial}
     result["module2_share"] = module2_shares(rows)

@@ -25,7 +25,7 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for name, rs in order.items():
         mean, std = stats.mean_std([r["accuracy"] for r in rs])
-        parameters = int(round(float(np.mean([r["parameters"] for r in rs]))))
+        parameters = round(float(np.mean([r["parameters"] for r in rs])))
         rows.append({"name": name, "kind": rs[0]["kind"], "parameters": parameters,
                      "accuracy": mean, "accuracy_std": std, "accuracies": [r["accuracy"] for r in rs],
                      "seeds": [r["seed"] for r in rs], "paper": PAPER_REPORTED.get(name)})
@@ -57,7 +57,7 @@ def compare_best(runs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict
             return None
         best[kind] = max(candidates, key=lambda r: r["accuracy"])
     q, c = best["quantum"], best["classical"]
-    per_seed = {}
+    per_seed: dict[int, dict[str, dict[str, Any]]] = {}
     for r in runs:
         if r["name"] in (q["name"], c["name"]):
             per_seed.setdefault(r["seed"], {})[r["name"]] = r

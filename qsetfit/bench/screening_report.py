@@ -12,7 +12,8 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -103,7 +104,8 @@ def markdown(study: Any, rows: Sequence[dict[str, Any]], effects: list[dict[str,
         lines.append(f"| {e['factor']} | {json.dumps(e['level'])} | {e['trials']} | "
                      f"{100 * e['validation_accuracy']:.2f} | {100 * e['effect']:+.2f} | {ci} |")
     if best is not None:
-        lines += ["", f"**Best point** (#{best['point_index']}, mean validation {100 * best['validation_accuracy']:.2f}%"
+        lines += ["", f"**Best point** (#{best['point_index']}, mean validation "
+                      f"{100 * best['validation_accuracy']:.2f}%"
                       f" over seeds {best['seeds']}, test {100 * best['test_accuracy']:.2f}% recorded, not used; "
                       f"{best['parameters']} parameters): `{json.dumps(best['point'], sort_keys=True)}`"]
     return "\n".join(lines) + "\n"
@@ -123,7 +125,7 @@ def plot(study: Any, effects: list[dict[str, Any]], path: Path) -> None:
     fig = Figure(figsize=(3.2 * ncols, 2.8 * nrows))
     axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
     grand = effects[0]["validation_accuracy"] - effects[0]["effect"]
-    for ax, factor in zip(axes, factors):
+    for ax, factor in zip(axes, factors, strict=False):  # the grid may hold spare axes
         es = [e for e in effects if e["factor"] == factor]
         x = np.arange(len(es))
         y = [100 * e["validation_accuracy"] for e in es]

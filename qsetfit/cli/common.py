@@ -9,9 +9,9 @@ import contextlib
 import json
 import sys
 from functools import wraps
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
-import click
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
@@ -34,14 +34,14 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise
         except KeyboardInterrupt:
             err_console.print("interrupted; a training run continues with --resume")
-            raise typer.Exit(130)
+            raise typer.Exit(130) from None
         except Exception as exc:  # noqa: BLE001 - the CLI boundary
             if STATE["debug"]:
                 raise
             kind = "" if isinstance(exc, QSetFitError) else f"{type(exc).__name__}: "
             hint = "" if isinstance(exc, QSetFitError) else " (run with --debug for the traceback)"
             err_console.print(f"[red]error:[/red] {kind}{exc}{hint}", markup=True, highlight=False, soft_wrap=True)
-            raise typer.Exit(1)
+            raise typer.Exit(1) from exc
 
     return wrapper
 
@@ -64,7 +64,7 @@ def hoist_global_options(args: list[str]) -> list[str]:
         if arg == "--":
             rest += args[i:]
             break
-        if arg in GLOBAL_FLAGS or arg.split("=", 1)[0] in GLOBAL_VALUED and "=" in arg:
+        if arg in GLOBAL_FLAGS or (arg.split("=", 1)[0] in GLOBAL_VALUED and "=" in arg):
             front.append(arg)
         elif arg in GLOBAL_VALUED and i + 1 < len(args):
             front += args[i:i + 2]
@@ -78,7 +78,8 @@ def hoist_global_options(args: list[str]) -> list[str]:
 class GlobalOptionsAnywhere(TyperGroup):
     """The top-level group: its options may follow the subcommand (``qsetfit train ... --threads 2``)."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:  # noqa: D102
+    # ctx: Any, as its class depends on typer: click's Context, or (recent typer) its vendored copy of click's.
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # noqa: D102
         return super().parse_args(ctx, hoist_global_options(list(args)))
 
 

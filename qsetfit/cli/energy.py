@@ -7,7 +7,8 @@ passed in so this module does not import ``qsetfit.cli.main``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
+from collections.abc import Callable
 
 import typer
 from rich.markup import escape
@@ -32,9 +33,9 @@ def energy_cli(
                                            help="Watts per busy core where no energy counter exists."),
     gpu_power_w: float = typer.Option(DEFAULT_GPU_POWER_W, "--gpu-power-w",
                                       help="GPU watts where no energy counter exists."),
-    device: Optional[list[str]] = typer.Option(None, "--device", help="cpu and/or cuda (repeat; default: cpu, "
+    device: list[str] | None = typer.Option(None, "--device", help="cpu and/or cuda (repeat; default: cpu, "
                                                "and cuda when available)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for energy.csv/json/png (default RUN/energy)."),
+    out: Path | None = typer.Option(None, "--out", help="Folder for energy.csv/json/png (default RUN/energy)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Energy per 1,000 inferences of module 2: classical statevector (measured, then extrapolated) vs a QPU model."""

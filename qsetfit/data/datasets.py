@@ -10,11 +10,13 @@ import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from qsetfit.data.readers import RawRows, SPLITS, check_two_classes, describe_text, label_names_from, read_rows, read_source
+from qsetfit.data.readers import (
+    SPLITS, RawRows, check_two_classes, describe_text, label_names_from, read_rows, read_source,
+)
 from qsetfit.errors import QSetFitError
 
 logger = logging.getLogger(__name__)
@@ -92,7 +94,7 @@ class DatasetSplits:
 
 def _to_dataset(raw: RawRows, label_names: list[str]) -> Dataset:
     index = {name: i for i, name in enumerate(label_names)}
-    for row, key in zip(raw.rows, raw.keys):
+    for row, key in zip(raw.rows, raw.keys, strict=True):
         if key not in index:
             raise QSetFitError(f"label {key!r} in {raw.where} ({row}) was never seen in training; known labels: "
                                f"{', '.join(label_names)}. Fix the label or drop rows whose label training lacks")
@@ -135,7 +137,7 @@ def _stratified_holdout(labels: np.ndarray, n_hold: int, rng: np.random.Generato
     exact = counts * n_hold / len(labels)
     quota = np.floor(exact).astype(int)
     quota[np.argsort(-(exact - quota), kind="stable")[: n_hold - int(quota.sum())]] += 1
-    held = [rng.permutation(np.flatnonzero(labels == c))[:q] for c, q in zip(classes, quota)]
+    held = [rng.permutation(np.flatnonzero(labels == c))[:q] for c, q in zip(classes, quota, strict=True)]
     hold = np.sort(np.concatenate(held))
     return np.setdiff1d(np.arange(len(labels)), hold), hold
 

@@ -181,7 +181,7 @@ class EmbeddingCache:
             raise QSetFitError(f"batch_size must be a positive integer, got {batch_size!r}; e.g. 64")
         hashes = [_text_hash(t) for t in texts]
         index, matrix = self._read()
-        todo = {h: t for h, t in zip(hashes, texts) if h not in index}
+        todo = {h: t for h, t in zip(hashes, texts, strict=True) if h not in index}
         if todo:
             logger.info("embedding %d new texts with %s (%d cached)", len(todo), self.body, len(texts) - len(todo))
             vectors = self._encode(list(todo.values()), batch_size, show_progress)
@@ -234,7 +234,8 @@ class EmbeddingCache:
             index[new_hashes[i]] = len(index)
         rows = new_vectors[keep]
         matrix = rows if matrix is None else np.concatenate([matrix, rows])
-        hashes = np.frombuffer(b"".join(sorted(index, key=index.__getitem__)), dtype=np.uint8)
+        in_order: list[bytes] = sorted(index, key=index.__getitem__)
+        hashes = np.frombuffer(b"".join(in_order), dtype=np.uint8)
         tensors = {"embeddings": np.ascontiguousarray(matrix), "sha256": hashes.reshape(-1, _HASH_BYTES)}
         meta = {"format": _FORMAT, "identity": self.identity, "body": self.body}
         atomic_write_bytes(self.path, save(tensors, metadata=meta))

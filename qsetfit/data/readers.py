@@ -10,7 +10,8 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -189,7 +190,7 @@ def read_hub(name: str, text_col: str, label_col: str) -> tuple[dict[str, RawRow
         if isinstance(feature, datasets.ClassLabel):
             fixed = list(feature.names)
             labels = [fixed[lab] if isinstance(lab, int) and 0 <= lab < len(fixed) else None for lab in labels]
-        records = [(f"row {i}", t, lab) for i, (t, lab) in enumerate(zip(list(ds[text_col]), labels), 1)]
+        records = [(f"row {i}", t, lab) for i, (t, lab) in enumerate(zip(list(ds[text_col]), labels, strict=True), 1)]
         raws[split] = to_raw(where, list(ds.column_names), records, text_col, label_col)
     if "train" not in raws:
         raise QSetFitError(f"hub dataset {name!r} has no labelled train split (found {list(loaded)})")

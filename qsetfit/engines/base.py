@@ -159,7 +159,7 @@ class Engine(nn.Module):
         if initial_state.shape[0] != x.shape[0]:
             raise QSetFitError(f"initial_state has {initial_state.shape[0]} rows but inputs have {x.shape[0]}")
 
-    def _forward(self, x: torch.Tensor, w: torch.Tensor, *initial_state: torch.Tensor | None) -> torch.Tensor:
+    def _forward(self, x: torch.Tensor, w: torch.Tensor, initial_state: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
 
 

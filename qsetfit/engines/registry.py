@@ -12,7 +12,8 @@ import math
 import difflib
 import importlib
 import importlib.util
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from qsetfit import profiles
 from qsetfit.engines.base import Engine

@@ -6,7 +6,8 @@ a circuit's angles by one rule.
 
 from __future__ import annotations
 
-from typing import Hashable, TypeVar
+from typing import TypeVar
+from collections.abc import Hashable
 
 from qiskit.circuit import Parameter, ParameterExpression
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from qiskit.circuit import Parameter, ParameterVector, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
@@ -60,8 +61,9 @@ class HeadConfig:
     Defaults are the SST-2 screening study's winner (``preset("screened-sst2")``): Q = 6, C = 1, N = 1, R = 2,
     one 6-qubit encoder of 2 layers reading the PCA of the embedding with amplitude_bias 1 (amplitude encoders get
     reduction "pca" and amplitude_bias 1.0 unless set; other module-1 kinds "none" and 0). ``connectivity``
-    defaults to min(1, Q - 1). ``encoders`` and ``encoder_qubits`` are derived when left unset (None): one encoder of Q qubits, or
-    Q / E qubits for E encoders, or Q / Qc encoders; ``encoder_connectivity`` defaults to min(2, Qc - 1).
+    defaults to min(1, Q - 1). ``encoders`` and ``encoder_qubits`` are derived when left unset (None): one encoder
+    of Q qubits, or Q / E qubits for E encoders, or Q / Qc encoders; ``encoder_connectivity`` defaults to
+    min(2, Qc - 1).
     """
 
     qubits: int = 6
@@ -90,6 +92,8 @@ class HeadConfig:
         if self.connectivity is None:
             self.connectivity = min(1, q - 1)
         self._derive_encoders()
+        assert self.encoders is not None and self.encoder_qubits is not None  # _derive_encoders set them
+        assert self.encoder_connectivity is not None
         amplitude = self.module1 == "amplitude" and bool(self.encoders)
         if self.amplitude_bias is None:  # the screening study's mapping: PCA + bias (README, sst2-screen)
             self.amplitude_bias = 1.0 if amplitude else 0.0
@@ -159,6 +163,7 @@ class HeadConfig:
             raise QSetFitError(f"module1 must be one of {MODULE1_KINDS}, got {self.module1!r}")
         if self.reduction not in REDUCTIONS:
             raise QSetFitError(f"reduction must be one of {REDUCTIONS}, got {self.reduction!r}")
+        assert self.amplitude_bias is not None and self.encoder_qubits is not None  # set by __post_init__
         if not (math.isfinite(self.amplitude_bias) and self.amplitude_bias >= 0):
             raise QSetFitError(f"amplitude_bias must be a finite number >= 0, got {self.amplitude_bias}")
         if self.pca_components < 0:
@@ -190,6 +195,7 @@ class HeadConfig:
     def encoder_read_width(self) -> int:
         """Embedding entries module 1's encoders read (one register slot each holds the bias when b > 0)."""
         per = self.encoder_dim - (1 if self.amplitude_bias else 0)
+        assert self.encoders is not None  # set by __post_init__
         return per * (self.encoders if self.encoder_input == "split" else 1)
 
     @property
@@ -198,14 +204,14 @@ class HeadConfig:
         return (self.feature_dim if self.skip else 0) + self.measured
 
     @classmethod
-    def preset(cls, name: str, **overrides: Any) -> "HeadConfig":
+    def preset(cls, name: str, **overrides: Any) -> HeadConfig:
         """A named configuration of the paper (see ``PRESETS``), with optional field overrides."""
         if name not in PRESETS:
             raise QSetFitError(f"unknown preset {name!r}; available presets: {', '.join(sorted(PRESETS))}")
         return cls(**{**PRESETS[name], **overrides})
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "HeadConfig":
+    def from_dict(cls, values: dict[str, Any]) -> HeadConfig:
         """Build from a dict (e.g. config.json), rejecting unknown keys with the valid ones listed."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
@@ -225,6 +231,7 @@ class HeadConfig:
     @property
     def encoder_dim(self) -> int:
         """Amplitudes read by one encoder."""
+        assert self.encoder_qubits is not None  # set by __post_init__
         return 2**self.encoder_qubits
 
     def parameter_counts(self, input_dim: int | None = None) -> dict[str, int]:
@@ -238,9 +245,12 @@ class HeadConfig:
                 raise QSetFitError("module1='linear' has (embedding width + 1) x qubits weights; pass input_dim")
             enc = (self.reduced_dim(input_dim) + 1) * self.qubits
         else:
+            assert self.encoders is not None and self.encoder_qubits is not None  # set by __post_init__
+            assert self.encoder_connectivity is not None
             enc = self.encoders * self.encoder_layers * ansatz_layer_size(self.encoder_qubits,
                                                                            self.encoder_connectivity)
         blocks = min(self.reuploads, 1) if self.share_reupload_weights else self.reuploads
+        assert self.connectivity is not None  # set by __post_init__
         head = (blocks + self.layers) * ansatz_layer_size(self.qubits, self.connectivity)
         linear = self.linear_inputs * self.classes + self.classes
         return {"encoders": enc, "module2": head, "linear": linear, "total": enc + head + linear}
@@ -338,6 +348,7 @@ def build_head_circuit(config: HeadConfig) -> HeadCircuit:
     weights, so the weight vector holds (1 + R) layers instead of (N + R).
     """
     q, c = config.qubits, config.connectivity
+    assert c is not None  # set by HeadConfig.__post_init__
     size = ansatz_layer_size(q, c)
     x = ParameterVector("x", q)
     n_blocks = min(config.reuploads, 1) if config.share_reupload_weights else config.reuploads

@@ -19,6 +19,7 @@ def amplitude_states(embeddings: torch.Tensor, config: HeadConfig) -> torch.Tens
     [e/|e|, b] / sqrt(1 + b^2). An all-zero slice stays zero without a bias (its read-outs are 0).
     """
     batch, dim = embeddings.shape
+    assert config.encoders is not None and config.amplitude_bias is not None  # set by HeadConfig.__post_init__
     size, bias = config.encoder_dim, float(config.amplitude_bias)
     width = size - 1 if bias else size  # embedding entries per register
     split = config.encoder_input == "split"
@@ -49,6 +50,8 @@ class AmplitudeEncoders(nn.Module):
     def __init__(self, config: HeadConfig, *, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.config = config
+        assert config.encoders is not None and config.encoder_qubits is not None  # set by HeadConfig.__post_init__
+        assert config.encoder_connectivity is not None
         self.layers = nn.ModuleList(
             QuantumLayer(
                 build_encoder_circuit(config.encoder_qubits, config.encoder_layers, config.encoder_connectivity,

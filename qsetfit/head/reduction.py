@@ -21,6 +21,10 @@ class PCAReduction(nn.Module):
     only on the head's configuration and the embedding width, never on the data size.
     """
 
+    mean: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    components: torch.Tensor
+    fitted: torch.Tensor
+
     def __init__(self, input_dim: int, components: int) -> None:
         super().__init__()
         if input_dim < 1 or components < 1:
@@ -33,7 +37,7 @@ class PCAReduction(nn.Module):
     def is_fitted(self) -> bool:
         return bool(self.fitted.item())
 
-    def fit(self, embeddings: torch.Tensor) -> "PCAReduction":
+    def fit(self, embeddings: torch.Tensor) -> PCAReduction:
         """Fit on (N, D) training embeddings (deterministic: full SVD)."""
         from sklearn.decomposition import PCA
 

@@ -45,8 +45,10 @@ class SetFitQuantumHead(nn.Module):
             raise QSetFitError("SetFitQuantumHead needs a HeadConfig (e.g. HeadConfig.preset('tiny')) or head=")
         if not temperature > 0:
             raise QSetFitError(f"temperature must be > 0, got {temperature}")
-        extra = {"input_dim": input_dim} if input_dim is not None else {}
-        self.head = head if head is not None else HybridHead(config, seed=seed, **extra)
+        if head is None:
+            assert config is not None  # checked above
+            head = HybridHead(config, seed=seed, input_dim=input_dim)
+        self.head = head
         self.config = self.head.config
         self.temperature = temperature
 
@@ -101,7 +103,7 @@ class SetFitQuantumHead(nn.Module):
         return out
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> "SetFitQuantumHead":
+    def from_pretrained(cls, directory: str | Path) -> SetFitQuantumHead:
         """Rebuild a head written by ``save_pretrained`` (nothing is unpickled)."""
         path = Path(directory)
         cfg = persistence.read_json(path / HEAD_CONFIG)

@@ -13,7 +13,8 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import torch
 from safetensors.torch import load as st_load

@@ -19,7 +19,8 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
 
 from qsetfit.errors import QSetFitError
 

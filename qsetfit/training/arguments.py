@@ -81,7 +81,7 @@ class TrainingArguments:
             raise QSetFitError(f"patience must be >= 1 or None, got {self.patience}")
 
     @classmethod
-    def preset(cls, name: str, **overrides: Any) -> "TrainingArguments":
+    def preset(cls, name: str, **overrides: Any) -> TrainingArguments:
         """The training knobs that ship with a head preset (``HeadConfig.preset(name)``), with overrides."""
         from qsetfit.head.circuits import PRESETS
 
@@ -90,7 +90,7 @@ class TrainingArguments:
         return cls.from_dict({**TRAINING_PRESETS.get(name, {}), **overrides})
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainingArguments":
+    def from_dict(cls, values: dict[str, Any]) -> TrainingArguments:
         """Build from a dict, naming the nearest valid key for a misspelled one."""
         check_fields(cls, values, "training argument")
         return cls(**values)

@@ -16,7 +16,8 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -74,7 +75,7 @@ class BodyTuningArguments:
             raise QSetFitError(f"body learning rate must be > 0, got {self.learning_rate}")
 
     @classmethod
-    def coerce(cls, value: "BodyTuningArguments | str | dict[str, Any] | None") -> "BodyTuningArguments | None":
+    def coerce(cls, value: BodyTuningArguments | str | dict[str, Any] | None) -> BodyTuningArguments | None:
         """None, a strategy name ("contrastive"), a dict of fields, or an instance."""
         if value is None or isinstance(value, cls):
             return value
@@ -99,7 +100,8 @@ def _setfit() -> Any:
 
 
 def _loss_class(name: str) -> Any:
-    from sentence_transformers import losses
+    # A lazy alias in sentence-transformers 6 (its stubs lack it); the package's own path before 6.
+    from sentence_transformers import losses  # type: ignore[attr-defined]
 
     if name == "SupConLoss":
         from setfit.losses import SupConLoss
@@ -259,6 +261,7 @@ def prepare_tuned_body(model: Any, train: Any, run_dir: str | Path | None, body_
     """Phase 1 for ``QSetFitModel.fit``: point ``model.body`` at a tuned body (``run_dir/body`` or a temporary
     folder); return whether the head's checkpoint may be resumed (only on the very body it was trained on)."""
     args = BodyTuningArguments.coerce(body_tuning)
+    assert args is not None  # QSetFitModel.fit calls this only when body_tuning is set
     base = model.base_body or model.body
     if run_dir is None:
         out = Path(tempfile.mkdtemp(prefix="qsetfit-body-")) / BODY_FOLDER

@@ -172,7 +172,8 @@ class Trainer:
         engine, engine_options = training_engine(args.engine, args.train_noise, args.train_trajectories, args.seed)
         head.set_engine(engine, **engine_options)  # train_noise: noisy trajectories on the torch engine
         result = TrainResult()
-        start_epoch, step, best, stale = 0, 0, {}, 0
+        best: dict[str, torch.Tensor] = {}
+        start_epoch, step, stale = 0, 0, 0
         emb, labels = self.train_set
         if resume:  # the fitted PCA comes back with the checkpoint's state
             start_epoch, step, best, stale = self._load_checkpoint(result)

@@ -253,7 +253,8 @@ class AerEngine(Engine):
                                                       seed=int(rng.integers(2**31 - 1)))
             self.estimator = TrackedEstimator(inner, self.counters)
         else:  # exact <O>: Aer ignores readout error here, so it is folded into the observables
-            observables = [noise.readout_dressed(o, noise.readout_flips(model, circuit.num_qubits)) for o in observables]
+            observables = [noise.readout_dressed(o, noise.readout_flips(model, circuit.num_qubits))
+                           for o in observables]
             inner = EstimatorV2(options={"backend_options": options,
                                          "run_options": {"shots": self.trajectories or 1}})
             self.estimator = TrackedEstimator(inner, self.counters, rng=rng if self.trajectories else None)

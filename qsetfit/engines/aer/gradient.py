@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, cast
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from qiskit.circuit import Parameter, ParameterExpression, ParameterVector, QuantumCircuit
@@ -88,8 +89,8 @@ def make_shift_plan(circuit: QuantumCircuit) -> ShiftPlan:
                     not_affine.setdefault(column[p], f"gate {inst.operation.name} has angle {angle}, which is not "
                                           f"affine in {p}; the batched parameter-shift gradient needs angles a*p + b")
                 continue
-            const = complex(angle.bind({p: 0.0 for p in angle.parameters})).real
-            rows.append((terms, float(const)))
+            offset = complex(angle.bind({p: 0.0 for p in angle.parameters})).real
+            rows.append((terms, float(offset)))
             slots.append((k, a))
     theta = ParameterVector("θ", len(rows))
     free = translated.copy_empty_like()
@@ -178,7 +179,8 @@ class BatchedParamShiftGradient(BaseEstimatorGradient):
         for done in finish:
             done(evs, gradients)
         metadata = [{"parameters": list(p)} for p in parameters]
-        return EstimatorGradientResult(gradients=gradients, metadata=metadata, options=Options())
+        filled = cast("list[np.ndarray]", gradients)  # every group's finish filled its members' rows
+        return EstimatorGradientResult(gradients=filled, metadata=metadata, options=Options())
 
     def _prepare(
         self,
@@ -246,6 +248,7 @@ class BatchedEstimatorQNN(EstimatorQNN):
 
     def _forward(self, input_data: np.ndarray | None, weights: np.ndarray | None) -> np.ndarray | None:
         values, num_samples = self._preprocess_forward(input_data, weights)
+        assert values is not None and num_samples is not None  # never None: the library's annotation is loose
         observables = [[o] for o in self._observables]
         if not self._circuit.num_parameters:  # Aer runs a parameter-free circuit once, however many rows
             values = values[:1]

@@ -20,7 +20,8 @@ from __future__ import annotations
 import copy
 import functools
 import logging
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 from qiskit.circuit import QuantumCircuit
@@ -47,7 +48,8 @@ def fake_backend(name: str) -> Any:
         if cls is not None:
             return cls()
     known = sorted(n for n in dir(fake_provider) if n.startswith("Fake") and not n.startswith("FakeProvider"))
-    raise QSetFitError(f"no fake backend {name!r} ({stem}) in qiskit_ibm_runtime.fake_provider; known: {', '.join(known)}")
+    raise QSetFitError(f"no fake backend {name!r} ({stem}) in qiskit_ibm_runtime.fake_provider; "
+                       f"known: {', '.join(known)}")
 
 
 @functools.lru_cache(maxsize=16)
@@ -136,7 +138,7 @@ def readout_dressed(observable: SparsePauliOp, flips: np.ndarray) -> SparsePauli
     if not np.any(flips):
         return observable
     terms: list[tuple[str, list[int], complex]] = []
-    for pauli, coeff in zip(observable.paulis, observable.coeffs):
+    for pauli, coeff in zip(observable.paulis, observable.coeffs, strict=True):
         label = pauli.to_label().lstrip("-i")  # qubit q is character -1-q
         support = [q for q in range(observable.num_qubits) if label[-1 - q] != "I"]
         letters = {q: label[-1 - q] for q in support}
@@ -144,7 +146,7 @@ def readout_dressed(observable: SparsePauliOp, flips: np.ndarray) -> SparsePauli
         for q in support:
             p01, p10 = flips[q]
             a, b = p10 - p01, 1.0 - p01 - p10
-            partial = [(s, c * a) for s, c in partial] + [(s + [q], c * b) for s, c in partial]
+            partial = [(s, c * a) for s, c in partial] + [([*s, q], c * b) for s, c in partial]
         terms += [("".join(letters[q] for q in s), s, c) for s, c in partial]
     return SparsePauliOp.from_sparse_list(terms, num_qubits=observable.num_qubits).simplify(atol=0.0)
 

@@ -104,8 +104,8 @@ def _schedule(isa: Any, target: Any, measured: list[int]) -> tuple[float, float]
 def format_dry_run(report: dict[str, Any]) -> str:
     """The dry-run report as the lines ``predict --dry-run`` prints."""
     return "\n".join([
-        f"dry run on {report['backend']} ({report['mode']} mode{', local testing' if report['local_testing'] else ''}): "
-        "nothing submitted",
+        f"dry run on {report['backend']} ({report['mode']} mode"
+        f"{', local testing' if report['local_testing'] else ''}): nothing submitted",
         f"  head qubits {report['qubits']} -> physical qubits {report['physical_qubits']}",
         f"  ISA depth {report['isa_depth']}, two-qubit gates {report['two_qubit_gates']}, "
         f"circuit duration {report['circuit_duration_s'] * 1e6:.1f} us",

@@ -43,7 +43,7 @@ class Ledger:
         run_dir: the run directory (created if missing).
     """
 
-    def __init__(self, run_dir: str | Path) -> None:
+    def __init__(self, run_dir: str | os.PathLike[str]) -> None:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / LEDGER
 

@@ -27,7 +27,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -47,7 +48,7 @@ class _ForwardOnly(torch.autograd.Function):
     """Runs the engine in float64; the backward pass refuses (hardware inference only)."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, engine: "IBMRuntimeEngine") -> torch.Tensor:  # noqa: D102
+    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, engine: IBMRuntimeEngine) -> torch.Tensor:  # noqa: D102
         out = engine.expectation_values(x.detach().cpu().double().numpy(), w.detach().cpu().double().numpy())
         return torch.as_tensor(out, dtype=torch.float64, device=x.device)
 
@@ -67,7 +68,8 @@ class IBMRuntimeEngine(Engine):
             (Aer with the device noise on the used qubits), "narrow"
             (compact, routed within as many device qubits as the head has: much cheaper to simulate when the
             device transpile borrows extra qubits, but with more SWAPs than the device would run;
-            ``noise.device_isa_circuit(narrow=True)``) or "device" (the fake backend instance itself; slow on 100+ qubit devices).
+            ``noise.device_isa_circuit(narrow=True)``) or "device" (the fake backend instance itself; slow on
+            100+ qubit devices).
         noise: local testing mode only: False simulates the same ISA circuit without noise.
         service: a ``QiskitRuntimeService`` (real devices); default: from ``qsetfit.engines.ibm.credentials``.
         ledger: optional ``qsetfit.engines.ibm.ledger.Ledger`` or run directory: every job is recorded, results stored,
@@ -100,8 +102,8 @@ class IBMRuntimeEngine(Engine):
                                f"{profile.backend!r} is a real device: remove it")
         unknown = set(extra) - set(RuntimeSettings.__dataclass_fields__)
         if unknown:
-            raise QSetFitError(f"unknown ibm engine option(s) {', '.join(sorted(unknown))}; valid: "
-                               f"local, noise, service, ledger, retries, {', '.join(RuntimeSettings.__dataclass_fields__)}")
+            raise QSetFitError(f"unknown ibm engine option(s) {', '.join(sorted(unknown))}; valid: local, noise, "
+                               f"service, ledger, retries, {', '.join(RuntimeSettings.__dataclass_fields__)}")
         self.profile = profile
         self.settings = RuntimeSettings.from_profile(profile, extra)
         self.local = is_fake(profile.backend)
@@ -332,11 +334,13 @@ def _stage(message: str) -> None:
         callback(message)
 
 
-def engine_from_profile(head_circuit: HeadCircuit, profile: profiles.BackendProfile, **options: Any) -> IBMRuntimeEngine:
+def engine_from_profile(head_circuit: HeadCircuit, profile: profiles.BackendProfile,
+                        **options: Any) -> IBMRuntimeEngine:
     """Builder for ``engine = "ibm"`` profiles: engine options (local, noise, service, ledger, retries, precision,
     twirling, dynamical_decoupling, instance, channel) go to the engine, other options override profile fields."""
     engine_keys = {"local", "noise", "service", "ledger", "retries", *RuntimeSettings.__dataclass_fields__}
-    engine_opts = {k: options.pop(k) for k in list(options) if k in engine_keys and k not in profile.keys()}
+    profile_fields = profile.keys()  # the profile's field names (a classmethod: a profile is no dict)
+    engine_opts = {k: options.pop(k) for k in list(options) if k in engine_keys and k not in profile_fields}
     if options:
         profile = profile.replace(**options)
     return IBMRuntimeEngine(head_circuit, profile, **engine_opts)

@@ -41,7 +41,7 @@ class RuntimeSettings:
     channel: str = ""
 
     @classmethod
-    def from_profile(cls, profile: profiles.BackendProfile, extra: dict[str, Any]) -> "RuntimeSettings":
+    def from_profile(cls, profile: profiles.BackendProfile, extra: dict[str, Any]) -> RuntimeSettings:
         """Profile fields first (``getattr``: fields added to ``BackendProfile`` later are honoured), then extras."""
         values = {k: getattr(profile, k) for k in cls.__dataclass_fields__ if hasattr(profile, k)}
         values.update(extra)

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 
 from qiskit.circuit import Parameter, ParameterExpression, QuantumCircuit
 
-from qsetfit.engines.torch.gates import IGNORED, expand_custom_gates, gate_spec, is_standard_gate, unsupported_gate_error
+from qsetfit.engines.torch.gates import (
+    IGNORED, expand_custom_gates, gate_spec, is_standard_gate, unsupported_gate_error,
+)
 from qsetfit.errors import QSetFitError
 from qsetfit.head.angles import affine_terms, constant_term
 
@@ -29,7 +31,7 @@ class Block:
     input_dependent: bool = False
 
 
-def linear_terms(expr: object, index: dict[Parameter, tuple[str, int]]) -> tuple[dict, float]:
+def linear_terms(expr: ParameterExpression | float, index: dict[Parameter, tuple[str, int]]) -> tuple[dict, float]:
     """Split a gate angle into {(kind, column): coefficient} + constant; only affine angles are allowed."""
     if not isinstance(expr, ParameterExpression):
         return {}, float(expr)

@@ -13,6 +13,7 @@ memory is one state per sample, and the work runs in batch chunks small enough t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -70,7 +71,7 @@ def block_grad(old: torch.Tensor, lam: torch.Tensor, d: int, left: int, right: i
 
 def evolve(state: torch.Tensor, mats: list[torch.Tensor], plan: Plan, rows: slice) -> torch.Tensor:
     """Run every step on ``state`` (the batch rows ``rows``); differentiable by plain autograd."""
-    for (perm, left, right), mat in zip(plan.steps, mats):
+    for (perm, left, right), mat in zip(plan.steps, mats, strict=True):
         if perm is not None:
             state = permute(state, perm, plan.num_qubits)
         state = apply_block(state, _rows(mat, rows), left, right)
@@ -97,7 +98,10 @@ class AdjointEvolve(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, plan, chunk, diag, init, batch, *mats):  # type: ignore[override]
+    def forward(
+        ctx: Any, plan: Plan, chunk: int, diag: torch.Tensor, init: torch.Tensor | None, batch: int,
+        *mats: torch.Tensor,
+    ) -> torch.Tensor:
         dtype, device = mats[0].dtype, mats[0].device
         finals = []
         for start in range(0, batch, chunk):
@@ -112,7 +116,7 @@ class AdjointEvolve(torch.autograd.Function):
         return probabilities(final) @ diag  # (B, n_obs)
 
     @staticmethod
-    def backward(ctx, grad_out):  # type: ignore[override]
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         final, diag, *mats = ctx.saved_tensors
         plan, n = ctx.plan, ctx.plan.num_qubits
         grads = [torch.zeros_like(m) for m in mats]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import torch
@@ -92,7 +92,7 @@ def unsupported_gate_error(name: str) -> QSetFitError:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _coefficients(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     cls, f = ONE_ANGLE_GATES[name]
     g0, g_quarter, g_half = (cls(t).to_matrix() for t in (0.0, math.pi / (2 * f), math.pi / f))
@@ -135,7 +135,7 @@ def _as_tensor(m: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
     return torch.tensor(m, dtype=dtype)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _angle_coefficients(name: str, dtype: torch.dtype, device: str) -> tuple[torch.Tensor, ...]:
     c0, c1, c2, _ = _coefficients(name)
     return tuple(_as_tensor(c, dtype).to(device) for c in (c0, c1, c2))

@@ -54,6 +54,10 @@ class TorchStatevectorEngine(Engine):
     """
 
     capabilities = Capabilities(initial_state=True, gradients=True, noise=False)
+    a_x: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    a_w: torch.Tensor
+    const: torch.Tensor
+    diag: torch.Tensor
 
     def __init__(
         self,
@@ -88,7 +92,8 @@ class TorchStatevectorEngine(Engine):
         self.real = all(g.name in REAL_GATES for g in gates) and all(_is_real(o) for o in observables)
         if real_path is not None:
             if real_path and not self.real:
-                raise QSetFitError("real_path=True needs only real gates (ry, cx, cz, h, x, z, swap...) and real observables")
+                raise QSetFitError("real_path=True needs only real gates (ry, cx, cz, h, x, z, swap...) and real "
+                                   "observables")
             self.real = real_path
         self.gates = gates
         # Angle tables: angles = const + A_w @ w (+ x @ A_x^T for input-dependent slots).
@@ -164,7 +169,7 @@ class TorchStatevectorEngine(Engine):
         for o, obs in enumerate(observables):
             if obs.num_qubits != n:
                 raise QSetFitError(f"observable {o} acts on {obs.num_qubits} qubits, the circuit has {n}")
-            for pauli, coeff in zip(obs.paulis, obs.coeffs):
+            for pauli, coeff in zip(obs.paulis, obs.coeffs, strict=True):
                 if not pauli.x.any():
                     sign = (-1.0) ** (bits[:, pauli.z].sum(axis=1))
                     diag[:, o] += (coeff * sign).real
