@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from qsetfit.errors import QSetFitError
-from qsetfit.modeling import accuracy_ci
+from qsetfit.bench.stats import accuracy_ci
 from qsetfit.training.arguments import TrainingArguments
 from qsetfit import workflow
 

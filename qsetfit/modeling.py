@@ -8,7 +8,6 @@ at call time (``backend=``).
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 from typing import Any
 from collections.abc import Sequence
@@ -239,6 +238,7 @@ class QSetFitModel:
             raise QSetFitError(f"{path / persistence.WEIGHTS} does not match config.json (keys {sorted(missing)})")
         _check_shapes(model.trained_head.state_dict(), state, path)
         model.trained_head.load_state_dict(state)
+        _check_circuit(path / persistence.CIRCUIT, model.trained_head)
         model.run_dir = path
         metrics_path = path / persistence.METRICS
         model.metrics = persistence.read_json(metrics_path) if metrics_path.is_file() else {}
@@ -287,6 +287,21 @@ def _check_shapes(expected: dict[str, torch.Tensor], saved: dict[str, torch.Tens
                            "the run's config.json or train again")
 
 
-def accuracy_ci(accuracy: float, n: int) -> float:
-    """Half-width of the 95% normal-approximation interval of an accuracy on n examples."""
-    return 1.96 * math.sqrt(max(accuracy * (1 - accuracy), 0.0) / max(n, 1))
+def _circuit_signature(circuit: Any) -> list[tuple[str, tuple[int, ...], tuple[str, ...]]]:
+    """Each gate's name, qubits and angle expressions: what must match for the saved weights to mean the same."""
+    return [(inst.operation.name, tuple(circuit.find_bit(q).index for q in inst.qubits),
+             tuple(str(p) for p in inst.operation.params)) for inst in circuit.data]
+
+
+def _check_circuit(path: Path, head: HybridHead) -> None:
+    """The circuit a run saved must be the one this qsetfit builds from its config.json (else its weights would
+    silently drive another circuit, e.g. after a change to ``build_head_circuit``)."""
+    if head.quantum is None or not path.is_file():
+        return
+    saved = _circuit_signature(persistence.read_circuit(path))
+    built = _circuit_signature(head.quantum.head_circuit.circuit)
+    if saved != built:
+        pairs = zip(saved, built, strict=False)  # lengths may differ
+        at = next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(saved), len(built)))
+        raise QSetFitError(f"{path} differs from the circuit this qsetfit builds from config.json (first at gate {at}"
+                           f" of {len(saved)}); load the run with the qsetfit version that trained it")

@@ -17,10 +17,13 @@ from qsetfit.data.datasets import Dataset, DatasetSplits, demo_dataset, load_fil
 from qsetfit.data.embeddings import DEFAULT_BODY
 from qsetfit.errors import QSetFitError
 from qsetfit.hub import write_model_card
-from qsetfit.modeling import QSetFitModel, accuracy_ci
+from qsetfit.bench.stats import accuracy_ci
+from qsetfit.modeling import QSetFitModel
 from qsetfit.io.persistence import METRICS, read_json, write_json
 from qsetfit.io.rundir import clear_complete, mark_complete, run_lock
 from qsetfit.training.arguments import TrainingArguments
+from qsetfit.engines.registry import available_engines
+from qsetfit.profiles import list_profiles
 
 logger = logging.getLogger(__name__)
 DEMO = "demo"
@@ -173,20 +176,14 @@ def predict(run: str | Path, texts: Sequence[str], *, backend: str = "torch") ->
 
 def backends() -> list[dict[str, str]]:
     """Every engine, backend profile and noise profile, with a one-line description."""
-    from qsetfit.engines.registry import available_engines
 
     rows: dict[str, dict[str, str]] = {
         "torch": {"name": "torch", "kind": "engine", "description": "exact statevector, fused torch kernels (float64)"},
         "torch-float32": {"name": "torch-float32", "kind": "engine", "description": "the torch engine in float32"},
     }
-    try:
-        from qsetfit.profiles import list_profiles
-    except ImportError:  # profiles arrive with the Aer engine
-        list_profiles = None  # type: ignore[assignment]
-    if list_profiles is not None:
-        for info in list_profiles():
-            rows.setdefault(info.name, {"name": info.name, "kind": f"{info.kind} profile",
-                                        "description": info.description, "path": info.path})
+    for info in list_profiles():
+        rows.setdefault(info.name, {"name": info.name, "kind": f"{info.kind} profile",
+                                    "description": info.description, "path": info.path})
     for name in available_engines():
         rows.setdefault(name, {"name": name, "kind": "engine", "description": ""})
     return list(rows.values())

@@ -157,3 +157,20 @@ def test_predict_refuses_empty_texts_and_fit_an_empty_dataset(trained):
         model.predict(["fine", " "])
     with pytest.raises(QSetFitError, match="the training Dataset is empty"):
         QSetFitModel(HeadConfig.preset("tiny")).fit(Dataset([], [], ["a", "b"]))
+
+
+def test_a_run_whose_saved_circuit_differs_from_the_rebuilt_one_is_refused(tmp_path):
+    from qiskit import QuantumCircuit
+
+    from qsetfit.io import persistence
+
+    data = Dataset(["a good film", "a great movie", "an awful film", "a terrible movie"], [1, 1, 0, 0],
+                   ["negative", "positive"])
+    model = QSetFitModel(HeadConfig.preset("tiny", classes=2), cache_dir=tmp_path / "cache")
+    model.fit(data, data, args=TrainingArguments(epochs=1, batch_size=4), run_dir=tmp_path / "run", progress=False)
+    QSetFitModel.load(tmp_path / "run")  # the saved circuit is the rebuilt one
+    other = QuantumCircuit(model.config.qubits)
+    other.h(0)
+    persistence.write_circuit(tmp_path / "run" / persistence.CIRCUIT, other)
+    with pytest.raises(QSetFitError, match="differs from the circuit this qsetfit builds"):
+        QSetFitModel.load(tmp_path / "run")

@@ -105,3 +105,26 @@ def test_resume_without_checkpoint_or_with_other_arguments(tmp_path):
     Trainer(head, TrainingArguments(epochs=1), (x, y), checkpoint_dir=tmp_path, progress=False).train()
     with pytest.raises(QSetFitError, match="arguments differ.*epochs"):
         Trainer(head, TrainingArguments(epochs=2), (x, y), checkpoint_dir=tmp_path, progress=False).train(resume=True)
+
+
+def test_training_switches_module_2s_engine_and_restores_it_even_on_failure(monkeypatch):
+    x, y = _toy()
+    head = HybridHead(HeadConfig.preset("tiny"), seed=1)
+    seen = []
+    real_forward = HybridHead.forward
+
+    def spy(self, *a, **k):
+        seen.append(self.engine_spec[0])
+        return real_forward(self, *a, **k)
+
+    monkeypatch.setattr(HybridHead, "forward", spy)
+    Trainer(head, TrainingArguments(epochs=1, batch_size=20, engine="torch-float32"), (x, y), progress=False).train()
+    assert set(seen) == {"torch-float32"} and head.engine_spec == ("torch", {})
+
+    def broken(self, resume):
+        raise RuntimeError("killed mid-training")
+
+    monkeypatch.setattr(Trainer, "_epochs", broken)
+    with pytest.raises(RuntimeError, match="killed"):
+        Trainer(head, TrainingArguments(epochs=1, engine="torch-float32"), (x, y), progress=False).train()
+    assert head.engine_spec == ("torch", {})

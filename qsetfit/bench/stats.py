@@ -131,3 +131,8 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
         raise QSetFitError("mean_std needs at least one value")
     vals = [float(v) for v in values]
     return statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0
+
+
+def accuracy_ci(accuracy: float, n: int) -> float:
+    """Half-width of the 95% normal-approximation interval of an accuracy on n examples."""
+    return 1.96 * math.sqrt(max(accuracy * (1 - accuracy), 0.0) / max(n, 1))

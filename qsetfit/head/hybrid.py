@@ -54,6 +54,13 @@ class HybridHead(nn.Module):
         if self.quantum is not None:
             self.quantum.set_engine(engine, **engine_options)
 
+    @property
+    def engine_spec(self) -> tuple[str, dict[str, Any]] | None:
+        """(engine name, options) module 2 runs on now; None without module 2."""
+        if self.quantum is None:
+            return None
+        return self.quantum.engine_name, dict(self.quantum.engine_options)
+
     def prepare(self, train_embeddings: torch.Tensor) -> None:
         """Fit what is fitted rather than trained (the PCA) on the training embeddings; the Trainer calls it."""
         if self.reduction is not None:

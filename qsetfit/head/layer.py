@@ -40,7 +40,7 @@ class QuantumLayer(nn.Module):
         n_w = len(head_circuit.weights)
         init = (torch.rand(n_w, generator=generator, dtype=torch.float64) * 2 - 1) * init_scale * math.pi
         self.weight = nn.Parameter(init)
-        self.engine_name = engine
+        self.engine_name, self.engine_options = engine, dict(engine_options)
         self.engine = make_engine(head_circuit, engine, **engine_options)
 
     def set_engine(self, engine: str, **engine_options: Any) -> None:
@@ -50,7 +50,7 @@ class QuantumLayer(nn.Module):
         jobs still finish), so switching backends leaves nothing open on the provider's side.
         """
         new = make_engine(self.head_circuit, engine, **engine_options).to(self.weight.device)
-        old, self.engine, self.engine_name = self.engine, new, engine
+        old, self.engine, self.engine_name, self.engine_options = self.engine, new, engine, dict(engine_options)
         if old is not new:
             old.close()
 

@@ -167,10 +167,21 @@ class Trainer:
         return (metrics["accuracy"], -metrics["loss"]) > (best["accuracy"], -best["loss"])
 
     def train(self, *, resume: bool = False) -> TrainResult:
-        """Run the epochs; leave the head holding the selected (best-on-validation, else last) weights."""
+        """Run the epochs; leave the head holding the selected (best-on-validation, else last) weights, on the
+        engine it ran on before (training switches module 2 to ``args.engine``, or to noisy trajectories)."""
+        before = self.head.engine_spec
+        engine, engine_options = training_engine(self.args.engine, self.args.train_noise,
+                                                 self.args.train_trajectories, self.args.seed)
+        if before != (engine, engine_options):
+            self.head.set_engine(engine, **engine_options)
+        try:
+            return self._epochs(resume)
+        finally:
+            if before is not None and self.head.engine_spec != before:
+                self.head.set_engine(before[0], **before[1])
+
+    def _epochs(self, resume: bool) -> TrainResult:
         args, head = self.args, self.head
-        engine, engine_options = training_engine(args.engine, args.train_noise, args.train_trajectories, args.seed)
-        head.set_engine(engine, **engine_options)  # train_noise: noisy trajectories on the torch engine
         result = TrainResult()
         best: dict[str, torch.Tensor] = {}
         start_epoch, step, stale = 0, 0, 0
@@ -220,8 +231,6 @@ class Trainer:
             head.load_state_dict(best)
         else:
             result.best_epoch = len(result.history)
-        if args.train_noise:  # trained under noise; the head itself runs noiselessly unless asked otherwise
-            head.set_engine(args.engine)
         return result
 
 
