@@ -21,11 +21,11 @@ from qsetfit.head.circuits import HeadConfig
 from qsetfit.data.datasets import Dataset
 from qsetfit.data.embeddings import DEFAULT_BODY, embed
 from qsetfit.engines.registry import engine_kind
-from qsetfit.errors import QSetFitError
+from qsetfit.errors import QSetFitError, check_keys
 from qsetfit.head.hybrid import HybridHead, needs_input_dim
 from qsetfit.io.rundir import clear_complete, holds_run_dir, mark_complete, require_complete, run_identity
 from qsetfit.training.head_trainer import Trainer, TrainResult, evaluate
-from qsetfit.training.arguments import TrainingArguments, check_keys
+from qsetfit.training.arguments import TrainingArguments
 
 logger = logging.getLogger(__name__)
 

@@ -14,14 +14,13 @@ top-level ``backends/`` and ``noise_models/`` folders; the copies shipped inside
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, TypeVar
 
-from qsetfit.errors import QSetFitError
+from qsetfit.errors import QSetFitError, check_keys, did_you_mean
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -52,14 +51,7 @@ class _Profile:
     @classmethod
     def _check_keys(cls, values: dict[str, Any], what: str) -> None:
         """Raise on the first unknown key, naming the nearest valid one; ``what`` formats the key."""
-        valid = cls.keys()
-        for key in values:
-            if key not in valid:
-                near = difflib.get_close_matches(key, valid, n=1)
-                hint = f"did you mean {near[0]!r}? " if near else ""
-                raise QSetFitError(
-                    f"unknown {what.format(key)}; {hint}valid keys for a {cls.__name__}: {', '.join(valid)}"
-                )
+        check_keys(values, cls.keys(), what)
 
     @classmethod
     def from_dict(cls: type[P], values: dict[str, Any], *, name: str = "", source: str = "") -> P:
@@ -281,7 +273,7 @@ class NoiseProfile(_Profile):
 
 def _one_of(key: str, value: str, allowed: tuple[str, ...], *, hint: str = "") -> None:
     if value not in allowed:
-        near = difflib.get_close_matches(value, allowed, n=1)
+        near = did_you_mean(value, allowed)
         extra = f"; did you mean {near[0]!r}?" if near else ""
         tail = f" {hint}" if hint else ""
         raise QSetFitError(f"{key} must be one of {', '.join(allowed)}, got {value!r}{extra}{tail}")
@@ -328,7 +320,7 @@ def _load(cls: type[P], kind: ProfileKind, name_or_path: str | Path) -> P:
     path = _find(kind, name_or_path)
     if path is None:
         names = profile_names(kind)
-        near = difflib.get_close_matches(str(name_or_path), names, n=1)
+        near = did_you_mean(str(name_or_path), names)
         hint = f"did you mean {near[0]!r}? " if near else ""
         raise QSetFitError(
             f"unknown {kind} profile {str(name_or_path)!r}; {hint}available: {', '.join(names) or '(none)'} "

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
@@ -19,7 +18,7 @@ import numpy as np
 from qsetfit.bench import baselines
 from qsetfit.head.circuits import PRESETS, HeadConfig
 from qsetfit.data.embeddings import DEFAULT_BODY
-from qsetfit.errors import QSetFitError
+from qsetfit.errors import QSetFitError, check_keys, did_you_mean
 from qsetfit.training.arguments import TrainingArguments
 
 if sys.version_info >= (3, 11):
@@ -126,12 +125,7 @@ class Study:
             values = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise QSetFitError(f"{path} is not valid UTF-8 TOML: {exc}") from exc
-        known = [f.name for f in fields(cls)]
-        for key in values:
-            if key not in known:
-                near = difflib.get_close_matches(key, known, n=1)
-                raise QSetFitError(f"unknown study key {key!r} in {path}" + (f"; did you mean {near[0]!r}?" if near
-                                   else f"; valid keys: {', '.join(known)}"))
+        check_keys(values, [f.name for f in fields(cls)], f"study key {{!r}} in {path}")
         if "data" not in values:
             raise QSetFitError(f"{path} names no data; add data = \"...\" (anything --data takes)")
         for key in ("data", "body"):  # "~/..." and "$VAR/..." so one study file serves several machines
@@ -159,7 +153,7 @@ def _check_knob(name: str, section: str) -> None:
     if name == "classes":
         raise QSetFitError(f"'classes' cannot be in the study's {section}: it comes from the data")
     if name not in KNOBS:
-        near = difflib.get_close_matches(name, KNOBS, n=1)
+        near = did_you_mean(name, KNOBS)
         hint = f"; did you mean {near[0]!r}?" if near else ""
         raise QSetFitError(f"unknown factor {name!r} in the study's {section}{hint} (any HeadConfig or "
                            "TrainingArguments field works)")

@@ -9,7 +9,6 @@ import side effect; more with ``register_engine_kind``); a user resolver (``regi
 from __future__ import annotations
 
 import math
-import difflib
 import importlib
 import importlib.util
 from typing import Any
@@ -17,7 +16,7 @@ from collections.abc import Callable
 
 from qsetfit import profiles
 from qsetfit.engines.base import Engine
-from qsetfit.errors import QSetFitError
+from qsetfit.errors import QSetFitError, did_you_mean
 from qsetfit.head.circuits import HeadCircuit
 
 EngineFactory = Callable[..., Engine]
@@ -84,7 +83,7 @@ def make_engine(head_circuit: HeadCircuit, name: str, **options: Any) -> Engine:
         return engine
     _refuse_noise_profile(name)
     known = available_engines()
-    guess = difflib.get_close_matches(name, known, n=1)
+    guess = did_you_mean(name, known)
     hint = f"; did you mean {guess[0]!r}" if guess else ""
     raise QSetFitError(f"unknown engine or backend {name!r}{hint}; available: {', '.join(known)}")
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from qiskit.circuit import Parameter, ParameterVector, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
-from qsetfit.errors import QSetFitError
+from qsetfit.errors import QSetFitError, check_keys
 
 MAX_ENCODER_QUBITS = 20
 MODULE1_KINDS = ("amplitude", "linear")
@@ -213,10 +213,7 @@ class HeadConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> HeadConfig:
         """Build from a dict (e.g. config.json), rejecting unknown keys with the valid ones listed."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise QSetFitError(f"unknown HeadConfig key(s) {unknown}; valid keys: {sorted(known)}")
+        check_keys(values, [f.name for f in fields(cls)], "HeadConfig key")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from qsetfit.errors import QSetFitError
+from qsetfit.errors import QSetFitError, check_keys
 
 SCHEDULES = ("constant", "cosine", "linear")
 # Training knobs shipped with a head preset (the rest are the defaults). The paper gives none for its heads.
@@ -103,12 +102,3 @@ class TrainingArguments:
 def check_fields(cls: type, values: dict[str, Any], what: str) -> None:
     """Raise a QSetFitError naming the nearest field of dataclass ``cls`` for a misspelled key of ``values``."""
     check_keys(values, [f.name for f in fields(cls)], what)
-
-
-def check_keys(values: dict[str, Any], known: list[str], what: str) -> None:
-    """Raise a QSetFitError naming the nearest of ``known`` for a key of ``values`` that is not one of them."""
-    for key in values:
-        if key not in known:
-            near = difflib.get_close_matches(key, known, n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else ""
-            raise QSetFitError(f"unknown {what} {key!r}{hint} valid: {', '.join(known)}")

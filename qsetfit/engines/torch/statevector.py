@@ -16,7 +16,6 @@ How it is fast (measured in benchmarks/bench_engines.py):
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 import numpy as np
@@ -31,7 +30,7 @@ from qsetfit.engines.torch.evolve import AdjointEvolve, Plan, evolve, permute, p
 from qsetfit.engines.torch.gates import (
     REAL_GATES, angle_matrix, fixed_matrix,
 )
-from qsetfit.errors import QSetFitError
+from qsetfit.errors import QSetFitError, did_you_mean
 
 
 class TorchStatevectorEngine(Engine):
@@ -335,7 +334,7 @@ TORCH_OPTIONS = ("fusion_qubits", "gradient", "real_path", "cache_bytes", "max_m
 def _build(head_circuit: Any, dtype: torch.dtype, options: dict[str, Any]) -> TorchStatevectorEngine:
     unknown = sorted(set(options) - set(TORCH_OPTIONS))
     if unknown:
-        guess = difflib.get_close_matches(unknown[0], TORCH_OPTIONS, n=1)
+        guess = did_you_mean(unknown[0], TORCH_OPTIONS)
         hint = f"; did you mean {guess[0]!r}" if guess else ""
         raise QSetFitError(f"unknown option {unknown[0]!r} for the torch engine{hint}; options: "
                            f"{', '.join(TORCH_OPTIONS)}")
