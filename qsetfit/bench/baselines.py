@@ -31,7 +31,7 @@ from qsetfit.head.circuits import HeadConfig
 from qsetfit.data.datasets import Dataset, DatasetSplits, demo_dataset, load_splits
 from qsetfit.data.embeddings import DEFAULT_BODY, embed
 from qsetfit.errors import QSetFitError
-from qsetfit.bench.stats import mean_std
+from qsetfit.bench.stats import summary_rows
 
 logger = logging.getLogger(__name__)
 
@@ -291,21 +291,8 @@ def fit_baselines(split: EmbeddedSplits, specs: Sequence[BaselineSpec], *,
 
 
 def summarize(results: Sequence[BaselineResult]) -> list[dict[str, Any]]:
-    """One row per head over seeds: {name, parameters, accuracy, accuracy_std, accuracies, seeds, ...}.
-
-    ``parameters`` is the mean over seeds rounded (it varies only for the SVC: its support vectors).
-    """
-    by_name: dict[str, list[BaselineResult]] = {}
-    for r in results:
-        by_name.setdefault(r.name, []).append(r)
-    rows = []
-    for name, runs in by_name.items():
-        mean, std = mean_std([r.accuracy for r in runs])
-        rows.append({"name": name, "kind": runs[0].kind, "hidden": runs[0].hidden,
-                     "parameters": round(float(np.mean([r.parameters for r in runs]))),
-                     "accuracy": mean, "accuracy_std": std, "accuracies": [r.accuracy for r in runs],
-                     "seeds": [r.seed for r in runs]})
-    return rows
+    """One row per head over seeds (``stats.summary_rows``), with its kind and hidden width."""
+    return summary_rows([r.to_row() for r in results], keep=("kind", "hidden"))
 
 
 def run_baselines(data: str, *, body: str = DEFAULT_BODY, seeds: Sequence[int] = (0,), protocol: str = "paper",

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from qsetfit.bench import stats
 
@@ -18,18 +17,8 @@ ALPHA = 0.05
 
 
 def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per method: parameters, accuracy mean ± std over seeds, per-seed accuracies, paper's number."""
-    order: dict[str, list[dict[str, Any]]] = {}
-    for r in runs:
-        order.setdefault(r["name"], []).append(r)
-    rows = []
-    for name, rs in order.items():
-        mean, std = stats.mean_std([r["accuracy"] for r in rs])
-        parameters = round(float(np.mean([r["parameters"] for r in rs])))
-        rows.append({"name": name, "kind": rs[0]["kind"], "parameters": parameters,
-                     "accuracy": mean, "accuracy_std": std, "accuracies": [r["accuracy"] for r in rs],
-                     "seeds": [r["seed"] for r in rs], "paper": PAPER_REPORTED.get(name)})
-    return rows
+    """One row per method (``stats.summary_rows``) with the paper's reported number beside it."""
+    return [row | {"paper": PAPER_REPORTED.get(row["name"])} for row in stats.summary_rows(runs)]
 
 
 def module2_shares(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

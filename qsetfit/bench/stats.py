@@ -136,3 +136,19 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 def accuracy_ci(accuracy: float, n: int) -> float:
     """Half-width of the 95% normal-approximation interval of an accuracy on n examples."""
     return 1.96 * math.sqrt(max(accuracy * (1 - accuracy), 0.0) / max(n, 1))
+
+
+def summary_rows(runs: Sequence[dict[str, Any]], *, keep: Sequence[str] = ("kind",)) -> list[dict[str, Any]]:
+    """One row per ``name`` over seeds: the ``keep`` fields of its first run, parameters (mean, rounded: only an
+    SVC's vary), accuracy mean ± std, and the per-seed accuracies and seeds."""
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for r in runs:
+        by_name.setdefault(r["name"], []).append(r)
+    rows = []
+    for name, rs in by_name.items():
+        mean, std = mean_std([r["accuracy"] for r in rs])
+        rows.append({"name": name} | {k: rs[0].get(k) for k in keep} | {
+            "parameters": round(float(np.mean([r["parameters"] for r in rs]))), "accuracy": mean,
+            "accuracy_std": std, "accuracies": [r["accuracy"] for r in rs], "seeds": [r["seed"] for r in rs]})
+    return rows
+
