@@ -33,7 +33,8 @@ import numpy as np
 import torch
 
 from qsetfit import HeadConfig, build_head_circuit, make_engine
-from qsetfit.engines.trajectories import evolve_trajectories, sample_errors
+from qsetfit.engines.fused_trajectories import evolve_fused
+from qsetfit.engines.trajectories import sample_errors
 
 
 def throughput(engine: torch.nn.Module, x: torch.Tensor, w: torch.Tensor, per_input: int,
@@ -60,9 +61,10 @@ def variance_gain(engine: torch.nn.Module, x: torch.Tensor, w: torch.Tensor, per
     """
     program = engine.program
     sample = sample_errors(program, len(x) * per_input, torch.Generator().manual_seed(1))
-    clean, noisy = evolve_trajectories(program, program.matrices(x, w), len(x), per_input, sample)
-    z_c = (engine.read_out(clean) @ engine.diag)[:, 0]  # (B,)
-    traj = (engine.read_out(noisy) @ engine.diag)[..., 0]  # (B, T)
+    values, rows, _ = evolve_fused(program, engine.plan, program.matrices(x, w), len(x), per_input, sample,
+                                   engine.read_diag)
+    z_c = values[: len(x), 0]  # (B,)
+    traj = values[rows, 0].reshape(len(x), per_input)  # (B, T)
     p0, m_e, s_e2 = sample.p0, traj.mean(1), traj.var(1)
     m = p0 * z_c + (1 - p0) * m_e
     plain = p0 * z_c**2 + (1 - p0) * (s_e2 + m_e**2) - m**2

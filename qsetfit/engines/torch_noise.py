@@ -34,7 +34,8 @@ from qsetfit.circuits import HeadCircuit
 from qsetfit.engines.base import Engine
 from qsetfit.engines.density import GateProgram, apply_matrix, diagonal_observables, evolve_density
 from qsetfit.engines.gates import expand_custom_gates
-from qsetfit.engines.trajectories import evolve_trajectories, sample_errors
+from qsetfit.engines.fused_trajectories import evolve_clean, evolve_fused, fused_plan
+from qsetfit.engines.trajectories import sample_errors
 from qsetfit.errors import QSetFitError
 
 logger = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ class TorchNoiseEngine(Engine):
             rates = depolarizing_rates(circuit, noise_profile) if noise_profile.kind == "depolarizing" else None
         self.physical_qubits = physical
         self.program = GateProgram(circuit, head_circuit.inputs, head_circuit.weights, rates, dtype=dtype)
+        self.plan = fused_plan(circuit, head_circuit.inputs, head_circuit.weights, len(self.program.gates))
         n = self.num_qubits = circuit.num_qubits
         flips = noise.readout_flips(noise.build_noise_model(noise_profile, physical), n)  # (n, 2): p01, p10
         real = self.program.a_w.dtype
@@ -138,6 +140,10 @@ class TorchNoiseEngine(Engine):
         self.readout_qubits = [q for q in range(n) if flips[q].any()]
         self.register_buffer("confusion", torch.tensor(confusion, dtype=real), persistent=False)
         self.register_buffer("diag", torch.tensor(diagonal_observables(observables, n), dtype=real), persistent=False)
+        # Read-out folded into the observables (probs' @ diag = probs @ C^T diag), in the fused final axis order:
+        # the trajectories' big (B T, 2^n) tensor is then multiplied once, never transformed.
+        read_diag = self.read_out(self.diag.T).T
+        self.register_buffer("read_diag", self.plan.final_order(read_diag), persistent=False)
         if not self.program.has_gate_noise:
             self.method, self.trajectories = "statevector", 0
         elif profile.method == "density_matrix" and n <= profile.density_matrix_max_qubits:
@@ -154,7 +160,10 @@ class TorchNoiseEngine(Engine):
 
     # ---- pieces ------------------------------------------------------------------------------------
     def read_out(self, probs: torch.Tensor) -> torch.Tensor:
-        """(..., 2^n) probabilities -> the distribution of the read bits (exact readout-flip map)."""
+        """(..., 2^n) probabilities -> the distribution of the read bits (exact readout-flip map).
+
+        Applied to the rows of ``diag.T`` it gives C^T diag, the observables as the read-out sees them.
+        """
         shape = probs.shape
         flat = probs.reshape(-1, shape[-1])
         for q in self.readout_qubits:
@@ -180,11 +189,7 @@ class TorchNoiseEngine(Engine):
         elif self.method == "trajectories":
             exact, stderr, probs = self._trajectories(mats, batch)
         else:
-            state = torch.zeros(batch, 2**self.num_qubits, dtype=self.program.dtype, device=x.device)
-            state[:, 0] = 1.0
-            for gate, mat in zip(self.program.gates, mats):
-                state = apply_matrix(state, mat, gate.qubits, self.num_qubits)
-            probs = self.read_out(state.real**2 + state.imag**2 if state.is_complex() else state * state)
+            probs = self.read_out(evolve_clean(self.program, self.plan, mats, batch))
             exact, stderr = probs @ self.diag, torch.zeros(batch, self.num_outputs, dtype=self.diag.dtype, device=x.device)
         values = exact
         if self.shots:
@@ -199,12 +204,12 @@ class TorchNoiseEngine(Engine):
         per = self.trajectories
         sample = sample_errors(self.program, batch * per, self.generator)
         p0 = sample.p0
-        clean, noisy = evolve_trajectories(self.program, mats, batch, per, sample)
-        clean, noisy = self.read_out(clean), self.read_out(noisy)  # (B, 2^n), (B, T, 2^n)
-        traj = noisy @ self.diag  # (B, T, n_obs)
-        estimate = p0 * (clean @ self.diag) + (1 - p0) * traj.mean(dim=1)
+        values, rows, noisy = evolve_fused(self.program, self.plan, mats, batch, per, sample, self.read_diag,
+                                           mixture=bool(self.shots))
+        traj = values[rows].reshape(batch, per, -1)  # read-out expectation values of each trajectory
+        estimate = p0 * values[:batch] + (1 - p0) * traj.mean(dim=1)
         spread = traj.detach().std(dim=1, unbiased=True) if per > 1 else torch.full_like(estimate, math.nan)
-        mixture = p0 * clean + (1 - p0) * noisy.mean(dim=1) if self.shots else clean
+        mixture = None if noisy is None else self.read_out(noisy)  # the read-out distribution the shots sample
         return estimate, (1 - p0) * spread / math.sqrt(per), mixture
 
     # ---- Engine ------------------------------------------------------------------------------------

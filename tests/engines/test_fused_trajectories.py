@@ -1,0 +1,89 @@
+"""Fused-block trajectories (``fused_trajectories.py``) against the gate-by-gate evolution on the same error sample."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from qsetfit.engines.density import GateProgram
+from qsetfit.engines.evolve import permute
+from qsetfit.engines.fused_trajectories import _permute_into, evolve_clean, evolve_fused, fused_plan
+from qsetfit.engines.gates import REAL_GATES
+from qsetfit.engines.trajectories import evolve_trajectories, sample_errors
+from tests.conftest import random_circuit
+
+T = 6
+
+
+def _case(seed: int, real: bool, fusion: int, rate: float = 0.08):
+    """A random circuit, every gate depolarizing at ``rate`` (so rows carry several errors, some in one block)."""
+    rng = np.random.default_rng(seed)
+    names = sorted(REAL_GATES - {"cry"}) + ["ry"] * 3 if real else None
+    qc, x, w = random_circuit(5, 40, rng, gate_names=names)
+    program = GateProgram(qc, x, w, [rate] * len([i for i in qc.data if i.operation.name != "barrier"]))
+    plan = fused_plan(qc, x, w, len(program.gates), fusion)
+    xs = torch.tensor(rng.uniform(-1, 1, (3, len(x))))
+    ws = torch.tensor(rng.uniform(-np.pi, np.pi, len(w)))
+    sample = sample_errors(program, 3 * T, torch.Generator().manual_seed(seed))
+    return program, plan, xs, ws, sample
+
+
+def _hard_cases(plan, sample) -> tuple[int, int]:
+    """(later errors whose gate fusion moved to a block before the first error's, rows with 2+ errors in a block)."""
+    first, later = plan.block_of[sample.first], plan.block_of[sample.gate]
+    keys = np.concatenate([np.arange(len(first)), sample.traj]) * 10**6 + np.concatenate([first, later])
+    return int((later < first[sample.traj]).sum()), int((np.unique(keys, return_counts=True)[1] > 1).sum())
+
+
+# (seed, real gates, fusion width, cache bytes: 1 runs one row per chunk, 64 * 16 two, 1 << 30 all)
+@pytest.mark.parametrize("seed, real, fusion, cache", [(0, True, 3, 1 << 30), (1, True, 2, 1), (2, False, 3, 64 * 16),
+                                                       (3, False, 4, 1 << 30)])
+@pytest.mark.parametrize("grad", [False, True])
+def test_fused_trajectories_equal_gate_by_gate_on_the_same_errors(seed, real, fusion, cache, grad):
+    program, plan, x, w, sample = _case(seed, real, fusion)
+    moved, multiple = _hard_cases(plan, sample)
+    assert multiple > 0 and (moved > 0 or seed in (0, 3))  # the draws reach the cases that need care
+    ref_clean, ref_traj = evolve_trajectories(program, program.matrices(x, w), 3, T, sample)
+    table = torch.eye(2**5, dtype=torch.float64)
+    with torch.set_grad_enabled(grad):
+        xs = x.clone().requires_grad_(grad)
+        values, rows, mix = evolve_fused(program, plan, program.matrices(xs, w), 3, T, sample, table, mixture=True,
+                                         cache_bytes=cache)
+    probs = plan.canonical(values)  # the identity table: values are the final-order probabilities
+    assert torch.allclose(probs[:3], ref_clean, atol=1e-12, rtol=0)
+    assert torch.allclose(probs[rows].reshape(3, T, -1), ref_traj, atol=1e-12, rtol=0)
+    assert torch.allclose(mix, sample.p0 * ref_clean + (1 - sample.p0) * ref_traj.mean(1), atol=1e-12, rtol=0)
+    assert torch.allclose(plan.canonical(values[:3]), evolve_clean(program, plan, program.matrices(x, w), 3),
+                          atol=1e-12, rtol=0)
+
+
+def test_gradients_through_fused_trajectories_equal_gate_by_gate():
+    program, plan, x, w, sample = _case(4, True, 3)
+    table = plan.final_order(torch.tensor(np.random.default_rng(0).normal(size=(2**5, 2))))
+    weight = torch.tensor([1.0, -0.4])
+
+    def loss(fused: bool) -> tuple[torch.Tensor, ...]:
+        xs, ws = x.clone().requires_grad_(), w.clone().requires_grad_()
+        mats = program.matrices(xs, ws)
+        if fused:
+            values, rows, _ = evolve_fused(program, plan, mats, 3, T, sample, table, cache_bytes=64 * 16 * 3)
+            total = values[:3].sum(0) + values[rows].sum(0)
+        else:
+            clean, traj = evolve_trajectories(program, mats, 3, T, sample)
+            canon = plan.canonical(table.T).T  # the same table in Qiskit order
+            total = (clean @ canon).sum(0) + (traj @ canon).sum((0, 1))
+        return torch.autograd.grad((total * weight).sum(), (xs, ws))
+
+    for got, want in zip(loss(True), loss(False)):
+        assert torch.allclose(got, want, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_merged_permutation_copy_equals_permute(seed):
+    rng = np.random.default_rng(seed)
+    n = 7
+    perm = rng.permutation(n).tolist() if seed else [3, 4, 5, 6, 0, 1, 2]  # seed 0: a rotation (two runs)
+    state = torch.tensor(rng.normal(size=(3, 2**n)))
+    buf = torch.empty(5, 2**n, dtype=torch.float64)
+    assert torch.equal(_permute_into(state, perm, n, buf), permute(state, perm, n))
