@@ -61,10 +61,9 @@ def variance_gain(engine: torch.nn.Module, x: torch.Tensor, w: torch.Tensor, per
     """
     program = engine.program
     sample = sample_errors(program, len(x) * per_input, torch.Generator().manual_seed(1))
-    values, rows, _ = evolve_fused(program, engine.plan, program.matrices(x, w), len(x), per_input, sample,
+    clean, noisy, _ = evolve_fused(program, engine.plan, program.matrices(x, w), len(x), per_input, sample,
                                    engine.read_diag)
-    z_c = values[: len(x), 0]  # (B,)
-    traj = values[rows, 0].reshape(len(x), per_input)  # (B, T)
+    z_c, traj = clean[:, 0], noisy[..., 0]  # (B,), (B, T)
     p0, m_e, s_e2 = sample.p0, traj.mean(1), traj.var(1)
     m = p0 * z_c + (1 - p0) * m_e
     plain = p0 * z_c**2 + (1 - p0) * (s_e2 + m_e**2) - m**2

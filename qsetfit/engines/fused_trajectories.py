@@ -19,6 +19,8 @@ its gate inside that block is exact. Differentiable by autograd (everything is o
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +29,9 @@ import torch
 from qsetfit.engines.density import GateProgram, apply_paulis
 from qsetfit.engines.evolve import apply_block, inverse, permute, probabilities
 from qsetfit.engines.torch_sv import TorchStatevectorEngine, _apply
+from qsetfit.engines.gates import IGNORED
 from qsetfit.engines.trajectories import ErrorSample
+from qsetfit.errors import QSetFitError
 
 
 @dataclass(frozen=True)
@@ -58,16 +62,44 @@ class FusedPlan:
         return permute(table.T, inverse(self.to_canonical), len(self.to_canonical)).T.contiguous()
 
 
-def fused_plan(circuit, inputs, weights, num_gates: int, fusion_qubits: int | None = None) -> FusedPlan:
-    """The noiseless torch engine's fusion and schedule of ``circuit`` (the circuit of a ``GateProgram``)."""
-    sv = TorchStatevectorEngine(circuit, inputs, weights, [], fusion_qubits=fusion_qubits)
-    size = max(num_gates, len(sv.gates))  # an empty circuit gets one identity gate there
-    block_of, local = np.zeros(size, dtype=np.int64), np.zeros(size, dtype=np.int64)
+def fused_plan(circuit, inputs, weights, num_gates: int, fusion_qubits: int | None = None,
+               support: set[int] | None = None) -> FusedPlan:
+    """The noiseless torch engine's fusion and schedule of ``circuit`` (the circuit of a ``GateProgram``).
+
+    With ``support`` (the qubits the observables read) gates outside its backward light cone are left out:
+    they, and Pauli errors after them, act on qubits that no later kept gate or observable touches, so they
+    commute past the rest and leave every expectation value (and the marginal the shots sample) unchanged.
+    Such gates get block -1; ``num_gates`` (one past the last gate) stands for the identity of an empty plan.
+    """
+    ops = [inst for inst in circuit.data if inst.operation.name not in IGNORED]
+    if len(ops) != num_gates:
+        raise QSetFitError(f"the plan's circuit has {len(ops)} gates, its program {num_gates}")
+    live = np.ones(num_gates, dtype=bool)
+    if support is not None:
+        reached = set(support)
+        for g in range(num_gates - 1, -1, -1):
+            qubits = {circuit.find_bit(q).index for q in ops[g].qubits}
+            live[g] = bool(qubits & reached)
+            reached |= qubits if live[g] else set()
+    kept = np.flatnonzero(live)
+    pruned = circuit.copy_empty_like()
+    for g in kept:
+        pruned.append(ops[g])
+    sv = TorchStatevectorEngine(pruned, inputs, weights, [], fusion_qubits=fusion_qubits)
+    index = np.append(kept, num_gates)  # sv gate j is program gate index[j]; an empty plan's identity: num_gates
+    block_of, local = np.full(num_gates + 1, -1, dtype=np.int64), np.zeros(num_gates + 1, dtype=np.int64)
     for b, block in enumerate(sv.blocks):
         for j, g in enumerate(block.gates):
-            block_of[g], local[g] = b, j
-    return FusedPlan(tuple(tuple(b.gates) for b in sv.blocks), tuple(tuple(b.qubits) for b in sv.blocks),
-                     tuple(sv.plan.steps), list(sv.to_canonical), block_of, local)
+            block_of[index[g]], local[index[g]] = b, j
+    return FusedPlan(tuple(tuple(int(index[g]) for g in b.gates) for b in sv.blocks),
+                     tuple(tuple(b.qubits) for b in sv.blocks), tuple(sv.plan.steps), list(sv.to_canonical),
+                     block_of, local)
+
+
+def table_support(table: torch.Tensor, n: int) -> set[int]:
+    """The qubits a (2^n, k) table of per-basis-state values (Qiskit order) depends on."""
+    t = table.detach().cpu().reshape(*([2] * n), -1)
+    return {q for q in range(n) if not torch.equal(t.select(n - 1 - q, 0), t.select(n - 1 - q, 1))}
 
 
 def block_prefixes(program: GateProgram, plan: FusedPlan, mats: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -128,133 +160,202 @@ def _special_matrices(program: GateProgram, plan: FusedPlan, prefix: torch.Tenso
 
 
 @dataclass
-class _Layout:
-    """Where each trajectory lives: rows B.. in order of the block where it joins, and its errors per block."""
+class _Chunk:
+    """Consecutive rows run together: the error-free rows of ``inputs``, then trajectories in join order."""
 
-    join: np.ndarray  # (n_traj,) join block of row B + r, ascending within each chunk
-    row_input: np.ndarray  # (B + n_traj,) input of each row
+    first: int  # global row of the chunk's first row
+    inputs: np.ndarray  # (g,) consecutive inputs; their error-free rows come first
+    join: np.ndarray  # (m,) ascending: the block where each trajectory row joins
+
+
+@dataclass
+class _Layout:
+    """Rows of every chunk, concatenated, and each block's rows with errors."""
+
+    row_input: np.ndarray  # (R,) input of each row
     row_of: np.ndarray  # (n_traj,) row of trajectory t
+    clean_row: np.ndarray  # (B,) row of each input's error-free state
     specials: dict  # block -> (sorted rows with an error there, their (R, d, d) block matrices)
-    chunks: list  # consecutive trajectory rows (0-based after the B clean rows) run together
+    chunks: list[_Chunk]
 
 
 def _layout(program: GateProgram, plan: FusedPlan, prefixes: list[torch.Tensor], batch: int, per_input: int,
             sample: ErrorSample, cap: int) -> _Layout:
-    """Rows grouped by input (a chunk of at most ``cap`` rows holds one input, or whole inputs), each chunk
-    sorted by join block, so that a chunk of one input shares its block matrices."""
-    n_traj = len(sample.first)
+    """Chunks of at most ``cap`` rows (whole inputs, or one input's error-free row and part of its trajectories:
+    then the chunk shares that input's block matrices), and the error matrices of every block."""
+    n_traj, n_blocks = len(sample.first), len(plan.steps)
     traj = np.concatenate([np.arange(n_traj), sample.traj])  # every error: trajectory, gate, Pauli code
     gate = np.concatenate([sample.first, sample.gate])
     code = np.concatenate([sample.first_code, sample.code])
+    keep = plan.block_of[gate] >= 0  # errors outside the light cone change nothing (``fused_plan``)
+    traj, gate, code = traj[keep], gate[keep], code[keep]
+    join = np.full(n_traj, n_blocks)  # the first block with an error; fusion may move a later error earlier
+    np.minimum.at(join, traj, plan.block_of[gate])
+    per_group = max(1, cap // (per_input + 1))
+    row_of, clean_row = np.empty(n_traj, dtype=np.int64), np.empty(batch, dtype=np.int64)
+    row_input, chunks, row = [], [], 0
+    for start in range(0, batch, per_group):
+        inputs = np.arange(start, min(start + per_group, batch))
+        trajs = np.arange(inputs[0] * per_input, (inputs[-1] + 1) * per_input)
+        trajs = trajs[np.argsort(join[trajs], kind="stable")]
+        clean_row[inputs] = row + np.arange(len(inputs))
+        row_of[trajs] = clean_row[trajs // per_input]  # without an error that matters: the error-free state
+        trajs = trajs[join[trajs] < n_blocks]
+        for piece in np.array_split(trajs, max(1, -(-len(trajs) // max(1, cap - len(inputs))))):
+            row_of[piece] = row + len(inputs) + np.arange(len(piece))
+            row_input += [inputs, piece // per_input]
+            chunks.append(_Chunk(row, inputs, join[piece]))
+            row += len(inputs) + len(piece)
+    row_input = np.concatenate(row_input)
     err_block = plan.block_of[gate]
-    join = plan.block_of[sample.first].copy()  # fusion may move a later error's gate to an earlier block
-    np.minimum.at(join, sample.traj, plan.block_of[sample.gate])
-    group = np.arange(n_traj) // per_input // max(1, cap // per_input)
-    order = np.lexsort((join, group))  # row B + r holds trajectory order[r]
-    bounds = np.flatnonzero(np.diff(group[order])) + 1
-    chunks = [c for piece in np.split(np.arange(n_traj), bounds) for c in np.array_split(piece, -(-len(piece) // cap))]
-    row_of = np.empty(n_traj, dtype=np.int64)
-    row_of[order] = batch + np.arange(n_traj)
-    row_input = np.concatenate([np.arange(batch), order // per_input])
     specials = {}
     for b in np.unique(err_block):
         hits = np.flatnonzero(err_block == b)
         rows = row_of[traj[hits]]
         specials[int(b)] = _special_matrices(program, plan, prefixes[b], prefixes[b][-1], int(b), rows, gate[hits],
                                              row_input[rows], code[hits])
-    return _Layout(join[order], row_input, row_of, specials, chunks)
+    return _Layout(row_input, row_of, clean_row, specials, chunks)
 
 
 def evolve_fused(program: GateProgram, plan: FusedPlan, mats: list[torch.Tensor], batch: int, per_input: int,
                  sample: ErrorSample, table: torch.Tensor, *, mixture: bool = False,
-                 cache_bytes: int = 1 << 21) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Each row's final probabilities times ``table``, without keeping the final states.
+                 cache_bytes: int = 1 << 22) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Final probabilities times ``table`` of the error-free states and of every trajectory.
 
     Args:
         program, plan, mats: the circuit, its fused plan, and ``program.matrices(x, w)``.
-        batch, per_input: B inputs, T trajectories each (trajectory t belongs to input t // T).
+        batch, per_input: B inputs, T >= 1 trajectories each (trajectory t belongs to input t // T).
         sample: the trajectories' errors (``trajectories.sample_errors``, B T of them).
         table: (2^n, k) values per basis state, rows in the plan's final axis order (``plan.final_order``).
         mixture: also return the mixed distribution P0 clean + (1 - P0) mean of the trajectories (for shots).
-        cache_bytes: on CPU the trajectories run in chunks of about this many bytes through all their blocks
-            (measured: a block's matmul is ~2.7x faster on a cache-resident chunk than on the whole batch).
+        cache_bytes: on CPU rows run in chunks of about this many bytes through all blocks (measured: a
+            block's matmul is ~2.7x faster on a cache-resident chunk than on the whole batch); each chunk
+            carries its inputs' error-free rows, which the trajectories copy when they join.
 
     Returns:
-        (B + B T, k) values: rows 0..B-1 error-free, trajectory t in row ``rows[t]``; ``rows``; and with
-        ``mixture`` that (B, 2^n) distribution in Qiskit order.
-        After ``plan.canonical`` the probabilities equal ``trajectories.evolve_trajectories``'s, to rounding.
+        (B, k) error-free values, (B, T, k) trajectory values, and with ``mixture`` the (B, 2^n) mixed
+        distribution in Qiskit order. The probabilities (identity table, after ``plan.canonical``) equal
+        ``trajectories.evolve_trajectories``'s, to rounding.
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # measured: torch's intra-op threads stall on these small ops on shared cores
+    try:
+        return _evolve_fused(program, plan, mats, batch, per_input, sample, table, mixture, cache_bytes, threads)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _evolve_fused(program: GateProgram, plan: FusedPlan, mats: list[torch.Tensor], batch: int, per_input: int,
+                  sample: ErrorSample, table: torch.Tensor, mixture: bool, cache_bytes: int,
+                  threads: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     device = program.a_w.device
     prefixes = block_prefixes(program, plan, mats)
     per_row = 2**program.num_qubits * prefixes[0].element_size()
-    cap = max(1, cache_bytes // per_row) if device.type == "cpu" else max(1, len(sample.first))
+    cap = max(2, cache_bytes // per_row) if device.type == "cpu" else batch * (per_input + 1)
     lay = _layout(program, plan, prefixes, batch, per_input, sample, cap)
     fast = not (torch.is_grad_enabled() and any(m.requires_grad for m in mats))
-    saved, clean = _clean_pass(program, plan, prefixes, batch)
-    # Without autograd, chunks live in buffers allocated once (fresh pages per chunk cost as much as a block).
-    bufs = [clean.new_empty(max(map(len, lay.chunks), default=0), clean.shape[1]) for _ in range(2)] if fast else []
-    values = [probabilities(clean) @ table]
-    mix = sample.p0 * probabilities(clean) if mixture else None
-    weight = (1 - sample.p0) / per_input
-    for rows in lay.chunks:
-        final = _run_chunk(program, plan, prefixes, lay, saved, batch, rows, bufs)
-        probs = probabilities(final) if not fast or final.is_complex() else torch.mul(final, final, out=final)
-        values.append(probs @ table)
+    size = max(len(c.inputs) + len(c.join) for c in lay.chunks)
+
+    def run(chunk: _Chunk, bufs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        final = _run_chunk(program, plan, prefixes, lay, chunk, bufs)
+        probs = probabilities(final) if not bufs or final.is_complex() else torch.mul(final, final, out=final)
+        return probs @ table, probs
+
+    def buffers() -> list[torch.Tensor]:
+        return _buffers(fast, size, 2**program.num_qubits, prefixes[0])
+
+    if fast and not mixture and device.type == "cpu" and threads > 1 and len(lay.chunks) > 1:
+        values, mix = _parallel_chunks(run, lay.chunks, threads, buffers), None
+    else:
+        values, mix = _serial_chunks(run, lay, batch, per_input, sample, table, buffers(), mixture)
+    out = torch.cat(values)
+    traj = out[torch.as_tensor(lay.row_of, device=device)].reshape(batch, per_input, -1)
+    return out[torch.as_tensor(lay.clean_row, device=device)], traj, None if mix is None else plan.canonical(mix)
+
+
+def _buffers(fast: bool, size: int, dim: int, like: torch.Tensor) -> list[torch.Tensor]:
+    """Two (size, dim) buffers the chunks run in without autograd, allocated once per call and thread
+    (fresh pages per chunk cost as much as a block); none with autograd."""
+    return [like.new_empty(size, dim) for _ in range(2)] if fast else []
+
+
+def _serial_chunks(run, lay: _Layout, batch: int, per_input: int, sample: ErrorSample, table: torch.Tensor,
+                   bufs: list[torch.Tensor], mixture: bool) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+    """Every chunk's values in turn, and with ``mixture`` the mixed distribution (final axis order)."""
+    device, values, mix = table.device, [], None
+    if mixture:
+        copies = np.bincount(np.flatnonzero(lay.row_of == lay.clean_row[np.arange(len(lay.row_of)) // per_input])
+                             // per_input, minlength=batch)  # trajectories that are their input's error-free state
+        clean_weight = torch.tensor(sample.p0 + (1 - sample.p0) * copies / per_input, dtype=table.dtype,
+                                    device=device)
+        mix = torch.zeros(batch, table.shape[0], dtype=table.dtype, device=device)
+    for chunk in lay.chunks:
+        vals, probs = run(chunk, bufs)
+        values.append(vals)
         if mix is not None:
-            mix = mix.index_add(0, torch.as_tensor(lay.row_input[batch + rows], device=device), probs, alpha=weight)
-    rows = torch.as_tensor(lay.row_of, device=device)
-    return torch.cat(values), rows, None if mix is None else plan.canonical(mix)
+            g, idx = len(chunk.inputs), torch.as_tensor(lay.row_input[chunk.first : chunk.first + len(probs)])
+            if lay.clean_row[chunk.inputs[0]] == chunk.first:  # the first chunk of these inputs
+                mix = mix.index_add(0, idx[:g].to(device), probs[:g] * clean_weight[chunk.inputs][:, None])
+            mix = mix.index_add(0, idx[g:].to(device), probs[g:], alpha=(1 - sample.p0) / per_input)
+    return values, mix
+
+
+def _parallel_chunks(run, chunks: list[_Chunk], threads: int, make_buffers) -> list[torch.Tensor]:
+    """Chunks spread over ``threads`` Python threads (torch releases the GIL), each torch op single-threaded.
+
+    Measured on 2 shared cores: torch's intra-op threads on these small, chunk-sized ops lose more to
+    synchronisation than they gain (5x slower than one thread under load); whole chunks do not synchronise.
+    """
+    local = threading.local()
+
+    def work(chunk: _Chunk) -> torch.Tensor:
+        if not hasattr(local, "bufs"):
+            torch.set_num_threads(1)  # OpenMP's thread count is per thread: set it in each worker too
+            local.bufs = make_buffers()
+        return run(chunk, local.bufs)[0]
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(work, chunks))
 
 
 def evolve_clean(program: GateProgram, plan: FusedPlan, mats: list[torch.Tensor], batch: int) -> torch.Tensor:
     """(B, 2^n) probabilities of the noiseless circuit, in Qiskit order."""
-    return plan.canonical(probabilities(_clean_pass(program, plan, block_prefixes(program, plan, mats), batch)[1]))
-
-
-def _clean_pass(program: GateProgram, plan: FusedPlan, prefixes: list[torch.Tensor],
-                batch: int) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """The error-free states before each block (after its permutation) and the final one."""
     n = program.num_qubits
     state = torch.zeros(batch, 2**n, dtype=program.dtype, device=program.a_w.device)
     state[:, 0] = 1.0
-    saved = []
-    for (perm, left, right), prefix in zip(plan.steps, prefixes):
+    for (perm, left, right), prefix in zip(plan.steps, block_prefixes(program, plan, mats)):
+        state = apply_block(state if perm is None else permute(state, perm, n), prefix[-1], left, right)
+    return plan.canonical(probabilities(state))
+
+
+def _run_chunk(program: GateProgram, plan: FusedPlan, prefixes: list[torch.Tensor], lay: _Layout, chunk: _Chunk,
+               bufs: list[torch.Tensor]) -> torch.Tensor:
+    """Final states of a chunk's rows; a trajectory starts as a copy of its input's row at its join block."""
+    n, device, first, g = program.num_qubits, program.a_w.device, chunk.first, len(chunk.inputs)
+    joins = g + np.searchsorted(chunk.join, np.arange(len(plan.steps) + 1), side="left")  # active rows per block
+    inputs = lay.row_input[first : first + joins[-1]]
+    fast = bool(bufs)
+    state = bufs[0][:g] if fast else torch.empty(g, 2**n, dtype=program.dtype, device=device)
+    state.zero_()
+    state[:, 0] = 1.0
+    for b, (perm, left, right) in enumerate(plan.steps):
+        active = joins[b]
         if perm is not None:
-            state = permute(state, perm, n)
-        saved.append(state)
-        state = apply_block(state, prefix[-1], left, right)
-    return saved, state
-
-
-def _run_chunk(program: GateProgram, plan: FusedPlan, prefixes: list[torch.Tensor], lay: _Layout,
-               saved: list[torch.Tensor], batch: int, rows: np.ndarray, bufs: list[torch.Tensor]) -> torch.Tensor:
-    """Final states of the trajectory rows ``batch + rows`` (consecutive), each from the block where it joins."""
-    n, device, first = program.num_qubits, program.a_w.device, batch + rows[0]
-    joins = np.searchsorted(lay.join[rows], np.arange(len(plan.steps) + 1), side="left")
-    inputs = lay.row_input[batch + rows]
-    shape, fast = (len(rows), 2**n), bool(bufs)
-    state = bufs[0][:0] if fast else torch.empty(0, 2**n, dtype=program.dtype, device=device)
-    one = inputs.min() == inputs.max()  # one input: its block matrices are shared by the chunk
-    for b in range(int(lay.join[rows].min()), len(plan.steps)):
-        perm, left, right = plan.steps[b]
-        active = state.shape[0]
-        if perm is not None and active:
             state = permute(state, perm, n) if not fast else _permute_into(state, perm, n, _other(bufs, state))
         full = prefixes[b][-1]  # (1 or B, d, d): the whole block
-        mat = full if full.shape[0] == 1 else full[int(inputs[0])][None] if one else full[torch.as_tensor(inputs[:active], device=device)]
-        new = state if not active else apply_block(state, mat, left, right) if not fast else _apply_into(
+        mat = full if full.shape[0] == 1 else full[int(inputs[0])][None] if g == 1 else full[
+            torch.as_tensor(inputs[:active], device=device)]
+        new = apply_block(state, mat, left, right) if not fast else _apply_into(
             state, mat, left, right, _other(bufs, state)[:active])
         special = lay.specials.get(b)
-        lo, hi = (0, 0) if special is None else np.searchsorted(special[0], [first, first + len(rows)])
-        if hi > lo:  # rows with an error here: their own matrices (joiners start from their clean state)
+        lo, hi = (0, 0) if special is None else np.searchsorted(special[0], [first, first + joins[-1]])
+        if hi > lo:  # rows with an error here: their own matrices (joiners start from their input's row)
             local = special[0][lo:hi] - first
-            old = local[local < active]
-            src = torch.cat([state[torch.as_tensor(old, device=device)],
-                             saved[b][torch.as_tensor(inputs[local[len(old):]], device=device)]])
-            out = apply_block(src, special[1][lo:hi], left, right)
-            grow = joins[b + 1] - joins[b]
-            if grow:
-                new = _other(bufs, state)[: active + grow] if fast else torch.cat([new, out.new_empty(grow, shape[1])])
+            src = np.where(local < active, local, inputs[local] - chunk.inputs[0])
+            out = apply_block(state[torch.as_tensor(src, device=device)], special[1][lo:hi], left, right)
+            if joins[b + 1] > active:
+                new = _other(bufs, state)[: joins[b + 1]] if fast else torch.cat(
+                    [new, out.new_empty(joins[b + 1] - active, 2**n)])
             new.index_put_((torch.as_tensor(local, device=device),), out)  # a matmul's output: safe in place
         state = new
     return state

@@ -34,7 +34,7 @@ from qsetfit.circuits import HeadCircuit
 from qsetfit.engines.base import Engine
 from qsetfit.engines.density import GateProgram, apply_matrix, diagonal_observables, evolve_density
 from qsetfit.engines.gates import expand_custom_gates
-from qsetfit.engines.fused_trajectories import evolve_clean, evolve_fused, fused_plan
+from qsetfit.engines.fused_trajectories import evolve_clean, evolve_fused, fused_plan, table_support
 from qsetfit.engines.trajectories import sample_errors
 from qsetfit.errors import QSetFitError
 
@@ -132,7 +132,6 @@ class TorchNoiseEngine(Engine):
             rates = depolarizing_rates(circuit, noise_profile) if noise_profile.kind == "depolarizing" else None
         self.physical_qubits = physical
         self.program = GateProgram(circuit, head_circuit.inputs, head_circuit.weights, rates, dtype=dtype)
-        self.plan = fused_plan(circuit, head_circuit.inputs, head_circuit.weights, len(self.program.gates))
         n = self.num_qubits = circuit.num_qubits
         flips = noise.readout_flips(noise.build_noise_model(noise_profile, physical), n)  # (n, 2): p01, p10
         real = self.program.a_w.dtype
@@ -140,6 +139,8 @@ class TorchNoiseEngine(Engine):
         self.readout_qubits = [q for q in range(n) if flips[q].any()]
         self.register_buffer("confusion", torch.tensor(confusion, dtype=real), persistent=False)
         self.register_buffer("diag", torch.tensor(diagonal_observables(observables, n), dtype=real), persistent=False)
+        self.plan = fused_plan(circuit, head_circuit.inputs, head_circuit.weights, len(self.program.gates),
+                               support=table_support(self.diag, n))  # the observables' light cone only
         # Read-out folded into the observables (probs' @ diag = probs @ C^T diag), in the fused final axis order:
         # the trajectories' big (B T, 2^n) tensor is then multiplied once, never transformed.
         read_diag = self.read_out(self.diag.T).T
@@ -204,10 +205,9 @@ class TorchNoiseEngine(Engine):
         per = self.trajectories
         sample = sample_errors(self.program, batch * per, self.generator)
         p0 = sample.p0
-        values, rows, noisy = evolve_fused(self.program, self.plan, mats, batch, per, sample, self.read_diag,
-                                           mixture=bool(self.shots))
-        traj = values[rows].reshape(batch, per, -1)  # read-out expectation values of each trajectory
-        estimate = p0 * values[:batch] + (1 - p0) * traj.mean(dim=1)
+        clean, traj, noisy = evolve_fused(self.program, self.plan, mats, batch, per, sample, self.read_diag,
+                                          mixture=bool(self.shots))  # read-out expectation values
+        estimate = p0 * clean + (1 - p0) * traj.mean(dim=1)
         spread = traj.detach().std(dim=1, unbiased=True) if per > 1 else torch.full_like(estimate, math.nan)
         mixture = None if noisy is None else self.read_out(noisy)  # the read-out distribution the shots sample
         return estimate, (1 - p0) * spread / math.sqrt(per), mixture
