@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from qsetfit.engines.density import GateProgram, apply_paulis
+from qsetfit.engines.density import GateProgram
 from qsetfit.engines.evolve import apply_block, inverse, permute, probabilities
 from qsetfit.engines.torch_sv import TorchStatevectorEngine, _apply
 from qsetfit.engines.gates import IGNORED
@@ -44,6 +44,7 @@ class FusedPlan:
         steps: per block, (permutation or None, L, R) as in ``evolve.Plan``.
         to_canonical: axis permutation taking the final state back to Qiskit order.
         block_of, local: per program gate, its block and its position in that block's gate list.
+        bits: per program gate, (2,) the bit of each of its qubits in its block's local index (-1: none).
     """
 
     gates: tuple[tuple[int, ...], ...]
@@ -52,6 +53,7 @@ class FusedPlan:
     to_canonical: list[int]
     block_of: np.ndarray
     local: np.ndarray
+    bits: np.ndarray
 
     def canonical(self, probs: torch.Tensor) -> torch.Tensor:
         """(R, 2^n) values in the final axis order -> Qiskit order."""
@@ -88,12 +90,15 @@ def fused_plan(circuit, inputs, weights, num_gates: int, fusion_qubits: int | No
     sv = TorchStatevectorEngine(pruned, inputs, weights, [], fusion_qubits=fusion_qubits)
     index = np.append(kept, num_gates)  # sv gate j is program gate index[j]; an empty plan's identity: num_gates
     block_of, local = np.full(num_gates + 1, -1, dtype=np.int64), np.zeros(num_gates + 1, dtype=np.int64)
+    bits = np.full((num_gates + 1, 2), -1, dtype=np.int64)
     for b, block in enumerate(sv.blocks):
         for j, g in enumerate(block.gates):
             block_of[index[g]], local[index[g]] = b, j
+            for t, q in enumerate(sv.gates[g].qubits[:2]):  # noise follows one- and two-qubit gates only
+                bits[index[g], t] = len(block.qubits) - 1 - block.qubits.index(q)
     return FusedPlan(tuple(tuple(int(index[g]) for g in b.gates) for b in sv.blocks),
                      tuple(tuple(b.qubits) for b in sv.blocks), tuple(sv.plan.steps), list(sv.to_canonical),
-                     block_of, local)
+                     block_of, local, bits)
 
 
 def table_support(table: torch.Tensor, n: int) -> set[int]:
@@ -123,37 +128,43 @@ def block_prefixes(program: GateProgram, plan: FusedPlan, mats: list[torch.Tenso
     return out
 
 
-def _error_operators(program: GateProgram, plan: FusedPlan, prefix: torch.Tensor, block: int,
-                     gates: np.ndarray, inputs: np.ndarray, codes: np.ndarray) -> torch.Tensor:
-    """(E, d, d) operators E_j = (Pre_j P^T) Pre_j^H of errors after ``gates`` (all in ``block``)."""
-    qubits = plan.qubits[block]
-    k, d = len(qubits), 2 ** len(qubits)
-    device = prefix.device
+def _error_operators(plan: FusedPlan, prefix: torch.Tensor, gates: np.ndarray, inputs: np.ndarray,
+                     codes: np.ndarray) -> torch.Tensor:
+    """(E, d, d) operators E_j = (Pre_j P^T) Pre_j^H of errors after ``gates`` (all in one block).
+
+    P = X^x Z^z on the gate's qubits (Y as XZ: a global phase no expectation value sees, as ``apply_paulis``),
+    so ``v P^T`` is ``v[a ^ x] (-1)^popcount((a ^ x) & z)``: one gather for all errors of the block.
+    """
+    d, device = prefix.shape[-1], prefix.device
     pre = prefix[torch.as_tensor(plan.local[gates], device=device),
                  torch.as_tensor(inputs if prefix.shape[1] > 1 else np.zeros_like(inputs), device=device)]
-    flipped = torch.empty_like(pre)
-    for g in np.unique(gates):  # the Pauli acts on the gate's qubits, as local Qiskit-order indices
-        sel = np.flatnonzero(gates == g)
-        local_q = tuple(k - 1 - qubits.index(q) for q in program.gates[g].qubits)
-        code = torch.as_tensor(codes[sel], device=device).repeat_interleave(d)
-        rows = apply_paulis(pre[sel].reshape(-1, d), code, local_q, k).reshape(len(sel), d, d)
-        flipped = flipped.index_put((torch.as_tensor(sel, device=device),), rows)
+    xmask, zmask = np.zeros(len(gates), dtype=np.int64), np.zeros(len(gates), dtype=np.int64)
+    for t in range(2):
+        digit, bit = (codes >> (2 * t)) & 3, plan.bits[gates, t]
+        has = bit >= 0
+        xmask[has] |= ((digit[has] == 1) | (digit[has] == 2)).astype(np.int64) << bit[has]
+        zmask[has] |= (digit[has] >= 2).astype(np.int64) << bit[has]
+    source = np.arange(d)[None, :] ^ xmask[:, None]  # (E, d)
+    parity = np.array([bin(v).count("1") & 1 for v in range(d)])[source & zmask[:, None]]
+    sign = torch.as_tensor(1.0 - 2.0 * parity, dtype=pre.real.dtype if pre.is_complex() else pre.dtype, device=device)
+    index = torch.as_tensor(source, device=device)[:, None, :].expand(-1, d, -1)
+    flipped = torch.gather(pre, 2, index) * sign[:, None, :].to(pre.dtype)
     return flipped @ pre.conj().transpose(-1, -2)
 
 
-def _special_matrices(program: GateProgram, plan: FusedPlan, prefix: torch.Tensor, full: torch.Tensor,
-                      block: int, rows: np.ndarray, gates: np.ndarray, inputs: np.ndarray,
-                      codes: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
+def _special_matrices(plan: FusedPlan, prefix: torch.Tensor, rows: np.ndarray, gates: np.ndarray,
+                      inputs: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
     """(distinct rows, their (R, d, d) block matrices) for errors (row, gate, input, code) in one block."""
     order = np.lexsort((plan.local[gates], rows))  # by row, then gate order within the block
     rows, gates, inputs, codes = rows[order], gates[order], inputs[order], codes[order]
-    ops = _error_operators(program, plan, prefix, block, gates, inputs, codes)
+    ops = _error_operators(plan, prefix, gates, inputs, codes)
     uniq, start, count = np.unique(rows, return_index=True, return_counts=True)
     acc = ops[torch.as_tensor(start, device=ops.device)]
     for extra in range(1, int(count.max())):  # a second (third...) error of the same row in this block
         has = np.flatnonzero(count > extra)
         idx = torch.as_tensor(has, device=ops.device)
         acc = acc.index_put((idx,), acc[idx] @ ops[torch.as_tensor(start[has] + extra, device=ops.device)])
+    full = prefix[-1]  # (1 or B, d, d): the whole block
     uniq_inputs = torch.as_tensor(inputs[start] if full.shape[0] > 1 else np.zeros(len(start), dtype=np.int64),
                                   device=full.device)
     return uniq, acc @ full[uniq_inputs]
@@ -212,8 +223,7 @@ def _layout(program: GateProgram, plan: FusedPlan, prefixes: list[torch.Tensor],
     for b in np.unique(err_block):
         hits = np.flatnonzero(err_block == b)
         rows = row_of[traj[hits]]
-        specials[int(b)] = _special_matrices(program, plan, prefixes[b], prefixes[b][-1], int(b), rows, gate[hits],
-                                             row_input[rows], code[hits])
+        specials[int(b)] = _special_matrices(plan, prefixes[b], rows, gate[hits], row_input[rows], code[hits])
     return _Layout(row_input, row_of, clean_row, specials, chunks)
 
 
