@@ -16,7 +16,7 @@ reads the same ``noise_models/`` files as the Aer engines, with the same meaning
 
 Methods: "density_matrix" (exact, up to ``density_matrix_max_qubits``), "trajectories" above (or with
 method = "statevector"): ``trajectories`` Pauli-error trajectories per input with the error-free branch split
-off (``trajectories.py``), unbiased; "statevector" when the profile has no gate noise. Every forward leaves a
+off (``trajectories.py``), unbiased, run on fused gate blocks (``fused_trajectories.py``); "statevector" when the profile has no gate noise. Every forward leaves a
 ``NoisyResult`` in ``engine.last_result``: values, standard errors, method, trajectories and shots.
 """
 
