@@ -17,7 +17,7 @@ there. The estimate is unbiased for every T >= 1, and its standard error is
 hazard ``H_g = -sum_{h<=g} log(1 - q_h)`` (one ``searchsorted`` per error, not one coin per gate).
 
 ``evolve_trajectories`` runs a sample gate by gate: the reference. The engine runs the same sample on fused
-gate blocks (``fused_trajectories.evolve_fused``), ~40x faster at 14 qubits, equal to it to rounding.
+gate blocks (``fused_trajectories.evolve_fused``), ~30x faster at 14 qubits, equal to it to rounding.
 """
 
 from __future__ import annotations
