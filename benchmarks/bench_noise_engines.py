@@ -74,7 +74,7 @@ def variance_gain(engine: torch.nn.Module, x: torch.Tensor, w: torch.Tensor, per
 
 def load() -> str:
     """The machine's load, as ``uptime`` prints it."""
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip() or str(os.getloadavg())
+    return subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip() or str(os.getloadavg())
 
 
 def main() -> None:

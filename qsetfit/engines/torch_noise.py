@@ -32,9 +32,19 @@ import torch
 from qsetfit import profiles
 from qsetfit.circuits import HeadCircuit
 from qsetfit.engines.base import Engine
-from qsetfit.engines.density import GateProgram, apply_matrix, diagonal_observables, evolve_density
+from qsetfit.engines.density import (
+    GateProgram,
+    apply_matrix,
+    diagonal_observables,
+    evolve_density,
+)
+from qsetfit.engines.fused_trajectories import (
+    evolve_clean,
+    evolve_fused,
+    fused_plan,
+    table_support,
+)
 from qsetfit.engines.gates import expand_custom_gates
-from qsetfit.engines.fused_trajectories import evolve_clean, evolve_fused, fused_plan, table_support
 from qsetfit.engines.trajectories import sample_errors
 from qsetfit.errors import QSetFitError
 

@@ -7,8 +7,13 @@ import pytest
 import torch
 
 from qsetfit.engines.density import GateProgram
-from qsetfit.engines.evolve import permute
-from qsetfit.engines.fused_trajectories import _permute_into, evolve_clean, evolve_fused, fused_plan, table_support
+from qsetfit.engines.evolve import permute, permute_into
+from qsetfit.engines.fused_trajectories import (
+    evolve_clean,
+    evolve_fused,
+    fused_plan,
+    table_support,
+)
 from qsetfit.engines.gates import REAL_GATES
 from qsetfit.engines.trajectories import evolve_trajectories, sample_errors
 from tests.conftest import random_circuit
@@ -91,7 +96,7 @@ def test_merged_permutation_copy_equals_permute(seed):
     perm = rng.permutation(n).tolist() if seed else [3, 4, 5, 6, 0, 1, 2]  # seed 0: a rotation (two runs)
     state = torch.tensor(rng.normal(size=(3, 2**n)))
     buf = torch.empty(5, 2**n, dtype=torch.float64)
-    assert torch.equal(_permute_into(state, perm, n, buf), permute(state, perm, n))
+    assert torch.equal(permute_into(state, perm, n, buf), permute(state, perm, n))
 
 
 def test_light_cone_pruning_and_parallel_chunks_change_no_value():
