@@ -4,8 +4,9 @@ Module 2 of the paper (``HeadConfig(qubits=Q, connectivity=2, reuploads=2, layer
 encoders=0)``: C=2, N=2, R=2, <Z> of qubit 0) under the ``depolarizing-1e-3`` noise model (p1 = 1e-4 after
 every one-qubit gate, p2 = 1e-3 after every CX, readout 1e-2), forward only, exact expectation values:
 
-- torch: ``make_engine(hc, "torch-trajectories", trajectories=T)``, Pauli-error trajectories batched with the
-  inputs (``torch.set_num_threads(k)``);
+- torch: ``make_engine(hc, "torch-trajectories", trajectories=T)``, Pauli-error trajectories on fused gate
+  blocks (``engines/torch/fused_trajectories.py``; ``torch.set_num_threads(k)``: k threads run chunks of rows),
+  float64 like Aer; ``--float32`` adds a column for the engine in float32 (Aer stays in double precision);
 - Aer: ``make_engine(hc, "aer-depolarizing", method="statevector", trajectories=T, threads=k)``, i.e.
   qiskit-aer's statevector method with the noise model, T trajectories (shots) per input
   (``max_parallel_threads=k``).
@@ -18,7 +19,8 @@ the variance of one unconditional trajectory (what Aer averages) over T x torch'
 (median over the inputs; both from the same torch draws), and ``equal-s.e.`` = torch/Aer x that gain: the
 speed-up at equal standard error. ``agree`` checks |torch - Aer| <= 5 sqrt(se_torch^2 + 1/T) on every input.
 
-Run: ``.venv/bin/python benchmarks/bench_noise_engines.py [--qubits 10,12,14] [--threads 1,2] [--seconds 3]``
+Run: ``.venv/bin/python benchmarks/bench_noise_engines.py [--qubits 10,12,14] [--threads 1,2] [--seconds 3]
+[--torch-batch 32] [--float32]``
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ import numpy as np
 import torch
 
 from qsetfit import HeadConfig, build_head_circuit, make_engine
-from qsetfit.engines.torch.trajectories import evolve_trajectories, sample_errors
+from qsetfit.engines.torch.fused_trajectories import evolve_fused
+from qsetfit.engines.torch.trajectories import sample_errors
 
 
 def throughput(engine: torch.nn.Module, x: torch.Tensor, w: torch.Tensor, per_input: int,
@@ -60,9 +63,9 @@ def variance_gain(engine: torch.nn.Module, x: torch.Tensor, w: torch.Tensor, per
     """
     program = engine.program
     sample = sample_errors(program, len(x) * per_input, torch.Generator().manual_seed(1))
-    clean, noisy = evolve_trajectories(program, program.matrices(x, w), len(x), per_input, sample)
-    z_c = (engine.read_out(clean) @ engine.diag)[:, 0]  # (B,)
-    traj = (engine.read_out(noisy) @ engine.diag)[..., 0]  # (B, T)
+    clean, noisy, _ = evolve_fused(program, engine.plan, program.matrices(x, w), len(x), per_input, sample,
+                                   engine.read_diag)
+    z_c, traj = clean[:, 0], noisy[..., 0]  # (B,), (B, T)
     p0, m_e, s_e2 = sample.p0, traj.mean(1), traj.var(1)
     m = p0 * z_c + (1 - p0) * m_e
     plain = p0 * z_c**2 + (1 - p0) * (s_e2 + m_e**2) - m**2
@@ -71,7 +74,7 @@ def variance_gain(engine: torch.nn.Module, x: torch.Tensor, w: torch.Tensor, per
 
 def load() -> str:
     """The machine's load, as ``uptime`` prints it."""
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip() or str(os.getloadavg())
+    return subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip() or str(os.getloadavg())
 
 
 def main() -> None:
@@ -82,6 +85,7 @@ def main() -> None:
     parser.add_argument("--torch-batch", type=int, default=8, help="inputs per torch call")
     parser.add_argument("--aer-batch", type=int, default=1, help="inputs per Aer call")
     parser.add_argument("--seconds", type=float, default=3.0, help="timed wall seconds per cell and engine")
+    parser.add_argument("--float32", action="store_true", help="also time the torch engine in float32")
     args = parser.parse_args()
 
     t = args.trajectories
@@ -89,7 +93,7 @@ def main() -> None:
           f"torch batch {args.torch_batch}, Aer batch {args.aer_batch}; >= {args.seconds:g} s timed per cell")
     print(f"load before: {load()}  ({os.cpu_count()} CPUs)")
     header = (f"{'Q':>3s} {'thr':>3s} {'P0':>6s} {'torch traj/s':>13s} {'Aer traj/s':>11s} {'torch/Aer':>9s} "
-              f"{'agree':>6s} {'var gain':>9s} {'equal-s.e.':>10s}")
+              f"{'agree':>6s} {'var gain':>9s} {'equal-s.e.':>10s}" + (f" {'f32 traj/s':>11s} {'f32/Aer':>8s}" if args.float32 else ""))
     print(header)
     print("-" * len(header))
     for q in [int(v) for v in args.qubits.split(",")]:
@@ -109,8 +113,13 @@ def main() -> None:
             gain = variance_gain(ours, x, w, t)
             n = len(out_a)
             agree = bool(((out_t[:n] - out_a).abs() <= 5 * torch.sqrt(se[:n] ** 2 + 1.0 / t)).all())
+            f32 = ""
+            if args.float32:
+                single = make_engine(hc, "torch-trajectories", trajectories=t, seed=0, dtype=torch.float32)
+                rate_f = throughput(single, x.float(), w.float(), t, args.seconds)[0]
+                f32 = f" {rate_f:11.0f} {rate_f / rate_a:8.1f}"
             print(f"{q:3d} {threads:3d} {p0:6.3f} {rate_t:13.0f} {rate_a:11.0f} {rate_t / rate_a:9.1f} "
-                  f"{'yes' if agree else 'NO':>6s} {gain:9.1f} {gain * rate_t / rate_a:10.0f}", flush=True)
+                  f"{'yes' if agree else 'NO':>6s} {gain:9.1f} {gain * rate_t / rate_a:10.0f}{f32}", flush=True)
     print(f"load after: {load()}")
 
 

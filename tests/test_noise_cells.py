@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -36,13 +37,16 @@ def test_default_moves_depolarizing_and_shot_cells_to_torch_and_aer_keeps_all():
 
 
 def test_chunks_stay_under_the_state_budget():
-    class Engine:
+    class Engine:  # 30 blocks of 10 gates on 5 qubits: 10 x 4^5 prefix values per block and input
         num_qubits, trajectories, method = 14, 100, "trajectories"
+        plan = SimpleNamespace(gates=[tuple(range(10))] * 30, qubits=[tuple(range(5))] * 30)
 
     size = noise_cells.chunk_size(Engine)
-    assert 1 <= size and size * 101 * 2**14 * 16 <= noise_cells.STATE_BYTES
+    assert 1 <= size and size * 30 * 10 * 4**5 * 16 <= noise_cells.TRAJECTORY_BYTES < (size + 1) * 30 * 10 * 4**5 * 16
     Engine.method, Engine.num_qubits = "density_matrix", 4
     assert noise_cells.chunk_size(Engine) == 256
+    Engine.method, Engine.num_qubits = "statevector", 14
+    assert noise_cells.chunk_size(Engine) * 2 * 2**14 * 16 <= noise_cells.STATE_BYTES
 
 
 def _head_and_cell(tmp_path, qubits, p2, *, trajectories=0, readout=0.02, seed=2):

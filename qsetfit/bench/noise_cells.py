@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from qsetfit.bench.noise_grid import Cell
 
 SIMULATORS = ("torch", "aer")
-STATE_BYTES = 2**25  # per torch chunk: rows x 2^n x 16 bytes under 32 MiB (bigger chunks ran slower: copies)
+STATE_BYTES = 2**25  # per torch call: states under 32 MiB (bigger calls ran slower: copies)
+TRAJECTORY_BYTES = 2**28  # per trajectory call: the fused blocks' prefix matrices of its inputs
 BOUNDARY_Z = 3.0  # a prediction whose logit margin is under 3 standard errors counts as near the boundary
 
 
@@ -51,10 +52,18 @@ def on_simulator(cells: Sequence[Cell], simulator: str) -> list[Cell]:
 
 
 def chunk_size(engine: Any) -> int:
-    """Inputs per torch call: a trajectory call holds (1 + T) states per input, a density matrix 4^n values."""
+    """Inputs per torch call, under ``STATE_BYTES`` (16 bytes a value).
+
+    A density-matrix call holds 4^n values per input, a statevector call a state; a trajectory call holds the
+    prefix matrices of every fused block per input (its states live in fixed, cache-sized chunks), under
+    ``TRAJECTORY_BYTES``: more inputs per call spread the per-gate work over more trajectories.
+    """
     n = engine.num_qubits
-    rows = (1 + engine.trajectories) * 2**n if engine.method != "density_matrix" else 4**n
-    return int(max(1, min(256, STATE_BYTES // (16 * rows))))
+    if engine.method == "trajectories":
+        per_input = sum(len(g) * 4 ** len(q) for g, q in zip(engine.plan.gates, engine.plan.qubits, strict=False))
+        return int(max(1, min(256, TRAJECTORY_BYTES // (16 * per_input))))
+    values = 4**n if engine.method == "density_matrix" else 2 * 2**n
+    return int(max(1, min(256, STATE_BYTES // (16 * values))))
 
 
 def method_text(engine: Any) -> str:

@@ -151,7 +151,7 @@ def evolve_density(program: GateProgram, mats: list[torch.Tensor], batch: int) -
     n = program.num_qubits
     rho = torch.zeros(batch, 4**n, dtype=program.dtype, device=program.a_w.device)
     rho[:, 0] = 1.0
-    for gate, mat in zip(program.gates, mats):
+    for gate, mat in zip(program.gates, mats, strict=False):
         rho = apply_matrix(rho, mat, tuple(q + n for q in gate.qubits), 2 * n)
         rho = apply_matrix(rho, mat.conj(), gate.qubits, 2 * n)
         if gate.depolarizing > 0:
@@ -167,7 +167,7 @@ def diagonal_observables(observables: list[SparsePauliOp], n: int) -> np.ndarray
     for o, obs in enumerate(observables):
         if obs.num_qubits != n:
             raise QSetFitError(f"observable {o} acts on {obs.num_qubits} qubits, the circuit has {n}")
-        for pauli, coeff in zip(obs.paulis, obs.coeffs):
+        for pauli, coeff in zip(obs.paulis, obs.coeffs, strict=False):
             if pauli.x.any():
                 raise QSetFitError(
                     f"observable {o} has the term {pauli.to_label()}: the noisy torch engine reads Z-type "

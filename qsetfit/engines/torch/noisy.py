@@ -16,7 +16,7 @@ reads the same ``noise_models/`` files as the Aer engines, with the same meaning
 
 Methods: "density_matrix" (exact, up to ``density_matrix_max_qubits``), "trajectories" above (or with
 method = "statevector"): ``trajectories`` Pauli-error trajectories per input with the error-free branch split
-off (``trajectories.py``), unbiased; "statevector" when the profile has no gate noise. Every forward leaves a
+off (``trajectories.py``), unbiased, run on fused gate blocks (``fused_trajectories.py``); "statevector" when the profile has no gate noise. Every forward leaves a
 ``NoisyResult`` in ``engine.last_result``: values, standard errors, method, trajectories and shots.
 """
 
@@ -32,9 +32,20 @@ import torch
 from qsetfit import profiles
 from qsetfit.head.circuits import HeadCircuit
 from qsetfit.engines.base import Capabilities, Engine, EngineInfo
-from qsetfit.engines.torch.density import GateProgram, apply_matrix, diagonal_observables, evolve_density
+from qsetfit.engines.torch.density import (
+    GateProgram,
+    apply_matrix,
+    diagonal_observables,
+    evolve_density,
+)
+from qsetfit.engines.torch.fused_trajectories import (
+    evolve_clean,
+    evolve_fused,
+    fused_plan,
+    table_support,
+)
 from qsetfit.engines.torch.gates import expand_custom_gates
-from qsetfit.engines.torch.trajectories import evolve_trajectories, sample_errors
+from qsetfit.engines.torch.trajectories import sample_errors
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +150,12 @@ class TorchNoiseEngine(Engine):
         self.readout_qubits = [q for q in range(n) if flips[q].any()]
         self.register_buffer("confusion", torch.tensor(confusion, dtype=real), persistent=False)
         self.register_buffer("diag", torch.tensor(diagonal_observables(observables, n), dtype=real), persistent=False)
+        self.plan = fused_plan(circuit, head_circuit.inputs, head_circuit.weights, len(self.program.gates),
+                               support=table_support(self.diag, n))  # the observables' light cone only
+        # Read-out folded into the observables (probs' @ diag = probs @ C^T diag), in the fused final axis order:
+        # the trajectories' big (B T, 2^n) tensor is then multiplied once, never transformed.
+        read_diag = self.read_out(self.diag.T).T
+        self.register_buffer("read_diag", self.plan.final_order(read_diag), persistent=False)
         if not self.program.has_gate_noise:
             self.method, self.trajectories = "statevector", 0
         elif profile.method == "density_matrix" and n <= profile.density_matrix_max_qubits:
@@ -155,7 +172,10 @@ class TorchNoiseEngine(Engine):
 
     # ---- pieces ------------------------------------------------------------------------------------
     def read_out(self, probs: torch.Tensor) -> torch.Tensor:
-        """(..., 2^n) probabilities -> the distribution of the read bits (exact readout-flip map)."""
+        """(..., 2^n) probabilities -> the distribution of the read bits (exact readout-flip map).
+
+        Applied to the rows of ``diag.T`` it gives C^T diag, the observables as the read-out sees them.
+        """
         shape = probs.shape
         flat = probs.reshape(-1, shape[-1])
         for q in self.readout_qubits:
@@ -181,11 +201,7 @@ class TorchNoiseEngine(Engine):
         elif self.method == "trajectories":
             exact, stderr, probs = self._trajectories(mats, batch)
         else:
-            state = torch.zeros(batch, 2**self.num_qubits, dtype=self.program.dtype, device=x.device)
-            state[:, 0] = 1.0
-            for gate, mat in zip(self.program.gates, mats):
-                state = apply_matrix(state, mat, gate.qubits, self.num_qubits)
-            probs = self.read_out(state.real**2 + state.imag**2 if state.is_complex() else state * state)
+            probs = self.read_out(evolve_clean(self.program, self.plan, mats, batch))
             exact, stderr = probs @ self.diag, torch.zeros(batch, self.num_outputs, dtype=self.diag.dtype, device=x.device)
         values = exact
         if self.shots:
@@ -200,12 +216,11 @@ class TorchNoiseEngine(Engine):
         per = self.trajectories
         sample = sample_errors(self.program, batch * per, self.generator)
         p0 = sample.p0
-        clean, noisy = evolve_trajectories(self.program, mats, batch, per, sample)
-        clean, noisy = self.read_out(clean), self.read_out(noisy)  # (B, 2^n), (B, T, 2^n)
-        traj = noisy @ self.diag  # (B, T, n_obs)
-        estimate = p0 * (clean @ self.diag) + (1 - p0) * traj.mean(dim=1)
+        clean, traj, noisy = evolve_fused(self.program, self.plan, mats, batch, per, sample, self.read_diag,
+                                          mixture=bool(self.shots))  # read-out expectation values
+        estimate = p0 * clean + (1 - p0) * traj.mean(dim=1)
         spread = traj.detach().std(dim=1, unbiased=True) if per > 1 else torch.full_like(estimate, math.nan)
-        mixture = p0 * clean + (1 - p0) * noisy.mean(dim=1) if self.shots else clean
+        mixture = None if noisy is None else self.read_out(noisy)  # the read-out distribution the shots sample
         return estimate, (1 - p0) * spread / math.sqrt(per), mixture
 
     # ---- Engine ------------------------------------------------------------------------------------
