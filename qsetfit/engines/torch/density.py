@@ -51,6 +51,11 @@ class GateProgram(nn.Module):
         dtype: torch.float64 or torch.float32 (complex gate sets use the matching complex type).
     """
 
+    a_x: torch.Tensor
+    a_w: torch.Tensor
+    const: torch.Tensor
+    dtype: torch.dtype
+
     def __init__(self, circuit: QuantumCircuit, inputs: list[Parameter], weights: list[Parameter],
                  depolarizing: list[float] | None = None, *, dtype: torch.dtype = torch.float64) -> None:
         super().__init__()

@@ -94,7 +94,8 @@ def apply_block_into(state: torch.Tensor, mat: torch.Tensor, left: int, right: i
     elif mat.shape[0] == 1:
         torch.matmul(mat[0].transpose(0, 1), state.view(batch, left, d, right), out=out.view(batch, left, d, right))
     else:
-        torch.matmul(mat.transpose(1, 2)[:, None], state.view(batch, left, d, right), out=out.view(batch, left, d, right))
+        shaped = state.view(batch, left, d, right)
+        torch.matmul(mat.transpose(1, 2)[:, None], shaped, out=out.view(batch, left, d, right))
     return out
 
 

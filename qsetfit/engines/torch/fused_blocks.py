@@ -13,6 +13,8 @@ its gate inside that block is exact. ``fused_trajectories.py`` runs trajectories
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,7 +57,7 @@ class FusedPlan:
         return permute(table.T, inverse(self.to_canonical), len(self.to_canonical)).T.contiguous()
 
 
-def fused_plan(circuit, inputs, weights, num_gates: int, fusion_qubits: int | None = None,
+def fused_plan(circuit: Any, inputs: list[Any], weights: list[Any], num_gates: int, fusion_qubits: int | None = None,
                support: set[int] | None = None) -> FusedPlan:
     """The noiseless torch engine's fusion and schedule of ``circuit`` (the circuit of a ``GateProgram``).
 
@@ -76,7 +78,7 @@ def fused_plan(circuit, inputs, weights, num_gates: int, fusion_qubits: int | No
             reached |= qubits if live[g] else set()
     kept = np.flatnonzero(live)
     pruned = circuit.copy_empty_like()
-    for g in kept:
+    for g in kept.tolist():
         pruned.append(ops[g])
     sv = TorchStatevectorEngine(pruned, inputs, weights, [], fusion_qubits=fusion_qubits)
     index = np.append(kept, num_gates)  # sv gate j is program gate index[j]; an empty plan's identity: num_gates
@@ -143,7 +145,7 @@ def _apply_per_input(m: torch.Tensor, mat: torch.Tensor, axes: list[int], k: int
     return (u[:, :, :, 0] * a0 + u[:, :, :, 1] * a1).reshape(-1, d, d)
 
 
-def error_operators(plan: FusedPlan, prefix: tuple[torch.Tensor, dict], gates: np.ndarray, inputs: np.ndarray,
+def error_operators(plan: FusedPlan, prefix: torch.Tensor, gates: np.ndarray, inputs: np.ndarray,
                      codes: np.ndarray) -> torch.Tensor:
     """(E, d, d) operators E_j = (Pre_j P^T) Pre_j^H of errors after ``gates`` (all in one block).
 

@@ -11,7 +11,8 @@ evolutions agree to rounding. Differentiable by autograd; without it, rows run i
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -87,14 +88,14 @@ def _layout(program: GateProgram, plan: FusedPlan, prefixes: list, batch: int, p
             row_input += [inputs, piece // per_input]
             chunks.append(_Chunk(row, inputs, join[piece]))
             row += len(inputs) + len(piece)
-    row_input = np.concatenate(row_input)
+    rows_of_input = np.concatenate(row_input)
     err_block = plan.block_of[gate]
     specials = {}
     for b in np.unique(err_block):
         hits = np.flatnonzero(err_block == b)
         rows = row_of[traj[hits]]
-        specials[int(b)] = special_matrices(plan, prefixes[b], rows, gate[hits], row_input[rows], code[hits])
-    return _Layout(row_input, row_of, clean_row, specials, chunks)
+        specials[int(b)] = special_matrices(plan, prefixes[b], rows, gate[hits], rows_of_input[rows], code[hits])
+    return _Layout(rows_of_input, row_of, clean_row, specials, chunks)
 
 
 def evolve_fused(program: GateProgram, plan: FusedPlan, mats: list[torch.Tensor], batch: int, per_input: int,
@@ -175,8 +176,9 @@ def _buffers(fast: bool, size: int, dim: int, like: torch.Tensor) -> list[torch.
     return [like.new_empty(size, dim) for _ in range(2)] if fast else []
 
 
-def _serial_chunks(run, lay: _Layout, batch: int, per_input: int, sample: ErrorSample, table: torch.Tensor,
-                   bufs: list[torch.Tensor], mixture: bool) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+def _serial_chunks(run: Callable[..., Any], lay: _Layout, batch: int, per_input: int, sample: ErrorSample,
+                   table: torch.Tensor, bufs: list[torch.Tensor], mixture: bool
+                   ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
     """Every chunk's values in turn, and with ``mixture`` the mixed distribution (final axis order)."""
     device, values, mix = table.device, [], None
     if mixture:
@@ -196,7 +198,8 @@ def _serial_chunks(run, lay: _Layout, batch: int, per_input: int, sample: ErrorS
     return values, mix
 
 
-def _parallel_chunks(run, chunks: list[_Chunk], threads: int, make_buffers) -> list[torch.Tensor]:
+def _parallel_chunks(run: Callable[..., Any], chunks: list[_Chunk], threads: int,
+                     make_buffers: Callable[[], list[torch.Tensor]]) -> list[torch.Tensor]:
     """Chunks spread over ``threads`` Python threads (torch releases the GIL), each torch op single-threaded.
 
     Measured on 2 shared cores: torch's intra-op threads on these small, chunk-sized ops lose more to
@@ -250,7 +253,8 @@ def _run_chunk(program: GateProgram, plan: FusedPlan, prefixes: list, lay: _Layo
             state, mat, left, right, other_buffer(bufs, state)[:active])
         special = lay.specials.get(b)
         lo, hi = (0, 0) if special is None else np.searchsorted(special[0], [first, first + joins[-1]])
-        if hi > lo:  # rows with an error here: their own matrices (joiners start from their input's row)
+        # rows with an error here: their own matrices (joiners start from their input's row)
+        if special is not None and hi > lo:
             local = special[0][lo:hi] - first
             src = np.where(local < active, local, inputs[local] - chunk.inputs[0])
             out = apply_block(state[torch.as_tensor(src, device=device)], special[1][lo:hi], left, right)

@@ -7,8 +7,9 @@ reads the same ``noise_models/`` files as the Aer engines, with the same meaning
   ``depolarizing_error(p2, 2)`` after every two-qubit gate in ``gates_2q`` (``noise.build_noise_model``);
   noise follows the circuit's gate names, as Aer's does on the gates it simulates natively (Aer's density-matrix
   method decomposes the gates it lacks, such as crx, and its cx noise then hits the pieces; qsetfit heads are
-  ry/cx, where the two agree to 1e-10); kind "device": each ISA gate of the circuit transpiled for the fake backend gets the depolarizing channel
-  with that gate's error rate in the backend target (``device_rates``), readout flips as in Aer's model;
+  ry/cx, where the two agree to 1e-10); kind "device": each ISA gate of the circuit transpiled for the fake
+  backend gets the depolarizing channel with that gate's error rate in the backend target (``device_rates``),
+  readout flips as in Aer's model;
 - readout: independent flips per qubit, applied exactly as the affine (confusion-matrix) map on the
   measured distribution, so <Z> -> (p10 - p01) + (1 - p01 - p10) <Z> (``noise.py``);
 - shots: > 0 samples that many outcomes per input from the (read-out) distribution; the value carries the
@@ -16,14 +17,16 @@ reads the same ``noise_models/`` files as the Aer engines, with the same meaning
 
 Methods: "density_matrix" (exact, up to ``density_matrix_max_qubits``), "trajectories" above (or with
 method = "statevector"): ``trajectories`` Pauli-error trajectories per input with the error-free branch split
-off (``trajectories.py``), unbiased, run on fused gate blocks (``fused_trajectories.py``); "statevector" when the profile has no gate noise. Every forward leaves a
-``NoisyResult`` in ``engine.last_result``: values, standard errors, method, trajectories and shots.
+off (``trajectories.py``), unbiased, run on fused gate blocks (``fused_trajectories.py``); "statevector" when
+the profile has no gate noise. Every forward leaves a ``NoisyResult`` in ``engine.last_result``: values, standard
+errors, method, trajectories and shots.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import secrets
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -122,6 +125,9 @@ class TorchNoiseEngine(Engine):
     """
 
     capabilities = Capabilities(initial_state=False, gradients=True, noise=True)
+    confusion: torch.Tensor
+    diag: torch.Tensor
+    read_diag: torch.Tensor
 
     def __init__(self, head_circuit: HeadCircuit, profile: profiles.BackendProfile, *,
                  dtype: torch.dtype = torch.float64) -> None:
@@ -137,7 +143,7 @@ class TorchNoiseEngine(Engine):
                 circuit, observables, noise_profile.backend,
                 optimization_level=profile.optimization_level, seed_transpiler=profile.seed_transpiler,
             )
-            rates = device_rates(circuit, physical, noise_profile.backend)
+            rates: list[float] | None = device_rates(circuit, physical, noise_profile.backend)
             self.isa_circuit = (circuit, observables, physical)
         else:
             rates = depolarizing_rates(circuit, noise_profile) if noise_profile.kind == "depolarizing" else None
@@ -162,8 +168,8 @@ class TorchNoiseEngine(Engine):
             self.method, self.trajectories = "density_matrix", 0
         else:
             self.method, self.trajectories = "trajectories", profile.trajectories
-        self.shots = profile.shots
-        seed = profile.seed if profile.seed is not None else int(np.random.SeedSequence().entropy % 2**63)
+        self.shots = int(profile.shots or 0)
+        seed = profile.seed if profile.seed is not None else secrets.randbits(63)
         self.generator = torch.Generator().manual_seed(seed)
         self.last_result: NoisyResult | None = None
         logger.info("torch noise engine %r: %d qubits, method %s%s, %s, noise %r", profile.name, n, self.method,
@@ -195,23 +201,26 @@ class TorchNoiseEngine(Engine):
         """The noisy estimate, its standard error and how it was computed, for (B, n_in) x and (n_w,) w."""
         batch = x.shape[0]
         mats = [m.to(x.device) for m in self.program.matrices(x, w)]
+        probs: torch.Tensor | None
         if self.method == "density_matrix":
             probs = self.read_out(evolve_density(self.program, mats, batch))  # (B, 2^n)
-            exact, stderr = probs @ self.diag, torch.zeros(batch, self.num_outputs, dtype=self.diag.dtype, device=x.device)
+            exact, stderr = probs @ self.diag, self._no_error(batch, x.device)
         elif self.method == "trajectories":
             exact, stderr, probs = self._trajectories(mats, batch)
         else:
             probs = self.read_out(evolve_clean(self.program, self.plan, mats, batch))
-            exact, stderr = probs @ self.diag, torch.zeros(batch, self.num_outputs, dtype=self.diag.dtype, device=x.device)
+            exact, stderr = probs @ self.diag, self._no_error(batch, x.device)
         values = exact
         if self.shots:
+            assert probs is not None  # trajectories return their mixture whenever shots are drawn
             sampled, shot_err = self._sample_shots(probs)
             values = exact + (sampled - exact).detach()  # sampled value, gradient of its mean
             stderr = torch.sqrt(stderr.nan_to_num(0.0) ** 2 + shot_err**2)
         self.last_result = NoisyResult(values, stderr.detach(), self.method, self.trajectories, self.shots)
         return self.last_result
 
-    def _trajectories(self, mats: list[torch.Tensor], batch: int) -> tuple[torch.Tensor, ...]:
+    def _trajectories(self, mats: list[torch.Tensor], batch: int
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """(B, n_obs) estimate, its standard error, and the (B, 2^n) mixed read-out distribution."""
         per = self.trajectories
         sample = sample_errors(self.program, batch * per, self.generator)
@@ -224,6 +233,10 @@ class TorchNoiseEngine(Engine):
         return estimate, (1 - p0) * spread / math.sqrt(per), mixture
 
     # ---- Engine ------------------------------------------------------------------------------------
+    def _no_error(self, batch: int, device: torch.device) -> torch.Tensor:
+        """(B, O) zero standard errors: exact methods."""
+        return torch.zeros(batch, self.num_outputs, dtype=self.diag.dtype, device=device)
+
     def _forward(self, x: torch.Tensor, w: torch.Tensor, *_: torch.Tensor | None) -> torch.Tensor:
         return self.run(x, w).values
 
