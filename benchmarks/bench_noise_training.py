@@ -9,11 +9,14 @@ ablation's) is printed beside every robustness number: a head that ignores its c
 
     .venv/bin/python benchmarks/bench_noise_training.py --preset paper-10q-single --seeds 0 1 2 \
         --train-p2 1e-2 --eval-p2 1e-3 3e-3 1e-2 --epochs 30 --threads 2
+    .venv/bin/python benchmarks/bench_noise_training.py --preset screened-sst2 --no-skip --seeds 0 1 2 \
+        --out benchmarks/results/noise-aware-training.md
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import tempfile
 import time
@@ -63,6 +66,8 @@ def run(opts: argparse.Namespace) -> None:
             emb, labels = {k: v[: opts.limit] for k, v in emb.items()}, {k: v[: opts.limit] for k, v in labels.items()}
         data = {k: (emb[k], labels[k]) for k in emb}
         config, dim = HeadConfig.preset(opts.preset), emb["train"].shape[1]
+        if opts.skip is not None:  # --no-skip: the prediction passes through module 2 alone
+            config = dataclasses.replace(config, skip=opts.skip)
         variants = [("noiseless", "")] + [(f"trained p2={p:g}", noise_file(folder, p, opts.readout)) for p in opts.train_p2]
         ablation = HybridHead(config, seed=seed, input_dim=dim, module2=False)
         args = TrainingArguments(epochs=opts.epochs, batch_size=opts.batch_size, learning_rate=opts.lr, seed=seed)
@@ -86,17 +91,22 @@ def run(opts: argparse.Namespace) -> None:
                 rows.setdefault((name, cell + " module-2 share"), []).append(acc - base)
                 print(f"  {name} ({seconds:.0f} s training) at {cell}: accuracy {acc:.4f} (module 2 share "
                       f"{acc - base:+.4f}; read-out standard error {se:.2e})", flush=True)
-    print(f"\nSST-2, preset {opts.preset}, seeds {opts.seeds}, {opts.epochs} epochs, train trajectories "
-          f"{opts.train_trajectories}, readout {opts.readout}, torch threads {opts.threads}")
-    print("| trained | evaluated at | test accuracy (mean ± std) | module 2 share (mean ± std) |")
-    print("|---|---|---|---|")
+    lines = [f"SST-2 paper protocol, body {opts.body}, preset {opts.preset}"
+             f"{'' if opts.skip is None else f' (skip={opts.skip})'}, seeds {opts.seeds}, {opts.epochs} epochs, "
+             f"train trajectories {opts.train_trajectories}, eval: density matrix up to {opts.dm_max_qubits} qubits "
+             f"else {opts.eval_trajectories} trajectories, readout {opts.readout}, torch threads {opts.threads}", "",
+             "| trained | evaluated at | test accuracy (mean ± std) | module 2 share (mean ± std) |",
+             "|---|---|---|---|"]
     for (name, cell), accs in rows.items():
         if cell.endswith("share"):
             continue
         share = rows[(name, cell + " module-2 share")]
         sd = lambda v: statistics.stdev(v) if len(v) > 1 else 0.0  # noqa: E731
-        print(f"| {name} | {cell} | {statistics.mean(accs):.4f} ± {sd(accs):.4f} | "
-              f"{statistics.mean(share):+.4f} ± {sd(share):.4f} |")
+        lines.append(f"| {name} | {cell} | {100 * statistics.mean(accs):.2f} ± {100 * sd(accs):.2f} | "
+                     f"{100 * statistics.mean(share):+.2f} ± {100 * sd(share):.2f} |")
+    print("\n" + "\n".join(lines))
+    if opts.out is not None:
+        opts.out.write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
@@ -116,6 +126,9 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=0.02)
     parser.add_argument("--limit", type=int, default=0, help="use only the first N sentences of each split (smoke)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--skip", action=argparse.BooleanOptionalAction, default=None,
+                        help="override the preset's skip (--no-skip: the final layer reads module 2 only)")
+    parser.add_argument("--out", type=Path, default=None, help="write the table (markdown) here")
     run(parser.parse_args())
 
 
