@@ -81,14 +81,7 @@ class QSetFitModel:
         return torch.as_tensor(np.asarray(vectors, dtype=np.float64))
 
     def _labels(self, data: Dataset) -> torch.Tensor:
-        if data.label_names != self.label_names:
-            unknown = sorted(set(data.label_names) - set(self.label_names))
-            if unknown:
-                raise QSetFitError(f"labels {unknown} were never seen in training (known: {self.label_names}); "
-                                   "evaluate on data with the training labels")
-            remap = [self.label_names.index(name) for name in data.label_names]
-            return torch.tensor([remap[y] for y in data.labels])
-        return torch.tensor(data.labels)
+        return torch.as_tensor(data.label_ids(self.label_names))
 
     # ---- training --------------------------------------------------------------------------
     @holds_run_dir

@@ -13,7 +13,7 @@ from typing import Any
 from collections.abc import Sequence
 
 from qsetfit.head.circuits import PRESETS, HeadConfig
-from qsetfit.data.datasets import Dataset, DatasetSplits, demo_dataset, load_file, load_splits
+from qsetfit.data.datasets import Dataset, DatasetSplits, load_file, load_splits
 from qsetfit.data.embeddings import DEFAULT_BODY
 from qsetfit.errors import QSetFitError
 from qsetfit.hub import write_model_card
@@ -26,14 +26,11 @@ from qsetfit.engines.registry import available_engines
 from qsetfit.profiles import list_profiles
 
 logger = logging.getLogger(__name__)
-DEMO = "demo"
 DEFAULT_PRESET = "screened-sst2"  # the CLI's head when no --preset is given: the screening study's winner
 
 
 def load_data(source: str, *, protocol: str = "given", seed: int = 0) -> DatasetSplits:
     """``demo`` (the packaged set), a CSV/JSONL file, a split folder, or a hub dataset name."""
-    if source == DEMO:
-        return demo_dataset()
     return load_splits(source, protocol=protocol, seed=seed)
 
 

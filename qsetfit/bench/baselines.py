@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from qsetfit.head.circuits import HeadConfig
-from qsetfit.data.datasets import Dataset, DatasetSplits, demo_dataset, load_splits
+from qsetfit.data.datasets import Dataset, DatasetSplits, load_splits
 from qsetfit.data.embeddings import DEFAULT_BODY, embed
 from qsetfit.errors import QSetFitError
 from qsetfit.bench.stats import summary_rows
@@ -259,8 +259,6 @@ def subsample(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
 
 def load_seed_splits(data: str, *, seed: int, protocol: str = "paper", per_label: int = 256) -> DatasetSplits:
     """``data``'s splits for one seed: ``"demo"`` (fixed splits) or any source ``load_splits`` reads."""
-    if data == "demo":
-        return demo_dataset()
     return load_splits(data, protocol=protocol, seed=seed, per_label=per_label)
 
 

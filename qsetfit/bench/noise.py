@@ -217,10 +217,7 @@ def _within_budget(undecided: np.ndarray, cost: int, budget: int | None, seed: i
 
 def label_ids(dataset: Any, label_names: Sequence[str]) -> np.ndarray:
     """(N,) the dataset's labels as ids of the model's ``label_names``."""
-    unknown = sorted(set(dataset.label_names) - set(label_names))
-    if unknown:
-        raise QSetFitError(f"labels {unknown} were never seen in training (known: {list(label_names)})")
-    return np.asarray([list(label_names).index(dataset.label_names[y]) for y in dataset.labels])
+    return dataset.label_ids(label_names)
 
 
 # ---- the benchmark -------------------------------------------------------------------------------------

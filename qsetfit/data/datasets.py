@@ -67,6 +67,15 @@ class Dataset:
         """Return the examples at ``indices`` (in that order), with the same label names."""
         return Dataset([self.texts[i] for i in indices], [self.labels[i] for i in indices], self.label_names)
 
+    def label_ids(self, label_names: Sequence[str]) -> np.ndarray:
+        """(N,) labels as ids of ``label_names`` (a model's label order), refusing labels it never saw."""
+        names = list(label_names)
+        unknown = sorted(set(self.label_names) - set(names))
+        if unknown:
+            raise QSetFitError(f"labels {unknown} were never seen in training (known: {names}); evaluate on data "
+                               "with the training labels")
+        return np.asarray([names.index(self.label_names[y]) for y in self.labels], dtype=np.int64)
+
 
 @dataclass
 class DatasetSplits:
@@ -180,9 +189,9 @@ def load_splits(source: str | Path, *, protocol: str = "given", seed: int = 0, p
     """Load train/validation/test sets from a file, a folder or a hub dataset.
 
     Args:
-        source: A CSV/JSONL file (train only), a folder holding ``train``/``validation``/``test``
-            files (``.csv`` or ``.jsonl``; validation and test optional), or a hub dataset name
-            such as ``"SetFit/sst2"`` (loaded with ``datasets.load_dataset``).
+        source: ``"demo"`` (the packaged sentiment set), a CSV/JSONL file (train only), a folder holding
+            ``train``/``validation``/``test`` files (``.csv`` or ``.jsonl``; validation and test optional), or
+            a hub dataset name such as ``"SetFit/sst2"`` (loaded with ``datasets.load_dataset``).
         protocol: ``"given"`` keeps the source's splits. ``"paper"`` (Kim et al., arXiv 2504.08732)
             pools every split, samples ``per_label`` examples of each label, splits them
             stratified into train and validation by ``val_fraction``, and tests on the rest.
@@ -199,6 +208,8 @@ def load_splits(source: str | Path, *, protocol: str = "given", seed: int = 0, p
         QSetFitError: A bad argument, an unreadable source, single-class training data, or a
             validation/test label never seen in training.
     """
+    if str(source) == "demo":  # the packaged set: fixed splits, whatever the protocol
+        return demo_dataset()
     if protocol not in PROTOCOLS:
         raise QSetFitError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     if isinstance(per_label, bool) or not isinstance(per_label, int) or per_label < 2:
