@@ -154,9 +154,7 @@ class QSetFitModel:
                 raise QSetFitError(f"text {i} is {'empty' if isinstance(text, str) else type(text).__name__} "
                                    f"({text!r}); predict needs a non-empty string per text")
         self._on(backend)
-        self.trained_head.eval()
-        logits, _ = self.trained_head(self.embed(texts, show_progress=show_progress))
-        return torch.softmax(logits, dim=1).numpy()
+        return torch.softmax(self.trained_head.logits(self.embed(texts, show_progress=show_progress)), dim=1).numpy()
 
     def predict(self, texts: Sequence[str], *, backend: str | None = None) -> list[str]:
         """Predicted label names."""

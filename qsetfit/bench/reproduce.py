@@ -89,11 +89,9 @@ def num_parameters(module: nn.Module) -> int:
 
 
 @torch.no_grad()
-def predict(head: nn.Module, embeddings: np.ndarray, *, batch_size: int = 2048) -> np.ndarray:
+def predict(head: HybridHead, embeddings: np.ndarray, *, batch_size: int = 2048) -> np.ndarray:
     """(N,) predicted label ids."""
-    head.eval()
-    x = torch.as_tensor(embeddings, dtype=torch.float64)
-    return torch.cat([head(x[i : i + batch_size])[0].argmax(dim=1) for i in range(0, len(x), batch_size)]).numpy()
+    return head.logits(torch.as_tensor(embeddings), batch_size=batch_size).argmax(dim=1).numpy()
 
 
 def train_method(method: TorchMethod, split: baselines.EmbeddedSplits, args: TrainingArguments) -> dict[str, Any]:

@@ -115,6 +115,15 @@ class HybridHead(nn.Module):
         loss = None if labels is None else F.cross_entropy(logits, labels)
         return logits, loss
 
+    @torch.no_grad()
+    def logits(self, embeddings: torch.Tensor, *, batch_size: int = 1 << 20) -> torch.Tensor:
+        """(N, K) logits for inference (eval mode, no gradients), ``batch_size`` rows per forward pass: the one
+        prediction loop (hardware engines split a pass into jobs themselves, so the default is one pass)."""
+        self.eval()
+        x = torch.as_tensor(embeddings, dtype=torch.float64)
+        parts = [self(x[i : i + batch_size])[0] for i in range(0, len(x), batch_size)]
+        return torch.cat(parts) if parts else torch.zeros(0, self.config.classes, dtype=torch.float64)
+
 
     def readout(self, features: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """The final layer: (B, Q) features and (B, Qm) module-2 read-outs -> (B, K) logits (honours ``skip``)."""

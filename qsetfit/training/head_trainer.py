@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from qsetfit.io import persistence
@@ -51,14 +52,11 @@ def batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.T
 @torch.no_grad()
 def evaluate(head: HybridHead, embeddings: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 512) -> dict:
     """Mean cross-entropy and accuracy of ``head`` on a labelled set."""
-    head.eval()
-    total_loss, correct = 0.0, 0
-    for start in range(0, len(labels), batch_size):
-        emb, y = embeddings[start : start + batch_size], labels[start : start + batch_size]
-        logits, loss = head(emb, y)
-        total_loss += loss.item() * len(y)
-        correct += int((logits.argmax(dim=1) == y).sum())
-    return {"loss": total_loss / len(labels), "accuracy": correct / len(labels)}
+    if not len(labels):
+        raise QSetFitError("evaluate needs at least one labelled example")
+    logits = head.logits(embeddings, batch_size=batch_size)
+    loss = float(F.cross_entropy(logits, labels.to(logits.device)))
+    return {"loss": loss, "accuracy": float((logits.argmax(dim=1) == labels).float().mean())}
 
 
 @dataclass
