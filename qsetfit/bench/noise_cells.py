@@ -67,7 +67,7 @@ def chunk_size(engine: Any) -> int:
 
 
 def method_text(engine: Any) -> str:
-    """How the torch engine ran a cell, in the words of ``noise_bench._method``."""
+    """How the torch engine ran a cell, in the words of ``EngineInfo.in_words``."""
     if engine.method == "trajectories":
         text = f"trajectories ({engine.trajectories}/input, error-free branch exact)"
     else:
@@ -109,7 +109,7 @@ def near_boundary(head: HybridHead, features: torch.Tensor, z: torch.Tensor, std
 def evaluate_torch_cell(head: HybridHead, backend: Path, features: torch.Tensor, labels: np.ndarray,
                         exact: np.ndarray, simulate: np.ndarray, *, seeds: int, progress: bool = False
                         ) -> dict[str, Any]:
-    """``noise_bench.evaluate_cell`` on the noisy torch engine: every undecided input, each seed's own draws.
+    """``bench.noise.evaluate_cell`` on the noisy torch engine: every undecided input, each seed's own draws.
 
     Adds ``simulator`` ("torch"), ``trajectories`` (per input; 0 when exact), ``stderr`` (the largest standard
     error of a noisy read-out over the simulated inputs and seeds; 0 when exact) and ``near_boundary`` (the

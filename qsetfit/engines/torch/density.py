@@ -1,9 +1,9 @@
 """A circuit as a gate-by-gate program with a depolarizing rate per gate, and exact density-matrix evolution.
 
-The noisy torch engine (``torch_noise.py``) needs the state between every two gates, because a noise channel
-follows each gate; the fused blocks of ``torch_sv.py`` skip those states. So the circuit is compiled here into
+The noisy torch engine (``noisy.py``) needs the state between every two gates, because a noise channel
+follows each gate; the fused blocks of ``statevector.py`` skip those states. So the circuit is compiled here into
 a flat list of gates (matrices built with ``gates.py``, angles affine in inputs and weights as in
-``torch_sv.py``), each with the parameter of the depolarizing channel that follows it.
+``statevector.py``), each with the parameter of the depolarizing channel that follows it.
 
 Density matrices: ``rho`` (B, 2^n, 2^n) is stored flat as a state of 2n qubits, (B, 4^n): column bits are
 qubits 0..n-1 and row bits qubits n..2n-1, so ``U rho U^dagger`` is U on the row qubits and conj(U) on the
@@ -46,7 +46,7 @@ class GateProgram(nn.Module):
         inputs: input parameters (columns of x).
         weights: weight parameters (entries of w).
         depolarizing: the depolarizing parameter after each gate of ``circuit.data`` that is not ignored
-            (``torch_noise.depolarizing_rates`` gives it; custom gates must be expanded first with
+            (``noisy.depolarizing_rates`` gives it; custom gates must be expanded first with
             ``gates.expand_custom_gates``), or None for no gate noise.
         dtype: torch.float64 or torch.float32 (complex gate sets use the matching complex type).
     """

@@ -1,6 +1,6 @@
 """Fused gate blocks of a ``GateProgram`` with Pauli errors folded in: the plan, prefix products, error matrices.
 
-Gates are fused into the blocks of the noiseless torch engine (``torch_sv._fuse``: consecutive qubits, up to
+Gates are fused into the blocks of the noiseless torch engine (``compile.fuse``: consecutive qubits, up to
 ``fusion_qubits`` wide, one matmul each). In the row convention of ``evolve.py`` (new = old @ X), with
 ``Pre_j`` the product of a block's gates up to gate j, the block with a Pauli P after gate j is
 
