@@ -60,10 +60,10 @@ def one_seed(seed: int, a: argparse.Namespace) -> dict[str, float]:
     return {"seed": seed, "n": len(test),
             "accuracy ideal": acc["torch"], "accuracy torch-fake-torino": acc["torch-fake-torino"],
             "accuracy aer-device": acc["aer-device"],
-            "mean |z_torch-dev - z_ideal|": float((z["torch-fake-torino"] - z["torch"]).abs().mean()),
-            "mean |z_aer-dev - z_ideal|": float((z["aer-device"] - z["torch"]).abs().mean()),
-            "mean |z_aer-dev - z_torch-dev|": float((z["aer-device"] - z["torch-fake-torino"]).abs().mean()),
-            "max |z_aer-dev - z_torch-dev|": float((z["aer-device"] - z["torch-fake-torino"]).abs().max()),
+            "mean abs(z_torch-dev - z_ideal)": float((z["torch-fake-torino"] - z["torch"]).abs().mean()),
+            "mean abs(z_aer-dev - z_ideal)": float((z["aer-device"] - z["torch"]).abs().mean()),
+            "mean abs(z_aer-dev - z_torch-dev)": float((z["aer-device"] - z["torch-fake-torino"]).abs().mean()),
+            "max abs(z_aer-dev - z_torch-dev)": float((z["aer-device"] - z["torch-fake-torino"]).abs().max()),
             "predictions differing (aer-dev vs torch-dev)": float((pred["aer-device"] != pred["torch-fake-torino"])
                                                                   .double().mean()),
             "seconds torch-fake-torino": seconds["torch-fake-torino"], "seconds aer-device": seconds["aer-device"]}
