@@ -15,7 +15,8 @@ from qsetfit.bench import noise_cells
 from qsetfit.head.circuits import HeadConfig
 from qsetfit.errors import QSetFitError
 from qsetfit.head.hybrid import HybridHead
-from qsetfit.bench.noise import _readouts, bench_noise, noise_grid, write_profiles
+from qsetfit.bench.noise import _readouts, bench_noise
+from qsetfit.bench.noise_grid import noise_grid, write_profiles
 from qsetfit.profiles import load_backend_profile
 from tests.helpers import seeded
 from tests.test_noise_bench import toy_run  # noqa: F401  (the module-scoped trained run)

@@ -48,8 +48,8 @@ from tqdm.auto import tqdm
 
 from qsetfit.bench import noise_cells
 from qsetfit.bench.baselines import subsample
-from qsetfit.bench.noise_grid import (  # noqa: F401 - the grid's names, as bench noise's
-    CHUNK, DEFAULTS, FAKE_BACKENDS, P2_GRID, QUICK, SHOTS_GRID, Cell, noise_grid, write_profiles)
+from qsetfit.bench.noise_grid import CHUNK, DEFAULTS, QUICK, Cell, noise_grid, write_profiles
+from qsetfit.engines.base import EngineInfo
 from qsetfit.errors import QSetFitError
 from qsetfit.head.hybrid import HybridHead
 from qsetfit.io.persistence import atomic_write_bytes, read_resumable, write_json
@@ -128,10 +128,9 @@ def _predict(head: HybridHead, features: torch.Tensor, z: torch.Tensor) -> np.nd
         return head.readout(features, z).argmax(dim=1).numpy()
 
 
-def runs_per_input(engine: Any) -> int:
+def runs_per_input(info: EngineInfo) -> int:
     """Statevector runs Aer spends on one input: its trajectories, or one per shot when shots sample a noisy
     statevector; 0 where the cost does not grow with noise (ideal statevector, density matrix)."""
-    info = engine.describe()
     if info.method != "statevector_trajectories":
         return 0
     return int(info.trajectories or info.shots)
@@ -179,9 +178,9 @@ def evaluate_cell(head: HybridHead, backend: Path, features: torch.Tensor, label
         if len(undecided):
             head.set_engine(str(backend), seed=seed)
             assert head.quantum is not None  # the noise benchmark's heads always have module 2
-            engine = head.quantum.engine
-            method, stochastic = engine.describe().in_words(), engine.describe().stochastic
-            pick = _within_budget(undecided, runs_per_input(engine), budget, seed)
+            info = head.quantum.engine.describe()
+            method, stochastic = info.in_words(), info.stochastic
+            pick = _within_budget(undecided, runs_per_input(info), budget, seed)
             sampled = len(pick)
             with tqdm(total=len(pick), desc=f"{backend.stem} seed {seed}", unit="input", leave=False,
                       disable=not progress) as bar:
@@ -213,11 +212,6 @@ def _within_budget(undecided: np.ndarray, cost: int, budget: int | None, seed: i
         return undecided
     rng = np.random.default_rng([seed, len(undecided)])
     return np.sort(rng.choice(undecided, size=max(2, budget // cost), replace=False))
-
-
-def label_ids(dataset: Any, label_names: Sequence[str]) -> np.ndarray:
-    """(N,) the dataset's labels as ids of the model's ``label_names``."""
-    return dataset.label_ids(label_names)
 
 
 # ---- the benchmark -------------------------------------------------------------------------------------
@@ -259,7 +253,7 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
     model = QSetFitModel.load(run)
     profiles = write_profiles(cells, Path(out) / "profiles")
     dataset = subsample(workflow.evaluation_set(Path(run), data, model), opts["test_limit"], 0)
-    head, labels = model.trained_head, label_ids(dataset, model.label_names)
+    head, labels = model.trained_head, dataset.label_ids(model.label_names)
     features, z, exact = _exact(model, dataset.texts, progress)
     settings = {"data": data, "readout": readout, "quick": quick, "qubits": head.config.qubits,
                 "simulator": simulator, "torch_threads": torch.get_num_threads()} | opts

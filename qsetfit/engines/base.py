@@ -140,7 +140,7 @@ class Engine(nn.Module):
             x = x[None]
         self._check(x, w, initial_state)
         self.counters.forwards += 1
-        out = self._forward(x, w, initial_state) if self.capabilities.initial_state else self._forward(x, w)
+        out = self._forward(x, w, initial_state)  # None unless capabilities.initial_state (checked above)
         return out[0] if squeeze else out
 
     def _check(self, x: torch.Tensor, w: torch.Tensor, initial_state: torch.Tensor | None) -> None:

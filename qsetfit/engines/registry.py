@@ -71,9 +71,7 @@ def make_engine(head_circuit: HeadCircuit, name: str, **options: Any) -> Engine:
     if named is not None:
         check_statevector_memory(head_circuit.num_qubits, engine=name)
         return named(head_circuit, **options)
-    factory = _profile_factory(name)
-    for resolve, _ in _RESOLVERS:
-        factory = factory or resolve(name)
+    factory = _profile_factory(name) or _user_factory(name)
     if factory is not None:
         engine = factory(head_circuit, **options)
         method = engine.describe().method
@@ -91,9 +89,11 @@ def make_engine(head_circuit: HeadCircuit, name: str, **options: Any) -> Engine:
 def engine_kind(name: str) -> str | None:
     """The kind of engine ``name`` runs on: "torch" for named engines, a backend profile's ``engine`` field
     ("aer", "ibm", "torch"), or None for a name no built-in lookup knows (a user resolver's)."""
-    if name in _BUILTIN or name in _FACTORIES:
-        return "torch" if name in _BUILTIN else None
-    return _backend_profile(name).engine if _is_backend_profile(name) else None
+    if name in _FACTORIES:  # looked up first by make_engine: a user's engine, of no known kind
+        return None
+    if name in _BUILTIN:
+        return "torch"
+    return profiles.load_backend_profile(name).engine if _is_backend_profile(name) else None
 
 
 def build_engine(head_circuit: Any, profile: profiles.BackendProfile, **options: Any) -> Engine:
@@ -114,15 +114,20 @@ def _is_backend_profile(name: str) -> bool:
     return profiles.is_profile_path(name) or name in profiles.profile_names("backend")
 
 
-def _backend_profile(name: str) -> profiles.BackendProfile:
-    return profiles.load_backend_profile(name)
-
-
 def _profile_factory(name: str) -> EngineFactory | None:
     if not _is_backend_profile(name):
         return None
-    profile = _backend_profile(name)
+    profile = profiles.load_backend_profile(name)
     return lambda head_circuit, **options: build_engine(head_circuit, profile, **options)
+
+
+def _user_factory(name: str) -> EngineFactory | None:
+    """The first user resolver (``register_resolver``) that knows ``name``."""
+    for resolve, _ in _RESOLVERS:
+        factory = resolve(name)
+        if factory is not None:
+            return factory
+    return None
 
 
 def _imported(target: str, *, optional: bool = False) -> Any:
