@@ -66,15 +66,6 @@ def chunk_size(engine: Any) -> int:
     return int(max(1, min(256, STATE_BYTES // (16 * values))))
 
 
-def method_text(engine: Any) -> str:
-    """How the torch engine ran a cell, in the words of ``EngineInfo.in_words``."""
-    if engine.method == "trajectories":
-        text = f"trajectories ({engine.trajectories}/input, error-free branch exact)"
-    else:
-        text = {"statevector": "statevector", "density_matrix": "density matrix"}[engine.method]
-    return text + (f", {engine.shots} shots" if engine.shots else ", exact <Z>")
-
-
 @torch.no_grad()
 def readouts(head: HybridHead, features: torch.Tensor, *, bar: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, Qm) noisy read-outs on the head's torch noise engine and (N, Qm) their standard errors."""
@@ -128,9 +119,8 @@ def evaluate_torch_cell(head: HybridHead, backend: Path, features: torch.Tensor,
         if u:
             head.set_engine(str(backend), seed=seed)
             assert head.quantum is not None  # the noise benchmark's heads always have module 2
-            engine: Any = head.quantum.engine  # the torch noise engine: trajectories, shots are not on the base
-            method, trajectories = method_text(engine), engine.trajectories
-            stochastic = bool(engine.shots or engine.method == "trajectories")
+            info = head.quantum.engine.describe()
+            method, trajectories, stochastic = info.in_words(), info.trajectories, info.stochastic
             with tqdm(total=u, desc=f"{backend.stem} seed {seed} (torch)", unit="input", leave=False,
                       disable=not progress) as bar:
                 z, errors = readouts(head, picked, bar=bar)

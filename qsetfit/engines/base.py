@@ -64,8 +64,9 @@ class EngineInfo:
             text = (f"statevector trajectories ({self.trajectories}/input, mean <Z>)" if not self.shots
                     else f"statevector trajectories (1/shot), {self.shots} shots")
         else:
+            trajectories = f"trajectories ({self.trajectories}/input, error-free branch exact)"  # torch's
             text = {"statevector": "statevector", "density_matrix": "density matrix",
-                    "trajectories": f"trajectories ({self.trajectories}/input)"}.get(self.method, self.method)
+                    "trajectories": trajectories}.get(self.method, self.method)
             text += f", {self.shots} shots" if self.shots else ", exact <Z>"
         physical = self.physical_qubits
         return text + (f", ISA on {len(physical)} device qubits" if physical else "")
