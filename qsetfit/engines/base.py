@@ -6,13 +6,21 @@ The contract callers rely on (and never discover with ``getattr`` or by catching
 - ``describe()`` says how it runs: method, trajectories, shots, physical qubits;
 - ``counters`` says what it has executed: forward calls, circuits (PUBs or batches) and shots;
 - ``close()`` releases what it holds (an IBM Batch or Session); a no-op for simulators.
+
+How an engine differentiates is one of two kinds, and never both:
+- torch engines override ``_forward`` with torch operations and keep torch's own autograd (including the
+  adjoint method's ``AdjointEvolve``); they never reach the adapter below;
+- engines that compute outside torch (Aer, IBM Runtime) implement ``_expectation_values`` on float64 arrays
+  and, when ``capabilities.gradients``, ``_vjp``; the base's ``_forward`` wraps them in ``_NumpyAdapter``, the
+  one autograd adapter. A backward pass through an engine without gradients raises one ``QSetFitError``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -161,7 +169,50 @@ class Engine(nn.Module):
             raise QSetFitError(f"initial_state has {initial_state.shape[0]} rows but inputs have {x.shape[0]}")
 
     def _forward(self, x: torch.Tensor, w: torch.Tensor, initial_state: torch.Tensor | None = None) -> torch.Tensor:
-        raise NotImplementedError
+        """(B, n_in), (n_w,) -> (B, n_obs): the adapter over ``_expectation_values``; torch engines override it."""
+        return _NumpyAdapter.apply(x, w, self)
+
+    def _expectation_values(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """(B, n_in), (n_w,) float64 -> (B, n_obs) float64, for engines that compute outside torch."""
+        raise NotImplementedError(f"{type(self).__name__} overrides neither _forward nor _expectation_values")
+
+    def _vjp(self, x: np.ndarray, w: np.ndarray, grad_out: np.ndarray, *, need_x: bool,
+             need_w: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """``grad_out`` (B, n_obs) times the Jacobians: (dL/dx (B, n_in) or None, dL/dw (n_w,) or None).
+
+        Only engines with ``capabilities.gradients`` and no ``_forward`` of their own implement it; an entry is
+        None when it was not asked for (``need_x``, ``need_w``).
+        """
+        raise NotImplementedError(f"{type(self).__name__} declares gradients but implements no _vjp")
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().double().numpy()
+
+
+class _NumpyAdapter(torch.autograd.Function):
+    """Autograd through an engine's ``_expectation_values`` / ``_vjp``, in float64 (qiskit-machine-learning's
+    ``TorchConnector`` casts to float32, which would break the 1e-8 agreement with the torch engine)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, engine: Engine) -> torch.Tensor:  # noqa: D102
+        ctx.engine = engine
+        ctx.save_for_backward(x, w)
+        out = engine._expectation_values(_numpy(x), _numpy(w))  # (B, O)
+        return torch.as_tensor(np.asarray(out, dtype=np.float64), device=x.device)
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple:  # noqa: D102
+        engine: Engine = ctx.engine
+        if not engine.capabilities.gradients:
+            raise QSetFitError(f"the {engine.describe().engine!r} engine is for inference only (it gives no "
+                               "gradients); train on 'torch' (or an aer profile), then switch engines with the "
+                               "same weights")
+        x, w = ctx.saved_tensors
+        need_x, need_w = ctx.needs_input_grad[:2]
+        dx, dw = engine._vjp(_numpy(x), _numpy(w), _numpy(grad_out), need_x=bool(need_x), need_w=bool(need_w))
+        return (None if dx is None else torch.as_tensor(dx, device=x.device),
+                None if dw is None else torch.as_tensor(dw, device=w.device), None)
 
 
 __all__ = ["Capabilities", "Counters", "Engine", "EngineInfo"]

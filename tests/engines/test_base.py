@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from qsetfit import HeadConfig, QSetFitError, build_head_circuit, make_engine
-from qsetfit.engines.base import EngineInfo
+from qsetfit.engines.base import Capabilities, Engine, EngineInfo
 
 HC = build_head_circuit(HeadConfig.preset("tiny"))
 
@@ -54,3 +55,75 @@ def test_counters_count_forwards_and_estimator_jobs():
     torch_engine(x, w)
     assert (torch_engine.counters.forwards, torch_engine.calls) == (1, 0)  # no estimator behind it
     torch_engine.close()  # a simulator holds nothing: close is a no-op, not an AttributeError
+
+
+class _Cosine(Engine):
+    """<Z> after RY(x + w) on one qubit, cos(x + w), computed outside torch: the adapter's closed-form case."""
+
+    capabilities = Capabilities(gradients=True)
+
+    def __init__(self) -> None:
+        super().__init__(num_inputs=1, num_weights=1, num_outputs=1)
+
+    def describe(self) -> EngineInfo:
+        return EngineInfo("cosine")
+
+    def _expectation_values(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return np.cos(x + w)
+
+    def _vjp(self, x, w, grad_out, *, need_x, need_w):
+        d = -np.sin(x + w) * grad_out  # (B, 1)
+        return (d if need_x else None), (d.sum(0) if need_w else None)
+
+
+class _ForwardOnlyCosine(_Cosine):
+    capabilities = Capabilities(gradients=False)
+
+
+def test_the_adapter_differentiates_an_engine_outside_torch():
+    engine = _Cosine()
+    x = torch.tensor([[0.3], [-1.2], [2.0]], dtype=torch.float64, requires_grad=True)
+    w = torch.tensor([0.7], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(engine, (x, w))  # the adapter's vjp against finite differences
+    out = engine(x, w)
+    assert out.dtype == torch.float64 and torch.allclose(out, torch.cos(x + w), atol=1e-15)
+    (gw,) = torch.autograd.grad(out.sum(), w)  # weights only: the engine is asked for no input gradient
+    assert gw.item() == pytest.approx(-np.sin(x.detach().numpy() + 0.7).sum(), abs=1e-12)
+
+
+def test_a_forward_only_engine_refuses_a_backward_pass_in_one_clear_error():
+    engine = _ForwardOnlyCosine()
+    w = torch.tensor([0.7], dtype=torch.float64, requires_grad=True)
+    out = engine(torch.tensor([[0.3]], dtype=torch.float64), w)
+    assert out.item() == pytest.approx(np.cos(1.0), abs=1e-15)  # forward still runs
+    with pytest.raises(QSetFitError, match="'cosine' engine is for inference only .* train on 'torch'"):
+        out.sum().backward()
+
+
+def test_the_adapter_gives_aer_the_gradients_of_finite_differences_and_the_torch_engine():
+    rng = np.random.default_rng(5)
+    x = torch.tensor(rng.uniform(-1, 1, (2, len(HC.inputs))), requires_grad=True)
+    w = torch.tensor(rng.uniform(-np.pi, np.pi, len(HC.weights)), requires_grad=True)
+    aer, torch_engine = make_engine(HC, "aer-exact"), make_engine(HC, "torch")
+    assert torch.autograd.gradcheck(aer, (x, w), atol=1e-6)  # parameter shift against finite differences
+    got = torch.autograd.grad(aer(x, w).sum(), (x, w))
+    want = torch.autograd.grad(torch_engine(x, w).sum(), (x, w))
+    assert all((a - b).abs().max() <= 1e-8 for a, b in zip(got, want))
+
+
+def test_each_engine_differentiates_one_way_torch_natively_or_through_the_adapter():
+    """Torch engines override _forward (native autograd); the others implement _expectation_values and, if
+    they declare gradients, _vjp, and leave _forward (the adapter) to the base."""
+    from qsetfit.engines.aer.engine import AerEngine
+    from qsetfit.engines.ibm.runtime import IBMRuntimeEngine
+    from qsetfit.engines.torch.noisy import TorchNoiseEngine
+    from qsetfit.engines.torch.statevector import TorchStatevectorEngine
+
+    def own(cls, name):
+        return getattr(cls, name) is not getattr(Engine, name)
+
+    for cls in (TorchStatevectorEngine, TorchNoiseEngine):
+        assert own(cls, "_forward") and not own(cls, "_expectation_values") and not own(cls, "_vjp")
+    for cls in (AerEngine, IBMRuntimeEngine):
+        assert not own(cls, "_forward") and own(cls, "_expectation_values")
+        assert own(cls, "_vjp") == cls.capabilities.gradients

@@ -10,8 +10,9 @@ and builds an ``AerEngine`` from the backend profile. What runs:
 - network: ``BatchedEstimatorQNN`` (every observable from one PUB) with ``BatchedParamShiftGradient`` (one
   estimator call per backward pass, ceil(rows / max_pub_rows) PUBs), ``input_gradients=True``,
   ``default_precision=0.0`` (QISKIT-PITFALLS 1-3, 12);
-- torch: ``_QNNFunction`` calls ``qnn.forward`` / ``qnn.backward`` in float64 (``TorchConnector``'s
-  ``_TorchNNFunction`` casts to float32, which would break the 1e-8 agreement with the torch engine).
+- torch: the engine base's autograd adapter calls ``_expectation_values`` / ``_vjp``, which run
+  ``qnn.forward`` / ``qnn.backward`` in float64 (``TorchConnector`` casts to float32, which would break the
+  1e-8 agreement with the torch engine).
 
 Scale (the paper's 14 qubits over thousands of inputs): a noisy density-matrix profile simulates density
 matrices only up to ``density_matrix_max_qubits`` (8 by default: an 8-qubit density matrix already costs
@@ -26,7 +27,6 @@ import math
 from typing import Any
 
 import numpy as np
-import torch
 from qiskit.circuit import QuantumCircuit
 from qiskit.primitives import BaseEstimatorV2, PrimitiveResult, PubResult
 from qiskit.primitives.containers import DataBin
@@ -165,41 +165,6 @@ def _parity(bits: np.ndarray) -> np.ndarray:
     return bits & 1
 
 
-class _QNNFunction(torch.autograd.Function):
-    """Autograd through ``qnn.forward`` / ``qnn.backward``, in float64; input gradients only when needed."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, qnn: Any) -> torch.Tensor:  # noqa: D102
-        ctx.qnn = qnn
-        ctx.save_for_backward(x, w)
-        out = qnn.forward(x.detach().cpu().double().numpy(), w.detach().cpu().double().numpy())  # (B, O)
-        return torch.as_tensor(np.asarray(out, dtype=np.float64), device=x.device)
-
-    @staticmethod
-    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple:  # noqa: D102
-        x, w = ctx.saved_tensors
-        need_x, need_w = ctx.needs_input_grad[:2]
-        ctx.qnn.input_gradients = bool(need_x)  # weights only: shift only weight-dependent angles
-        try:
-            gx, gw = ctx.qnn.backward(x.detach().cpu().double().numpy(), w.detach().cpu().double().numpy())
-        except Exception as exc:  # the library wraps our errors in "Estimator job failed": show ours
-            if isinstance(exc.__cause__, QSetFitError):
-                raise exc.__cause__ from None
-            raise
-        g = grad_out.detach().cpu().double().numpy()  # (B, O)
-        dx = _vector_jacobian(g, gx, "bo,boi->bi", x) if need_x else None
-        dw = _vector_jacobian(g, gw, "bo,bow->w", w) if need_w else None
-        return dx, dw, None
-
-
-def _vector_jacobian(g: np.ndarray, jacobian: np.ndarray | None, spec: str, like: torch.Tensor) -> torch.Tensor:
-    """grad_out contracted with a QNN Jacobian; zeros when there is nothing to differentiate (the QNN then
-    returns None or an empty array: no weights, or no inputs)."""
-    if jacobian is None or np.size(jacobian) == 0:
-        return torch.zeros(like.shape, dtype=torch.float64, device=like.device)
-    return torch.as_tensor(np.einsum(spec, g, jacobian), device=like.device)
-
-
 class AerEngine(Engine):
     """Module 2 on Aer through ``EstimatorQNN``, configured by a backend profile.
 
@@ -275,9 +240,26 @@ class AerEngine(Engine):
         physical = tuple(self.physical_qubits) if self.physical_qubits else None
         return EngineInfo("aer", self.method, self.trajectories, self.profile.shots or 0, physical)
 
-    def _forward(self, x: torch.Tensor, w: torch.Tensor, *_: torch.Tensor | None) -> torch.Tensor:
-        x, w = x[:, self._x_cols], w[self._w_cols]  # parameters the circuit does not use get zero gradients
-        return _QNNFunction.apply(x, w, self.qnn)
+    def _expectation_values(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return self.qnn.forward(x[:, self._x_cols], w[self._w_cols])
+
+    def _vjp(self, x: np.ndarray, w: np.ndarray, grad_out: np.ndarray, *, need_x: bool,
+             need_w: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+        self.qnn.input_gradients = need_x  # weights only: shift only weight-dependent angles
+        try:
+            gx, gw = self.qnn.backward(x[:, self._x_cols], w[self._w_cols])
+        except Exception as exc:  # the library wraps our errors in "Estimator job failed": show ours
+            if isinstance(exc.__cause__, QSetFitError):
+                raise exc.__cause__ from None
+            raise
+        # Parameters the circuit does not use get zero gradients; so does everything when the QNN returns
+        # None or an empty Jacobian (no inputs, or no weights).
+        dx, dw = np.zeros(x.shape), np.zeros(w.shape)
+        if need_x and gx is not None and np.size(gx):
+            dx[:, self._x_cols] = np.einsum("bo,boi->bi", grad_out, gx)
+        if need_w and gw is not None and np.size(gw):
+            dw[self._w_cols] = np.einsum("bo,bow->w", grad_out, gw)
+        return dx if need_x else None, dw if need_w else None
 
     def extra_repr(self) -> str:
         return f"profile={self.profile.name!r}, method={self.method!r}, shots={self.profile.shots}"

@@ -19,7 +19,8 @@
   (QISKIT-PITFALLS 11). Shots (``profile.shots``; 0 = Runtime's default precision) or ``precision``,
   resilience level, twirling and dynamical decoupling are passed through on real devices; local testing
   mode ignores resilience/twirling/DD (QISKIT-PITFALLS 9), so they are left out there and logged.
-- torch: forward only, float64; ``backward`` refuses (train on ``torch`` or ``aer``, then run here).
+- torch: forward only, float64, through the engine base's adapter; ``capabilities.gradients`` is False, so a
+  backward pass refuses (train on ``torch`` or ``aer``, then run here).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from typing import Any
 from collections.abc import Callable, Iterator
 
 import numpy as np
-import torch
 
 from qsetfit import profiles
 from qsetfit.head.circuits import HeadCircuit
@@ -42,20 +42,6 @@ from qsetfit.engines.base import Capabilities, Engine, EngineInfo
 from qsetfit.errors import QSetFitError
 
 logger = logging.getLogger(__name__)
-
-
-class _ForwardOnly(torch.autograd.Function):
-    """Runs the engine in float64; the backward pass refuses (hardware inference only)."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, engine: IBMRuntimeEngine) -> torch.Tensor:  # noqa: D102
-        out = engine.expectation_values(x.detach().cpu().double().numpy(), w.detach().cpu().double().numpy())
-        return torch.as_tensor(out, dtype=torch.float64, device=x.device)
-
-    @staticmethod
-    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple:  # noqa: D102
-        raise QSetFitError("the ibm engine is for inference only; train on 'torch' (or an aer profile), "
-                           "then switch engines with the same weights")
 
 
 class IBMRuntimeEngine(Engine):
@@ -236,7 +222,7 @@ class IBMRuntimeEngine(Engine):
                                observables=len(self.isa_observables), inputs=x, weights=w, **self._ledger_key())
         return job
 
-    def expectation_values(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    def _expectation_values(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         """(B, O) float64 expectation values from one Runtime job.
 
         With a ledger, a job already submitted for the same backend, inputs and weights is reused (its stored
@@ -287,9 +273,6 @@ class IBMRuntimeEngine(Engine):
                  "qubits" if self.local_kind in ("compact", "narrow") else f"{self.profile.backend}")
         return (f"running {rows} input(s) x {self.settings.shots_per_row} shots, {two_qubit_count(self.isa_circuit)} "
                 f"two-qubit gates ({where})")
-
-    def _forward(self, x: torch.Tensor, w: torch.Tensor, *_: torch.Tensor | None) -> torch.Tensor:
-        return _ForwardOnly.apply(x, w, self)
 
     def describe(self) -> EngineInfo:
         """A QPU (or its local testing mode): shots per input, the layout's physical qubits."""
