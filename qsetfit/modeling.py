@@ -95,8 +95,12 @@ class QSetFitModel:
         resume: bool = False,
         progress: bool = True,
         body_tuning: Any = None,
+        save: bool = True,
     ) -> TrainResult:
         """Train the head on ``train``, selecting the epoch on ``validation``; checkpoints go to ``run_dir``.
+
+        The trained model is saved to ``run_dir`` at the end unless ``save`` is False (a caller that adds
+        metrics first, such as the test accuracy, then saves once: ``metrics.json`` is written in one piece).
 
         ``body_tuning`` ("contrastive", a dict or ``BodyTuningArguments``) first tunes the body with setfit
         (phase 1, saved to ``run_dir/body``); the head is then trained on the tuned body's embeddings.
@@ -133,7 +137,7 @@ class QSetFitModel:
             from qsetfit.training.body_tuning import train_end_to_end
 
             train_end_to_end(self, train, args, progress=progress)
-        if run_dir is not None:
+        if run_dir is not None and save:
             self.save(run_dir)
         return self.result
 

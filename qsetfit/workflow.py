@@ -16,11 +16,11 @@ from qsetfit.head.circuits import PRESETS, HeadConfig
 from qsetfit.data.datasets import Dataset, DatasetSplits, load_file, load_splits
 from qsetfit.data.embeddings import DEFAULT_BODY
 from qsetfit.errors import QSetFitError
-from qsetfit.hub import write_model_card
+from qsetfit.hub import save_pretrained
 from qsetfit.bench.stats import accuracy_ci
 from qsetfit.modeling import QSetFitModel
-from qsetfit.io.persistence import METRICS, read_json, write_json
-from qsetfit.io.rundir import clear_complete, mark_complete, run_lock
+from qsetfit.io.persistence import METRICS, read_json
+from qsetfit.io.rundir import run_lock
 from qsetfit.training.arguments import TrainingArguments
 from qsetfit.engines.registry import available_engines
 from qsetfit.profiles import list_profiles
@@ -89,8 +89,8 @@ def train(
 
     ``body_tuning`` ("contrastive" or ``BodyTuningArguments``) tunes the body with setfit first (phase 1).
 
-    ``out`` is locked for the whole run (a second training into it fails at once), and its completion
-    marker is written after the final metrics.
+    ``out`` is locked for the whole run (a second training into it fails at once); the run is saved once, after
+    the test evaluation, so ``metrics.json`` is written in one atomic piece and the completion marker after it.
     """
     with run_lock(out):
         return _train(data, Path(out), protocol=protocol, body=body, preset=preset, head_overrides=head_overrides,
@@ -106,21 +106,16 @@ def _train(data: str, out: Path, *, protocol: str, body: str, preset: str | None
     config = head_config(preset, len(splits.label_names), **(head_overrides or {}))
     model = QSetFitModel(config, body=body, label_names=splits.label_names, seed=args.seed)
     model.fit(splits.train, splits.validation, args=args, run_dir=out, resume=resume, progress=progress,
-              body_tuning=body_tuning)
-    metrics = dict(model.metrics)
+              body_tuning=body_tuning, save=False)  # saved once below, with the data and test metrics
     # A local path is recorded absolute so `evaluate`/`bench noise` find it from any working directory.
     source = str(Path(data).resolve()) if Path(data).exists() else data
-    metrics["data"] = {"source": source, "protocol": protocol, "seed": args.seed, "train": len(splits.train),
-                       "validation": len(splits.validation or []), "test": len(splits.test or [])}
+    model.metrics["data"] = {"source": source, "protocol": protocol, "seed": args.seed, "train": len(splits.train),
+                             "validation": len(splits.validation or []), "test": len(splits.test or [])}
     if splits.test is not None and len(splits.test):
         test = model.evaluate(splits.test, show_progress=progress)
-        metrics["test"] = test | {"ci95": accuracy_ci(test["accuracy"], test["n"])}
-    model.metrics = metrics
-    clear_complete(out)
-    write_json(out / METRICS, metrics)
-    write_model_card(model, out)
-    mark_complete(out)
-    return TrainOutcome(out, model, metrics)
+        model.metrics["test"] = test | {"ci95": accuracy_ci(test["accuracy"], test["n"])}
+    save_pretrained(model, out)  # metrics.json in one atomic write, the completion marker, then the model card
+    return TrainOutcome(out, model, model.metrics)
 
 
 def evaluation_set(run_dir: Path, data: str | None, model: QSetFitModel) -> Dataset:
