@@ -17,7 +17,6 @@ from qsetfit.head.hybrid import HybridHead
 from qsetfit.bench.noise import (bench_noise, decided_mask, evaluate_cell, no_error_probability, noise_box,
                                  sampling_ci95)
 from qsetfit.bench.noise_grid import noise_grid, write_profiles
-from qsetfit.profiles import load_backend_profile, load_noise_profile
 from tests.helpers import seeded
 
 
@@ -63,31 +62,6 @@ def test_noise_box_bounds_aer_depolarizing_readouts(tmp_path):
     assert (noisy - exact).abs().max().item() > 0.01  # the noise bites...
     assert bool(((low - 1e-12 <= noisy) & (noisy <= high + 1e-12)).all())  # ...and stays inside the box
     assert (high - low).max().item() < 2.0
-
-
-def test_grid_and_profiles_load_back(tmp_path):
-    cells = noise_grid(p2_grid=(0.0, 1e-3), readout=0.01, shots_grid=(64, "exact"), fake_backends=("fake_torino",),
-                       trajectories=7)
-    assert [c.name for c in cells] == ["p2-0", "p2-0.001", "shots-64", "shots-exact", "device-fake_torino"]
-    paths = write_profiles(cells, tmp_path)
-    dep = load_backend_profile(str(paths["p2-0.001"]))
-    assert dep.method == "density_matrix" and dep.shots == 0 and dep.trajectories == 7
-    noise = load_noise_profile(dep.noise_model)
-    assert (noise.p1, noise.p2, noise.readout) == (pytest.approx(1e-4), 1e-3, 0.01)
-    assert load_backend_profile(str(paths["shots-64"])).shots == 64
-    device = load_backend_profile(str(paths["device-fake_torino"]))
-    assert load_noise_profile(device.noise_model).backend == "fake_torino"
-    # p2 = 0 with readout keeps the readout error; p2 = 0 without it is the ideal simulation
-    assert load_noise_profile(load_backend_profile(str(paths["p2-0"])).noise_model).readout == 0.01
-    assert noise_grid(p2_grid=(0.0,), shots_grid=(), fake_backends=())[0].noise is None
-
-
-@pytest.mark.parametrize("kwargs,message", [({"shots_grid": ("many",)}, "shots"), ({"p2_grid": (2.0,)}, "p2"),
-                                            ({"trajectories": 0}, "trajectories"),
-                                            ({"p2_grid": (), "shots_grid": (), "fake_backends": ()}, "empty")])
-def test_grid_rejects_bad_values(kwargs, message):
-    with pytest.raises(QSetFitError, match=message):
-        noise_grid(**kwargs)
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,9 @@
-"""The reproduction: ablation heads, the verdict's wording, and one tiny end-to-end run."""
+"""The reproduction: ablation heads and tiny end-to-end runs (its report: test_reproduce_report.py)."""
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
 import typer
@@ -15,7 +14,6 @@ from qsetfit.errors import QSetFitError
 from qsetfit.head.hybrid import HybridHead
 from tests.helpers import seeded, write_splits
 from qsetfit.bench.reproduce import linear_module1, num_parameters, reproduce, torch_methods
-from qsetfit.bench.reproduce_report import PAPER_REPORTED, compare_best, module2_shares, summary_rows, verdict
 
 TINY = HeadConfig.preset("tiny")
 
@@ -54,65 +52,6 @@ def test_methods_list_presets_and_ablations():
     assert [m.name for m in torch_methods(["tiny"], 2, ablations=False)] == ["tiny"]
 
 
-def test_module2_share_is_the_paired_difference_to_the_ablation():
-    rows = [{"name": "h", "kind": "quantum", "accuracies": [0.80, 0.90], "seeds": [0, 1]},
-            {"name": "h/no-module2", "kind": "ablation", "accuracies": [0.75, 0.80], "seeds": [0, 1]}]
-    (share,) = module2_shares(rows)
-    assert share["delta_points"] == pytest.approx(7.5) and share["seeds"] == 2
-    assert share["delta_std_points"] == pytest.approx(np.std([5.0, 10.0], ddof=1))
-
-
-def _runs(q_accs, c_accs, *, q_correct=None, c_correct=None):
-    runs = []
-    for seed, (qa, ca) in enumerate(zip(q_accs, c_accs)):
-        runs.append({"name": "paper-14q-multi", "kind": "quantum", "parameters": 886, "accuracy": qa, "seed": seed,
-                     "correct": np.asarray(q_correct if q_correct is not None else [True])})
-        runs.append({"name": "svc-rbf", "kind": "classical", "parameters": 5000, "accuracy": ca, "seed": seed,
-                     "correct": np.asarray(c_correct if c_correct is not None else [True])})
-    return runs
-
-
-def _comparison(runs):
-    return compare_best(runs, summary_rows(runs))
-
-
-def test_verdict_when_the_classical_head_wins():
-    comp = _comparison(_runs([0.88, 0.89, 0.87], [0.90, 0.91, 0.895]))
-    assert comp["difference"] < 0 and comp["t_test"]["p_value"] < 0.05
-    text = " ".join(verdict(comp))
-    assert "does not win" in text and "beats the best quantum head" in text
-    assert "92.70" in text and "+3.14" in text  # the paper's claimed gap next to ours
-
-
-def test_verdict_when_the_quantum_head_wins():
-    comp = _comparison(_runs([0.93, 0.925, 0.935], [0.89, 0.895, 0.90]))
-    assert "**The quantum head wins**" in verdict(comp)[0]
-
-
-def test_verdict_when_nothing_is_significant():
-    comp = _comparison(_runs([0.90, 0.88, 0.91], [0.89, 0.90, 0.895]))
-    first = verdict(comp)[0]
-    assert "does not win" in first and "not significant" in first
-
-
-def test_mcnemar_on_every_seed_decides_with_two_seeds():
-    # 2 seeds: the t-test has 1 degree of freedom; 10 discordant pairs all for the classical head on each seed.
-    q = [True] * 10 + [False] * 10
-    c = [True] * 20
-    comp = _comparison(_runs([0.5, 0.5001], [1.0, 1.0], q_correct=q, c_correct=c))
-    assert [m["b_only"] for m in comp["mcnemar"]] == [10, 10]
-    assert "McNemar p < 0.05 on every seed" in verdict(comp)[0]
-    assert "does not win" in verdict(comp)[0]
-
-
-def test_summary_rows_carry_the_paper_numbers():
-    rows = {r["name"]: r for r in summary_rows(_runs([0.9, 0.8], [0.85, 0.85]))}
-    assert rows["paper-14q-multi"]["paper"] == PAPER_REPORTED["paper-14q-multi"] == 92.70
-    assert rows["svc-rbf"]["paper"] == 89.56
-    assert rows["paper-14q-multi"]["accuracy"] == pytest.approx(0.85)
-    assert rows["paper-14q-multi"]["accuracy_std"] == pytest.approx(np.std([0.9, 0.8], ddof=1))
-
-
 def test_reproduce_end_to_end_writes_results_and_table(small_splits, tmp_path):
     data = write_splits(small_splits, tmp_path / "data")
     out = tmp_path / "out"
@@ -129,13 +68,6 @@ def test_reproduce_end_to_end_writes_results_and_table(small_splits, tmp_path):
     assert not saved["partial"]
     assert "| tiny | quantum | 36 |" in table and "The quantum head" in table
     assert "89.56" not in table  # the paper's numbers are SST-2's: not beside another data set
-
-
-def test_paper_numbers_only_beside_sst2():
-    from qsetfit.bench.reproduce_report import _is_sst2
-
-    assert _is_sst2("../shared/data/sst2") and _is_sst2("SetFit/sst2") and _is_sst2("/x/SST-2")
-    assert not _is_sst2("../shared/data/sst5") and not _is_sst2("demo")
 
 
 def test_reproduce_resume_keeps_finished_seeds_and_refuses_other_settings(small_splits, tmp_path):

@@ -96,7 +96,7 @@ def test_a_forward_only_engine_refuses_a_backward_pass_in_one_clear_error():
     w = torch.tensor([0.7], dtype=torch.float64, requires_grad=True)
     out = engine(torch.tensor([[0.3]], dtype=torch.float64), w)
     assert out.item() == pytest.approx(np.cos(1.0), abs=1e-15)  # forward still runs
-    with pytest.raises(QSetFitError, match="'cosine' engine is for inference only .* train on 'torch'"):
+    with pytest.raises(QSetFitError, match=r"'cosine' engine is for inference only .* train on 'torch'"):
         out.sum().backward()
 
 
@@ -108,7 +108,7 @@ def test_the_adapter_gives_aer_the_gradients_of_finite_differences_and_the_torch
     assert torch.autograd.gradcheck(aer, (x, w), atol=1e-6)  # parameter shift against finite differences
     got = torch.autograd.grad(aer(x, w).sum(), (x, w))
     want = torch.autograd.grad(torch_engine(x, w).sum(), (x, w))
-    assert all((a - b).abs().max() <= 1e-8 for a, b in zip(got, want))
+    assert all((a - b).abs().max() <= 1e-8 for a, b in zip(got, want, strict=True))
 
 
 def test_each_engine_differentiates_one_way_torch_natively_or_through_the_adapter():
