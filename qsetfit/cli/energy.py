@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from qsetfit.bench.energy import DEFAULT_CPU_CORE_POWER_W, DEFAULT_GPU_POWER_W
+from qsetfit.bench.energy_model import DEFAULT_CPU_CORE_POWER_W, DEFAULT_GPU_POWER_W
 from qsetfit.cli.common import console, print_json
 
 NAMES = {"cpu": "CPU", "cuda": "GPU", "qpu": "QPU"}
