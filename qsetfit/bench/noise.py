@@ -41,10 +41,10 @@ import torch
 from tqdm.auto import tqdm
 
 from qsetfit.bench import noise_cells
-from qsetfit.bench.baselines import subsample
 from qsetfit.bench.noise_bounds import decided_mask, no_error_probability, noise_box
 from qsetfit.bench.noise_grid import CHUNK, DEFAULTS, QUICK, Cell, noise_grid, write_profiles
 from qsetfit.bench.noise_report import write_outputs
+from qsetfit.bench.splits import subsample
 from qsetfit.engines.base import EngineInfo
 from qsetfit.errors import QSetFitError
 from qsetfit.head.hybrid import HybridHead
