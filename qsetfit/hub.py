@@ -47,27 +47,42 @@ def model_card(model: QSetFitModel, *, repo_id: str | None = None) -> str:
     data = ModelCardData(library_name="qsetfit", pipeline_tag="text-classification",
                          tags=["qsetfit", "setfit", "quantum-machine-learning", "qiskit", "text-classification"],
                          base_model=base if "/" in base and not Path(base).exists() else None)
+    lines = [f"# qsetfit model{f': {repo_id}' if repo_id else ''}", "",
+             "A hybrid quantum classification head (Qiskit circuit, trained with qsetfit) on a sentence-transformer "
+             "body.", ""]
+    lines += _body_section(model, base) + _head_section(model) + _metrics_section(model)
+    lines += _usage_section(model, repo_id)
+    return f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines)
+
+
+def _body_section(model: QSetFitModel, base: str) -> list[str]:
+    """The body: its base, and how it was tuned (with the tuned weights' hash) or that it stayed frozen."""
+    lines = ["## Body", "", f"- base body: `{base}`"]
+    if model.body_tuning is None:
+        return [*lines, "- frozen (not tuned)"]
+    marker = persistence.read_json(Path(model.body) / "qsetfit-body.json")
+    return [*lines, f"- tuned contrastively with setfit (phase 1), saved in `body/` (safetensors), weights "
+            f"sha256 `{marker.get('weights_sha256', '?')}`", f"- body tuning: `{model.body_tuning.to_dict()}`"]
+
+
+def _head_section(model: QSetFitModel) -> list[str]:
+    """The head: labels, width, configuration and trainable parameters (when they can be counted)."""
     head = model.head
     input_dim = getattr(head, "input_dim", None) if head is not None else None
     try:
         counts = model.config.parameter_counts(input_dim)
     except QSetFitError:
         counts = {}
-    lines = [f"# qsetfit model{f': {repo_id}' if repo_id else ''}", "",
-             "A hybrid quantum classification head (Qiskit circuit, trained with qsetfit) on a sentence-transformer "
-             "body.", "", "## Body", "", f"- base body: `{base}`"]
-    if model.body_tuning is not None:
-        marker = persistence.read_json(Path(model.body) / "qsetfit-body.json")
-        lines += [f"- tuned contrastively with setfit (phase 1), saved in `body/` (safetensors), weights "
-                  f"sha256 `{marker.get('weights_sha256', '?')}`",
-                  f"- body tuning: `{model.body_tuning.to_dict()}`"]
-    else:
-        lines.append("- frozen (not tuned)")
-    lines += ["", "## Head", "", f"- labels: {model.label_names}", f"- qubits: {model.config.qubits}",
-              f"- configuration: `{model.config.to_dict()}`"]
+    lines = ["", "## Head", "", f"- labels: {model.label_names}", f"- qubits: {model.config.qubits}",
+             f"- configuration: `{model.config.to_dict()}`"]
     if counts:
         lines.append("- trainable parameters: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    lines += ["", "## Metrics", ""]
+    return lines
+
+
+def _metrics_section(model: QSetFitModel) -> list[str]:
+    """Test accuracy with its interval, best validation accuracy and the data, as far as recorded."""
+    lines = ["", "## Metrics", ""]
     metrics = model.metrics or {}
     test, val = metrics.get("test"), metrics.get("best_validation")
     if test:
@@ -79,13 +94,17 @@ def model_card(model: QSetFitModel, *, repo_id: str | None = None) -> str:
         lines.append("- no evaluation recorded")
     if metrics.get("data"):
         lines.append(f"- data: `{metrics['data']}`")
+    return lines
+
+
+def _usage_section(model: QSetFitModel, repo_id: str | None) -> list[str]:
+    """The training arguments and how to load the model."""
     args = model.training_args.to_dict() if model.training_args else None
-    lines += ["", "## Training arguments", "", f"`{args}`" if args else "not trained with qsetfit's trainer",
-              "", "## Usage", "", "```python", "from qsetfit import QSetFitModel", "",
-              f"model = QSetFitModel.from_pretrained({(repo_id or 'path/to/this/folder')!r})",
-              "print(model.predict([\"a charming and often affecting journey\"]))", "```", "",
-              "Weights are safetensors and JSON (the circuit is QPY); loading unpickles nothing.", ""]
-    return f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines)
+    return ["", "## Training arguments", "", f"`{args}`" if args else "not trained with qsetfit's trainer",
+            "", "## Usage", "", "```python", "from qsetfit import QSetFitModel", "",
+            f"model = QSetFitModel.from_pretrained({(repo_id or 'path/to/this/folder')!r})",
+            "print(model.predict([\"a charming and often affecting journey\"]))", "```", "",
+            "Weights are safetensors and JSON (the circuit is QPY); loading unpickles nothing.", ""]
 
 
 def write_model_card(model: QSetFitModel, folder: str | Path, *, repo_id: str | None = None) -> Path:

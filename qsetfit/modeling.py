@@ -106,13 +106,7 @@ class QSetFitModel:
         (phase 1, saved to ``run_dir/body``); the head is then trained on the tuned body's embeddings.
         """
         args = args or TrainingArguments()
-        if not len(train):
-            raise QSetFitError("the training Dataset is empty; pass labelled examples of at least two classes")
-        if len(set(train.labels)) < 2:
-            raise QSetFitError("the training data holds a single class; a classifier needs at least two")
-        if len(train.label_names) != self.config.classes:
-            raise QSetFitError(f"the data has {len(train.label_names)} classes {train.label_names} but the head "
-                               f"has classes={self.config.classes}; set classes={len(train.label_names)}")
+        self._check_training_data(train)
         self.label_names = list(train.label_names)
         if body_tuning is not None:
             from qsetfit.training.body_tuning import prepare_tuned_body
@@ -140,6 +134,16 @@ class QSetFitModel:
         if run_dir is not None and save:
             self.save(run_dir)
         return self.result
+
+    def _check_training_data(self, train: Dataset) -> None:
+        """One clear error for training data the head cannot learn from: empty, one class, or too many classes."""
+        if not len(train):
+            raise QSetFitError("the training Dataset is empty; pass labelled examples of at least two classes")
+        if len(set(train.labels)) < 2:
+            raise QSetFitError("the training data holds a single class; a classifier needs at least two")
+        if len(train.label_names) != self.config.classes:
+            raise QSetFitError(f"the data has {len(train.label_names)} classes {train.label_names} but the head "
+                               f"has classes={self.config.classes}; set classes={len(train.label_names)}")
 
     # ---- inference -------------------------------------------------------------------------
     def _on(self, backend: str | None) -> None:

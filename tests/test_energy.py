@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from qsetfit import HeadConfig, QSetFitError
 from qsetfit.bench import energy as en
+from qsetfit.bench import energy_qpu
 from qsetfit.cli import app
 from qsetfit.bench.energy_measure import Reading, family_circuit
 from qsetfit.modeling import QSetFitModel
@@ -127,10 +128,11 @@ def test_ibm_profile_without_credentials_uses_the_fake_snapshot(monkeypatch):
         raise QSetFitError("no IBM Quantum credentials found. Either save an account")
 
     monkeypatch.setattr("qsetfit.engines.ibm.credentials.runtime_service", no_account)
-    profile, service, where = en._timing_backend(BackendProfile(name="ibm", engine="ibm", backend="ibm_torino"))
+    torino = BackendProfile(name="ibm", engine="ibm", backend="ibm_torino")
+    profile, service, where = energy_qpu._timing_backend(torino)
     assert profile.backend == "fake_torino" and service is None and "no IBM Quantum credentials" in where
     with pytest.raises(QSetFitError, match="no timing data.*ibm_nowhere.*fake_nowhere"):
-        en._timing_backend(BackendProfile(name="ibm", engine="ibm", backend="ibm_nowhere"))
+        energy_qpu._timing_backend(BackendProfile(name="ibm", engine="ibm", backend="ibm_nowhere"))
 
 
 # ---- the command ---------------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from qsetfit.head.circuits import HeadConfig
 from qsetfit.errors import QSetFitError
 from qsetfit.head.hybrid import HybridHead
-from qsetfit.bench.noise import (bench_noise, decided_mask, evaluate_cell, no_error_probability, noise_box,
-                                 sampling_ci95)
+from qsetfit.bench.noise import bench_noise, evaluate_cell, sampling_ci95
+from qsetfit.bench.noise_bounds import decided_mask, no_error_probability, noise_box
 from qsetfit.bench.noise_grid import noise_grid, write_profiles
 from tests.helpers import seeded
 

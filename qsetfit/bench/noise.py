@@ -12,12 +12,8 @@ Each cell states how Aer ran it (``method``): exact statevector, density matrix,
 trajectories (N per input) where a density matrix is too large. Stochastic cells (shots, trajectories) run
 once per seed; deterministic ones once.
 
-Only examples whose prediction the cell can change are simulated, which is exact, not an approximation.
-The logits are linear in module 2's read-outs z (``linear([f, z])``; f comes from module 1, always exact),
-so an example whose class wins for every z in a box keeps it. The box is [-1, 1]^Qm for shots and device
-noise; for depolarizing noise it is (1 - 2r) [P0 z - (1 - P0), P0 z + (1 - P0)] (``noise_box``): with
-probability P0 no gate suffers a Pauli error and the state is the ideal one, a symmetric readout flip r maps
-z to (1 - 2r) z. Low-noise cells thus simulate few examples; the count is in each row.
+Only examples whose prediction the cell can change are simulated (``noise_bounds``: exact, not an
+approximation); the count is in each row.
 
 Wide heads make noise trajectories expensive (a 14-qubit trajectory is a full statevector run, ~50/s on one
 core). A cell whose undecided examples would cost more than ``budget`` statevector runs per seed simulates a
@@ -34,8 +30,6 @@ standard error (``noise_cells.py``); device cells stay on Aer.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import time
 from pathlib import Path
@@ -47,67 +41,16 @@ import torch
 from tqdm.auto import tqdm
 
 from qsetfit.bench import noise_cells
-from qsetfit.bench.baselines import subsample
+from qsetfit.bench.noise_bounds import decided_mask, no_error_probability, noise_box
 from qsetfit.bench.noise_grid import CHUNK, DEFAULTS, QUICK, Cell, noise_grid, write_profiles
+from qsetfit.bench.noise_report import write_outputs
+from qsetfit.bench.splits import subsample
 from qsetfit.engines.base import EngineInfo
 from qsetfit.errors import QSetFitError
 from qsetfit.head.hybrid import HybridHead
-from qsetfit.io.persistence import atomic_write_bytes, read_resumable, write_json
+from qsetfit.io.persistence import read_resumable
 
 logger = logging.getLogger(__name__)
-
-def no_error_probability(circuit: Any, cell: Cell) -> float | None:
-    """P0: the chance that no gate of ``circuit`` suffers a Pauli error in a depolarizing cell; None otherwise.
-
-    Aer's ``depolarizing_error(p, n)`` is rho -> (1 - p) rho + p I / 2^n, i.e. a non-identity Pauli with
-    probability p (4^n - 1) / 4^n; the noisy state is therefore P0 rho_ideal + (1 - P0) sigma for some state sigma.
-    """
-    if cell.axis != "p2":
-        return None
-    if cell.noise is None:
-        return 1.0
-    p0 = 1.0
-    for inst in circuit.data:
-        n = len(inst.qubits)
-        rate = {1: cell.noise["p1"], 2: cell.noise["p2"]}.get(n, 0.0)
-        p0 *= 1.0 - rate * (4**n - 1) / 4**n
-    return p0
-
-
-def noise_box(circuit: Any, cell: Cell, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The box [low, high] each noisy read-out of ``cell`` lies in, given the exact read-outs ``z`` (N, Qm).
-
-    Depolarizing cells: <Z>_noisy = P0 z + (1 - P0) <Z>_sigma with |<Z>_sigma| <= 1, then a symmetric readout
-    flip r scales it by (1 - 2r). Shots and device noise: the whole [-1, 1].
-    """
-    p0 = no_error_probability(circuit, cell)
-    if p0 is None:
-        return -torch.ones_like(z), torch.ones_like(z)
-    scale = 1.0 - 2.0 * (cell.noise or {}).get("readout", 0.0)
-    return scale * (p0 * z - (1.0 - p0)), scale * (p0 * z + (1.0 - p0))
-
-
-def decided_mask(head: HybridHead, features: torch.Tensor, predictions: torch.Tensor, low: torch.Tensor,
-                 high: torch.Tensor) -> np.ndarray:
-    """(N,) bool: True where ``predictions`` wins for every read-out z in the box [low, high].
-
-    With logits = A f + B z + c, class k beats class j on the whole box iff
-    (A f + c)_k - (A f + c)_j + sum_m min((B_km - B_jm) low_m, (B_km - B_jm) high_m) > 0.
-
-    Args:
-        head: a hybrid head (``readout_weights`` splits its final layer into A, B, c).
-        features: (N, Q) float64 module-1 features f.
-        predictions: (N,) the class to test for each example (e.g. its exact prediction).
-        low, high: (N, Qm) the box's corners (within [-1, 1]).
-    """
-    a, b, c = head.readout_weights()  # (K, Q), (K, Qm), (K,)
-    k = predictions.long()
-    base = features @ a.T + c  # (N, K)
-    slope = b[k][:, None, :] - b[None, :, :]  # (N, K, Qm): B_k - B_j
-    worst = torch.minimum(slope * low[:, None, :], slope * high[:, None, :]).sum(-1)  # (N, K)
-    margin = base.gather(1, k[:, None]) - base + worst  # (N, K)
-    margin[torch.arange(len(k)), k] = torch.inf
-    return (margin.min(dim=1).values > 1e-9).numpy()
 
 
 # ---- evaluation ----------------------------------------------------------------------------------------
@@ -168,42 +111,51 @@ def evaluate_cell(head: HybridHead, backend: Path, features: torch.Tensor, label
     if load_backend_profile(str(backend)).engine == "torch":
         return noise_cells.evaluate_torch_cell(head, backend, features, labels, exact, simulate, seeds=seeds,
                                                progress=progress)
-    accuracies, agreements, seconds, cis, method, stochastic = [], [], [], [], "not simulated", False
     undecided = np.flatnonzero(simulate)
-    n, u, sampled = len(labels), len(undecided), len(undecided)
-    exact_accuracy = float((exact == labels).mean())
+    runs, seconds = [], []
     for seed in range(seeds):
         t0 = time.perf_counter()
-        correct, agree, ci = exact_accuracy, 1.0, 0.0
-        if len(undecided):
-            head.set_engine(str(backend), seed=seed)
-            assert head.quantum is not None  # the noise benchmark's heads always have module 2
-            info = head.quantum.engine.describe()
-            method, stochastic = info.in_words(), info.stochastic
-            pick = _within_budget(undecided, runs_per_input(info), budget, seed)
-            sampled = len(pick)
-            with tqdm(total=len(pick), desc=f"{backend.stem} seed {seed}", unit="input", leave=False,
-                      disable=not progress) as bar:
-                picked = features[torch.as_tensor(pick)]
-                predictions = _predict(head, picked, _readouts(head, picked, bar=bar))
-            # difference estimator: exact accuracy + the mean change in correctness the noise causes
-            differences = (predictions == labels[pick]).astype(float) - (exact[pick] == labels[pick]).astype(float)
-            correct = exact_accuracy + u * float(differences.mean()) / n
-            agree = (n - u + u * float((predictions == exact[pick]).mean())) / n
-            ci = sampling_ci95(differences, u, n)
-            if sampled < u:
-                method += f", {sampled} of {u} undecided inputs sampled per seed"
-        accuracies.append(correct)
-        agreements.append(agree)
-        cis.append(ci)
+        runs.append(_aer_seed(head, backend, features, labels, exact, undecided, seed=seed, budget=budget,
+                              progress=progress))
         seconds.append(time.perf_counter() - t0)
-        if not stochastic:
+        if not runs[-1]["stochastic"]:
             break
     head.set_engine("torch")
+    last = runs[-1]
     # independent samples per seed: the interval of their mean shrinks with the number of seeds
-    return {"simulator": "aer", "method": method, "stochastic": stochastic, "simulated": int(sampled),
-            "undecided": int(u), "sampling_ci95": float(np.mean(cis) / np.sqrt(len(cis)))
-            } | noise_cells.seed_summary(accuracies, agreements, seconds)
+    return {"simulator": "aer", "method": last["method"], "stochastic": last["stochastic"],
+            "simulated": int(last["simulated"]), "undecided": len(undecided),
+            "sampling_ci95": float(np.mean([r["ci95"] for r in runs]) / np.sqrt(len(runs)))
+            } | noise_cells.seed_summary([r["accuracy"] for r in runs], [r["agreement"] for r in runs], seconds)
+
+
+def _aer_seed(head: HybridHead, backend: Path, features: torch.Tensor, labels: np.ndarray, exact: np.ndarray,
+              undecided: np.ndarray, *, seed: int, budget: int | None, progress: bool) -> dict[str, Any]:
+    """One seed of a cell on Aer over the ``undecided`` examples (or a sample of them, see ``budget``); none: exact.
+
+    The accuracy is a difference estimator: the exact accuracy plus the mean change in correctness the noise
+    causes on the simulated examples, scaled to all undecided ones.
+    """
+    if not len(undecided):
+        return {"accuracy": float((exact == labels).mean()), "agreement": 1.0, "ci95": 0.0, "method": "not simulated",
+                "stochastic": False, "simulated": 0}
+    head.set_engine(str(backend), seed=seed)
+    assert head.quantum is not None  # the noise benchmark's heads always have module 2
+    info = head.quantum.engine.describe()
+    pick = _within_budget(undecided, runs_per_input(info), budget, seed)
+    with tqdm(total=len(pick), desc=f"{backend.stem} seed {seed}", unit="input", leave=False,
+              disable=not progress) as bar:
+        picked = features[torch.as_tensor(pick)]
+        predictions = _predict(head, picked, _readouts(head, picked, bar=bar))
+    n, u = len(labels), len(undecided)
+    differences = (predictions == labels[pick]).astype(float) - (exact[pick] == labels[pick]).astype(float)
+    method = info.in_words()
+    if len(pick) < u:
+        method += f", {len(pick)} of {u} undecided inputs sampled per seed"
+    return {"accuracy": float((exact == labels).mean()) + u * float(differences.mean()) / n,
+            "agreement": (n - u + u * float((predictions == exact[pick]).mean())) / n,
+            "ci95": sampling_ci95(differences, u, n), "method": method, "stochastic": info.stochastic,
+            "simulated": len(pick)}
 
 
 def _within_budget(undecided: np.ndarray, cost: int, budget: int | None, seed: int) -> np.ndarray:
@@ -244,23 +196,44 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
     from qsetfit import workflow
     from qsetfit.modeling import QSetFitModel
 
-    given = {"p2_grid": p2_grid, "shots_grid": shots_grid, "fake_backends": fake_backends, "seeds": seeds,
-             "trajectories": trajectories, "test_limit": test_limit, "budget": budget}
-    opts = _options(given, quick)
-    cells = noise_grid(p2_grid=opts["p2_grid"], readout=readout, shots_grid=opts["shots_grid"],
-                       fake_backends=opts["fake_backends"], trajectories=opts["trajectories"])
-    cells = noise_cells.on_simulator(cells, simulator)
+    opts = _options(quick, p2_grid, shots_grid, fake_backends, seeds, trajectories, test_limit, budget)
+    cells = noise_cells.on_simulator(_grid(opts, readout), simulator)
     model = QSetFitModel.load(run)
     profiles = write_profiles(cells, Path(out) / "profiles")
     dataset = subsample(workflow.evaluation_set(Path(run), data, model), opts["test_limit"], 0)
+    settings = {"data": data, "readout": readout, "quick": quick, "simulator": simulator} | opts
+    return _run_cells(model, dataset, cells, profiles, Path(out), run=run, settings=settings, resume=resume,
+                      progress=progress)
+
+
+GRID_OPTIONS = ("p2_grid", "shots_grid", "fake_backends", "seeds", "trajectories", "test_limit", "budget")
+
+
+def _options(quick: bool, *given: Any) -> dict[str, Any]:
+    """The grid options (``GRID_OPTIONS``, in that order): each value given, else its ``QUICK`` or ``DEFAULTS``."""
+    opts = {k: v if v is not None else (QUICK if quick else DEFAULTS)[k]
+            for k, v in zip(GRID_OPTIONS, given, strict=True)}
+    if opts["seeds"] < 1:
+        raise QSetFitError(f"seeds must be >= 1, got {opts['seeds']}")
+    return opts
+
+
+def _grid(opts: dict[str, Any], readout: float) -> list[Cell]:
+    """The cells of the grid ``opts`` describes."""
+    return noise_grid(p2_grid=opts["p2_grid"], readout=readout, shots_grid=opts["shots_grid"],
+                      fake_backends=opts["fake_backends"], trajectories=opts["trajectories"])
+
+
+def _run_cells(model: Any, dataset: Any, cells: Sequence[Cell], profiles: dict[str, Path], out: Path, *,
+               run: str | Path, settings: dict[str, Any], resume: bool, progress: bool) -> dict[str, Any]:
+    """Evaluate every cell in turn, rewriting the outputs after each; keep the cells an earlier run finished."""
     head, labels = model.trained_head, dataset.label_ids(model.label_names)
     features, z, exact = _exact(model, dataset.texts, progress)
-    settings = {"data": data, "readout": readout, "quick": quick, "qubits": head.config.qubits,
-                "simulator": simulator, "torch_threads": torch.get_num_threads()} | opts
+    settings = settings | {"qubits": head.config.qubits, "torch_threads": torch.get_num_threads()}
     result: dict[str, Any]
     result = {"run": str(run), "n": len(labels), "exact_accuracy": float((exact == labels).mean()), "cells": [],
               "settings": settings, "partial": True}
-    done = _finished_cells(Path(out), result) if resume else {}
+    done = _finished_cells(out, result) if resume else {}
     assert head.quantum is not None  # a QSetFitModel's head always has module 2
     circuit = head.quantum.head_circuit.circuit
     for cell in tqdm(cells, desc="noise grid", unit="cell", disable=not progress):
@@ -268,21 +241,13 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
             result["cells"].append(done[cell.name])
             continue
         simulate = ~decided_mask(head, features, torch.as_tensor(exact), *noise_box(circuit, cell, z))
-        outcome = evaluate_cell(head, profiles[cell.name], features, labels, exact, simulate, seeds=opts["seeds"],
-                                budget=opts["budget"] or None, progress=progress)
+        outcome = evaluate_cell(head, profiles[cell.name], features, labels, exact, simulate,
+                                seeds=settings["seeds"], budget=settings["budget"] or None, progress=progress)
         result["cells"].append(_cell_row(cell, circuit, profiles[cell.name]) | outcome)
-        result["files"] = write_outputs(Path(out), result)
+        result["files"] = write_outputs(out, result)
     result["partial"] = False
-    result["files"] = write_outputs(Path(out), result)
+    result["files"] = write_outputs(out, result)
     return result
-
-
-def _options(given: dict[str, Any], quick: bool) -> dict[str, Any]:
-    """The grid options: each argument given, else its ``QUICK`` or ``DEFAULTS`` value."""
-    opts = {k: v if v is not None else (QUICK if quick else DEFAULTS)[k] for k, v in given.items()}
-    if opts["seeds"] < 1:
-        raise QSetFitError(f"seeds must be >= 1, got {opts['seeds']}")
-    return opts
 
 
 def _exact(model: Any, texts: Sequence[str], progress: bool) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
@@ -315,63 +280,3 @@ def _finished_cells(out: Path, result: dict[str, Any]) -> dict[str, dict[str, An
     if done:
         logger.info("resuming: cells %s already finished in %s", sorted(done), out)
     return done
-
-
-CSV_COLUMNS = ("cell", "axis", "value", "p1", "p2", "readout", "shots", "device", "simulator", "method",
-               "trajectories", "stderr", "near_boundary", "seeds", "undecided", "simulated", "accuracy", "accuracy_std",
-               "sampling_ci95", "agreement", "seconds", "profile")
-
-
-def write_outputs(out: Path, result: dict[str, Any]) -> list[str]:
-    """noise.csv, noise.json and the PNG plots; returns the file names written."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(result["cells"])
-    atomic_write_bytes(out / "noise.csv", buf.getvalue().encode())
-    files = ["noise.csv", "noise.json"]
-    cells, exact, s = result["cells"], result["exact_accuracy"], result["settings"]
-    subtitle = f"{result['n']} test examples, {s['qubits']}-qubit module 2"
-    p2 = [c for c in cells if c["axis"] == "p2"]
-    if p2:
-        _line_plot(out / "noise_p2.png", p2, "p2", exact, xlabel=f"two-qubit depolarizing p2 (p1 = p2/10, readout "
-                   f"{s['readout']:g})", title=f"accuracy vs gate noise\n{subtitle}", xscale="symlog")
-        files.append("noise_p2.png")
-    shots = [c for c in cells if c["axis"] == "shots" and c["shots"] > 0]
-    if shots:
-        _line_plot(out / "noise_shots.png", shots, "shots", exact, xlabel="shots per input",
-                   title=f"accuracy vs shots\n{subtitle}", xscale="log")
-        files.append("noise_shots.png")
-    devices = [c for c in cells if c["axis"] == "device"]
-    if devices:
-        from qsetfit.bench.plots import bar_chart
-
-        bar_chart(["exact"] + [c["device"] for c in devices], [exact] + [c["accuracy"] for c in devices],
-                  out / "noise_devices.png", title=f"accuracy with fake-device noise\n{subtitle}", ylabel="accuracy",
-                  errors=[0.0] + [c["accuracy_std"] for c in devices])
-        files.append("noise_devices.png")
-    write_json(out / "noise.json", result | {"files": files})
-    return files
-
-
-def _line_plot(path: Path, cells: list[dict[str, Any]], key: str, exact: float, *, xlabel: str, title: str,
-               xscale: str) -> None:
-    """Accuracy (mean ± std over seeds) against one grid axis, the exact accuracy as a dashed line."""
-    from qsetfit.bench.plots import new_figure, save_png
-
-    x = [c[key] for c in cells]
-    fig, ax = new_figure(figsize=(6, 3.8))
-    errors = [float(np.hypot(c["accuracy_std"], c.get("sampling_ci95", 0.0))) for c in cells]
-    ax.errorbar(x, [c["accuracy"] for c in cells], yerr=errors, marker="o", capsize=4,
-                label="accuracy (± seed std, sampling 95% added in quadrature)")
-    ax.axhline(exact, color="gray", linestyle="--", label=f"exact module 2 ({exact:.4f})")
-    positive = [v for v in x if v > 0]
-    if xscale == "symlog":
-        ax.set_xscale("symlog", linthresh=min(positive) if positive else 1e-4)
-    else:
-        ax.set_xscale(xscale)
-    ax.set(xlabel=xlabel, ylabel="test accuracy", title=title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    save_png(fig, path)

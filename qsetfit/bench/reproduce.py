@@ -24,6 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from qsetfit.bench import baselines
+from qsetfit.bench.splits import EmbeddedSplits, embedded_splits
 from qsetfit.bench.reproduce_report import PAPER_REPORTED, compare_best, module2_shares, render_table, summary_rows
 from qsetfit.head.circuits import HeadConfig
 from qsetfit.data.embeddings import DEFAULT_BODY
@@ -94,7 +95,7 @@ def predict(head: HybridHead, embeddings: np.ndarray, *, batch_size: int = 2048)
     return head.logits(torch.as_tensor(embeddings), batch_size=batch_size).argmax(dim=1).numpy()
 
 
-def train_method(method: TorchMethod, split: baselines.EmbeddedSplits, args: TrainingArguments) -> dict[str, Any]:
+def train_method(method: TorchMethod, split: EmbeddedSplits, args: TrainingArguments) -> dict[str, Any]:
     """Train one head on one seed's split; score it on the test split."""
     head = method.build(split.dim, split.seed)
     validation = None
@@ -146,14 +147,55 @@ def reproduce(data: str, out: str | Path, *, body: str = DEFAULT_BODY, seeds: in
         The content of results.json, plus "table" (the markdown).
     """
     seeds, epochs, test_limit = _defaults(seeds, epochs, test_limit, quick)
-    heads = _heads(presets, heads)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     base_args = training or TrainingArguments(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate)
+    plan = SeedPlan(_heads(presets, heads), base_args, head_training or {}, ablations, tuple(hidden_grid))
+    source = SplitSource(data, body, protocol, per_label, test_limit)
     seed_list = list(range(first_seed, first_seed + seeds))
-    settings = {"data": data, "body": body, "seeds": seed_list} | _head_settings(heads, base_args, head_training) | {
-        "ablations": ablations, "hidden_grid": list(hidden_grid), "per_label": per_label, "protocol": protocol,
-        "test_limit": test_limit, "quick": quick} | _environment()
+    settings = source.settings(seed_list) | plan.settings() | {"quick": quick} | _environment()
+    return _run_seeds(Path(out), settings, source, plan, seed_list, resume=resume, progress=progress)
+
+
+@dataclass(frozen=True)
+class SplitSource:
+    """Where each seed's split comes from: the labelled source, the body that embeds it, the protocol."""
+
+    data: str
+    body: str
+    protocol: str
+    per_label: int
+    test_limit: int | None
+
+    def embedded(self, seed: int, progress: bool) -> EmbeddedSplits:
+        return embedded_splits(self.data, body=self.body, seed=seed, protocol=self.protocol,
+                               per_label=self.per_label, test_limit=self.test_limit, progress=progress)
+
+    def settings(self, seeds: list[int]) -> dict[str, Any]:
+        return {"data": self.data, "body": self.body, "seeds": seeds, "per_label": self.per_label,
+                "protocol": self.protocol, "test_limit": self.test_limit}
+
+
+@dataclass(frozen=True)
+class SeedPlan:
+    """What every seed trains: the quantum heads (and their ablations) with their arguments, the classical grid."""
+
+    heads: dict[str, HeadConfig]
+    base_args: TrainingArguments
+    head_training: Mapping[str, TrainingArguments]
+    ablations: bool
+    hidden_grid: tuple[int, ...]
+
+    def settings(self) -> dict[str, Any]:
+        return {"presets": list(self.heads), "heads": {name: c.to_dict() for name, c in self.heads.items()},
+                "training": self.base_args.to_dict() | {"seed": "= split seed"},
+                "head_training": {k: a.to_dict() for k, a in self.head_training.items()},
+                "ablations": self.ablations, "hidden_grid": list(self.hidden_grid)}
+
+
+def _run_seeds(out: Path, settings: dict[str, Any], source: SplitSource, plan: SeedPlan, seed_list: list[int], *,
+               resume: bool, progress: bool) -> dict[str, Any]:
+    """Each seed not finished yet in turn, the results rewritten after each (a resumed run keeps the others)."""
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = len(seed_list)
     runs = _finished_runs(out, settings, seed_list) if resume else []
     done = {r["seed"] for r in runs}
     bar = tqdm(total=seeds, initial=len(done), desc="seeds", unit="seed", disable=not progress)
@@ -163,11 +205,9 @@ def reproduce(data: str, out: str | Path, *, body: str = DEFAULT_BODY, seeds: in
     for i, seed in enumerate(seed_list):
         if seed in done:
             continue
-        split = baselines.embedded_splits(data, body=body, seed=seed, protocol=protocol, per_label=per_label,
-                                          test_limit=test_limit, progress=progress)
+        split = source.embedded(seed, progress)
         settings["split"] = split.sizes() | {"dim": split.dim}
-        runs += _one_seed(split, seed, heads, base_args, head_training or {}, ablations=ablations,
-                          hidden_grid=hidden_grid, bar=bar)
+        runs += _one_seed(split, seed, plan, bar=bar)
         result = _assemble(settings, runs, partial=i + 1 < seeds)
         _write(out, result)
         bar.update()
@@ -191,29 +231,20 @@ def _heads(presets: Sequence[str], heads: Mapping[str, HeadConfig] | None) -> di
     return dict(heads) if heads else {p: HeadConfig.preset(p) for p in presets}
 
 
-def _head_settings(heads: Mapping[str, HeadConfig], base_args: TrainingArguments,
-                   head_training: Mapping[str, TrainingArguments] | None) -> dict[str, Any]:
-    return {"presets": list(heads), "heads": {name: c.to_dict() for name, c in heads.items()},
-            "training": base_args.to_dict() | {"seed": "= split seed"},
-            "head_training": {k: a.to_dict() for k, a in (head_training or {}).items()}}
-
-
 def _environment() -> dict[str, Any]:
     return {"torch_threads": torch.get_num_threads(), "python": platform.python_version(), "torch": torch.__version__}
 
 
-def _one_seed(split: baselines.EmbeddedSplits, seed: int, heads: Mapping[str, HeadConfig], base_args: TrainingArguments,
-              head_training: Mapping[str, TrainingArguments], *, ablations: bool, hidden_grid: Sequence[int],
-              bar: Any) -> list[dict[str, Any]]:
+def _one_seed(split: EmbeddedSplits, seed: int, plan: SeedPlan, *, bar: Any) -> list[dict[str, Any]]:
     """Every torch head (and its ablations) and every classical baseline on one seed's split."""
     runs, classes = [], len(split.label_names)
-    for method in torch_methods(heads, classes, ablations=ablations):
+    for method in torch_methods(plan.heads, classes, ablations=plan.ablations):
         bar.set_postfix_str(f"seed {seed}: {method.name}")
-        args = head_training.get(method.preset, base_args)
+        args = plan.head_training.get(method.preset, plan.base_args)
         runs.append(train_method(method, split, replace(args, seed=seed)))
         logger.info("seed %d %s: %.4f", seed, method.name, runs[-1]["accuracy"])
-    configs = {name: replace(c, classes=classes) for name, c in heads.items()}
-    specs = baselines.baseline_specs(split.dim, classes, configs=configs, hidden_grid=hidden_grid)
+    configs = {name: replace(c, classes=classes) for name, c in plan.heads.items()}
+    specs = baselines.baseline_specs(split.dim, classes, configs=configs, hidden_grid=plan.hidden_grid)
     for r in baselines.fit_baselines(split, specs):
         runs.append(r.to_row() | {"kind": "classical", "model": r.kind, "correct": r.predictions == split.y_test})
     return runs

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from qsetfit.bench import baselines
+from qsetfit.bench.splits import EmbeddedSplits, embedded_splits
 from qsetfit.head.circuits import HeadConfig
 from qsetfit.errors import QSetFitError
 from qsetfit.io.persistence import read_json, write_json
@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 
 # ---- one trial (runs in a Ray worker or in-process) -----------------------------------------------------
-def run_trial(trial: dict[str, Any], split: baselines.EmbeddedSplits) -> dict[str, Any]:
+def run_trial(trial: dict[str, Any], split: EmbeddedSplits) -> dict[str, Any]:
     """Train one design point on one seed's split with one torch thread; score validation and test."""
     import torch
 
@@ -50,7 +50,7 @@ def run_trial(trial: dict[str, Any], split: baselines.EmbeddedSplits) -> dict[st
         "best_epoch": row["best_epoch"], "seconds": round(time.perf_counter() - t0, 2)}
 
 
-def execute(trials: Sequence[dict[str, Any]], splits: dict[int, baselines.EmbeddedSplits], *, workers: int,
+def execute(trials: Sequence[dict[str, Any]], splits: dict[int, EmbeddedSplits], *, workers: int,
             address: str | None, on_result: Callable[[dict[str, Any]], None],
             on_start: Callable[[int], None] | None = None) -> None:
     """Run ``trials``: in-process when workers == 0 and no address, else as Ray tasks (one CPU each)."""
@@ -91,7 +91,7 @@ def execute(trials: Sequence[dict[str, Any]], splits: dict[int, baselines.Embedd
             ray.shutdown()
 
 
-def _guarded(trial: dict[str, Any], split: baselines.EmbeddedSplits) -> dict[str, Any]:
+def _guarded(trial: dict[str, Any], split: EmbeddedSplits) -> dict[str, Any]:
     """``run_trial``, with a training failure recorded as the trial's result instead of ending the study."""
     try:
         return run_trial(trial, split)
@@ -121,8 +121,6 @@ def screen(study: Study | str | Path, out: str | Path, *, workers: int = 2, addr
     Returns:
         {"trials": [...], "main_effects": [...], "best": {...}, "final": reproduce's result or None}.
     """
-    from tqdm.auto import tqdm
-
     from qsetfit.bench import screening_report as report
 
     study = study if isinstance(study, Study) else Study.from_toml(study)
@@ -130,11 +128,29 @@ def screen(study: Study | str | Path, out: str | Path, *, workers: int = 2, addr
         raise QSetFitError(f"--workers must be >= 0 (0: run in this process), got {workers}")
     out = Path(out)
     finished = _prepare_out(out, study, resume)
-    splits = {seed: baselines.embedded_splits(study.data, body=study.body, seed=seed, protocol=study.protocol,
-                                              per_label=study.per_label, test_limit=study.test_limit,
-                                              progress=progress) for seed in study.seeds}
-    classes = len(next(iter(splits.values())).label_names)
-    trials = plan_trials(study, classes)
+    splits = {seed: _split(study, seed, progress) for seed in study.seeds}
+    trials = plan_trials(study, len(next(iter(splits.values())).label_names))
+    results = _run_trials(out, trials, finished, splits, workers=workers, address=address, progress=progress)
+    summary = report.write_reports(out, study, [results[t["id"]] for t in trials])
+    n_final = study.final_seeds if final_seeds is None else final_seeds
+    summary["final"] = _final_stage(out, study, summary["best"], n_final, resume, progress) if n_final else None
+    write_json(out / "summary.json", {k: v for k, v in summary.items() if k != "final"}
+               | {"final_table": summary["final"]["table"] if summary["final"] else None})
+    return summary
+
+
+def _split(study: Study, seed: int, progress: bool) -> EmbeddedSplits:
+    """The study's split of one seed, embedded (the same for every trial of that seed)."""
+    return embedded_splits(study.data, body=study.body, seed=seed, protocol=study.protocol,
+                           per_label=study.per_label, test_limit=study.test_limit, progress=progress)
+
+
+def _run_trials(out: Path, trials: list[dict[str, Any]], finished: dict[str, dict[str, Any]],
+                splits: dict[int, EmbeddedSplits], *, workers: int, address: str | None,
+                progress: bool) -> dict[str, dict[str, Any]]:
+    """Every trial by id: skipped ones, those ``finished`` before, and the rest run now (each saved as it ends)."""
+    from tqdm.auto import tqdm
+
     results = {t["id"]: t for t in trials if t["status"] == "skipped"}
     results |= {i: r for i, r in finished.items() if i in {t["id"] for t in trials}}
     todo = [t for t in trials if t["id"] not in results]
@@ -157,13 +173,7 @@ def screen(study: Study | str | Path, out: str | Path, *, workers: int = 2, addr
 
     execute(todo, splits, workers=workers, address=address, on_result=on_result, on_start=on_start)
     bar.close()
-    rows = [results[t["id"]] for t in trials]
-    summary = report.write_reports(out, study, rows)
-    n_final = study.final_seeds if final_seeds is None else final_seeds
-    summary["final"] = _final_stage(out, study, summary["best"], n_final, resume, progress) if n_final else None
-    write_json(out / "summary.json", {k: v for k, v in summary.items() if k != "final"}
-               | {"final_table": summary["final"]["table"] if summary["final"] else None})
-    return summary
+    return results
 
 
 def _prepare_out(out: Path, study: Study, resume: bool) -> dict[str, dict[str, Any]]:

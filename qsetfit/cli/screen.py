@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from collections.abc import Callable
 
 import typer
@@ -16,16 +16,27 @@ from rich.table import Table
 from qsetfit.cli.common import console, print_json
 
 
+StudyFile = Annotated[Path, typer.Argument(help="Study file (TOML): data, body, protocol, seeds, design, [factors], "
+                                            "[fixed].")]
+FinalSeeds = Annotated[int | None, typer.Option("--final-seeds", help="Fresh seeds for the winner's final stage "
+                                                "beside the classical heads (default: the study's; 0: skip).")]
+
+
 def screen_cli(
-    study: Path = typer.Argument(..., help="Study file (TOML): data, body, protocol, seeds, design, [factors], "
-                                 "[fixed]."),
-    out: Path = typer.Option(..., "--out", help="Folder for trials.csv/json, main_effects.md/png and final/."),
-    workers: int = typer.Option(2, "--workers", help="Local Ray workers, one torch thread each (0: no Ray)."),
-    address: str | None = typer.Option(None, "--address", help="Run on an existing Ray cluster (HOST:PORT)."),
-    resume: bool = typer.Option(False, "--resume", help="Keep finished trials in --out; run only the missing ones."),
-    final_seeds: int | None = typer.Option(None, "--final-seeds", help="Fresh seeds for the winner's final "
-                                              "stage beside the classical heads (default: the study's; 0: skip)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    study: StudyFile,
+    *,
+    out: Annotated[Path, typer.Option("--out", help="Folder for trials.csv/json, main_effects.md/png and final/.")],
+    workers: Annotated[
+        int, typer.Option("--workers", help="Local Ray workers, one torch thread each (0: no Ray).")
+    ] = 2,
+    address: Annotated[
+        str | None, typer.Option("--address", help="Run on an existing Ray cluster (HOST:PORT).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Keep finished trials in --out; run only the missing ones.")
+    ] = False,
+    final_seeds: FinalSeeds = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Screening study of main effects over head and training knobs (the paper's method), trials on Ray."""
     from qsetfit.bench.screening import screen

@@ -178,40 +178,47 @@ class Trainer:
             if before is not None and self.head.engine_spec != before:
                 self.head.set_engine(before[0], **before[1])
 
+    def _train_epoch(self, epoch: int, step: int) -> dict[str, Any]:
+        """One pass over the training set in shuffled batches from optimizer step ``step``; the epoch's history
+        row (epoch, step reached, last learning rate, training loss and accuracy)."""
+        args, head = self.args, self.head
+        emb, labels = self.train_set
+        head.train()
+        seen, loss_sum, correct = 0, 0.0, 0
+        for idx in batches(len(labels), args.batch_size, self.generator):
+            lr = lr_at(step, self.total_steps, args)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            logits, loss = head(emb[idx], labels[idx], shots=args.train_shots, generator=self.generator)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if args.max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(head.parameters(), args.max_grad_norm)
+            self.optimizer.step()
+            step += 1
+            seen += len(idx)
+            loss_sum += loss.item() * len(idx)
+            correct += int((logits.argmax(dim=1) == labels[idx]).sum())
+        return {"epoch": epoch + 1, "step": step, "lr": lr, "train_loss": loss_sum / seen,
+                "train_accuracy": correct / seen}
+
     def _epochs(self, resume: bool) -> TrainResult:
         args, head = self.args, self.head
         result = TrainResult()
         best: dict[str, torch.Tensor] = {}
         start_epoch, step, stale = 0, 0, 0
-        emb, labels = self.train_set
         if resume:  # the fitted PCA comes back with the checkpoint's state
             start_epoch, step, best, stale = self._load_checkpoint(result)
         else:
-            head.prepare(emb)
+            head.prepare(self.train_set[0])
         bar = tqdm(range(start_epoch, args.epochs), desc="training", unit="epoch", disable=not self.progress,
                    initial=start_epoch, total=args.epochs)
         for epoch in bar:
             if args.patience is not None and stale >= args.patience:
                 break
             t0 = time.perf_counter()
-            head.train()
-            seen, loss_sum, correct = 0, 0.0, 0
-            for idx in batches(len(labels), args.batch_size, self.generator):
-                lr = lr_at(step, self.total_steps, args)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = lr
-                logits, loss = head(emb[idx], labels[idx], shots=args.train_shots, generator=self.generator)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if args.max_grad_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(head.parameters(), args.max_grad_norm)
-                self.optimizer.step()
-                step += 1
-                seen += len(idx)
-                loss_sum += loss.item() * len(idx)
-                correct += int((logits.argmax(dim=1) == labels[idx]).sum())
-            row: dict[str, Any] = {"epoch": epoch + 1, "step": step, "lr": lr, "train_loss": loss_sum / seen,
-                                   "train_accuracy": correct / seen}
+            row = self._train_epoch(epoch, step)
+            step = row["step"]
             if self.validation is not None:
                 val = evaluate(head, *self.validation)
                 row |= {"val_loss": val["loss"], "val_accuracy": val["accuracy"]}

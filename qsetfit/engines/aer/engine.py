@@ -32,11 +32,12 @@ from qiskit.primitives import BaseEstimatorV2, PrimitiveResult, PubResult
 from qiskit.primitives.containers import DataBin
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.primitive_job import PrimitiveJob
+from qiskit.quantum_info import SparsePauliOp
 
 from qsetfit import profiles
 from qsetfit.head.circuits import HeadCircuit
 from qsetfit.engines.base import Capabilities, Counters, Engine, EngineInfo
-from qsetfit.engines.torch.gates import expand_custom_gates
+from qsetfit.engines.aer.methods import aer_circuit
 from qsetfit.errors import QSetFitError
 
 logger = logging.getLogger(__name__)
@@ -189,7 +190,6 @@ class AerEngine(Engine):
                  gradient: str = "batched") -> None:
         super().__init__(num_inputs=len(head_circuit.inputs), num_weights=len(head_circuit.weights),
                          num_outputs=len(head_circuit.observables))
-        from qiskit_aer.primitives import EstimatorV2
         from qiskit_machine_learning.gradients import ParamShiftEstimatorGradient
 
         from qsetfit.engines.aer import noise
@@ -208,21 +208,7 @@ class AerEngine(Engine):
         model = noise.build_noise_model(noise_profile, self.physical_qubits)
         self.method, self.trajectories = choose_method(profile, noise_profile, circuit.num_qubits)
         self.circuit = circuit = aer_circuit(circuit, self.method.replace("_trajectories", ""))
-        options: dict[str, Any] = {"method": self.method.replace("_trajectories", ""),
-                                   "runtime_parameter_bind_enable": True, "max_parallel_threads": profile.threads}
-        if model is not None:
-            options["noise_model"] = model
-        rng = np.random.default_rng(profile.seed)
-        if profile.shots:
-            inner: BaseEstimatorV2 = AerShotEstimator(shots=profile.shots, backend_options=options,
-                                                      seed=int(rng.integers(2**31 - 1)))
-            self.estimator = TrackedEstimator(inner, self.counters)
-        else:  # exact <O>: Aer ignores readout error here, so it is folded into the observables
-            observables = [noise.readout_dressed(o, noise.readout_flips(model, circuit.num_qubits))
-                           for o in observables]
-            inner = EstimatorV2(options={"backend_options": options,
-                                         "run_options": {"shots": self.trajectories or 1}})
-            self.estimator = TrackedEstimator(inner, self.counters, rng=rng if self.trajectories else None)
+        observables = self._configure_estimator(model, circuit.num_qubits, observables)
         grad = (BatchedParamShiftGradient(self.estimator, max_rows=profile.max_pub_rows) if gradient == "batched"
                 else ParamShiftEstimatorGradient(self.estimator))
         self._x_cols, self._w_cols = _used_columns(circuit, head_circuit)
@@ -234,6 +220,32 @@ class AerEngine(Engine):
         logger.info("aer engine %r: %d qubits, method %s%s%s, noise %r", profile.name, circuit.num_qubits,
                     self.method, f", {self.trajectories} trajectories per input" if self.trajectories else "",
                     f", {profile.shots} shots" if profile.shots else ", exact expectation values", noise_profile.name)
+
+    def _configure_estimator(self, model: Any, num_qubits: int, observables: list[SparsePauliOp]
+                             ) -> list[SparsePauliOp]:
+        """Set ``self.estimator`` (counted) for the profile; return the observables it estimates.
+
+        With shots: Aer's sampler-based estimator. Exact <O>: Aer ignores readout error there, so the error is
+        folded into the observables; noise trajectories draw their seeds from the profile's seed.
+        """
+        from qiskit_aer.primitives import EstimatorV2
+
+        from qsetfit.engines.aer import noise
+
+        profile = self.profile
+        options: dict[str, Any] = {"method": self.method.replace("_trajectories", ""),
+                                   "runtime_parameter_bind_enable": True, "max_parallel_threads": profile.threads}
+        if model is not None:
+            options["noise_model"] = model
+        rng = np.random.default_rng(profile.seed)
+        if profile.shots:
+            inner: BaseEstimatorV2 = AerShotEstimator(shots=profile.shots, backend_options=options,
+                                                      seed=int(rng.integers(2**31 - 1)))
+            self.estimator = TrackedEstimator(inner, self.counters)
+            return observables
+        inner = EstimatorV2(options={"backend_options": options, "run_options": {"shots": self.trajectories or 1}})
+        self.estimator = TrackedEstimator(inner, self.counters, rng=rng if self.trajectories else None)
+        return [noise.readout_dressed(o, noise.readout_flips(model, num_qubits)) for o in observables]
 
     def describe(self) -> EngineInfo:
         """Aer's method, trajectories per input, shots and device layout."""
@@ -274,42 +286,6 @@ def _used_columns(circuit: QuantumCircuit, head_circuit: HeadCircuit) -> tuple[l
     used = set(circuit.parameters)
     return ([i for i, p in enumerate(head_circuit.inputs) if p in used],
             [i for i, p in enumerate(head_circuit.weights) if p in used])
-
-
-def aer_circuit(circuit: QuantumCircuit, method: str) -> QuantumCircuit:
-    """``circuit`` rewritten so that Aer's ``method`` runs it right, with the same expectation values.
-
-    - custom gates named like standard ones run their definitions (Aer dispatches on names);
-    - parameterised gates go to the parameter-shift basis, which the gradient sends too: Aer 0.18's
-      ``EstimatorV2`` silently drops parameterised ``cp``/``crx``/``cry``/``crz`` bound through a PUB (upstream
-      qiskit-aer issues 2323, 2391, 2403), so the forward pass must not send them either;
-    - the global phase is dropped (Aer loses the result of a circuit whose global phase has a parameter);
-    - gates the method does not know (``ch``, ``iswap``; ``crx`` on density matrices) are decomposed.
-
-    Raises:
-        QSetFitError: a gate that neither Aer nor its definition can run.
-    """
-    from qiskit_aer import AerSimulator
-
-    from qsetfit.engines.aer.gradient import shift_basis
-
-    original, circuit = circuit, shift_basis(expand_custom_gates(circuit))
-    known = set(AerSimulator(method=method).configuration().basis_gates) | {"barrier"}
-    for _ in range(8):  # each round unrolls one level of definitions
-        missing = sorted({inst.operation.name for inst in circuit.data} - known)
-        if not missing:
-            if circuit.global_phase != 0:  # no expectation value depends on it; Aer fails on a parameterised one
-                circuit = circuit.copy() if circuit is original else circuit
-                circuit.global_phase = 0.0
-            return circuit
-        unrolled = circuit.decompose(gates_to_decompose=missing)
-        if unrolled == circuit:
-            break
-        circuit = unrolled
-    raise QSetFitError(
-        f"Aer ({method}) cannot run the gate(s) {', '.join(missing)}; transpile the circuit first, e.g. "
-        "qiskit.transpile(circuit, basis_gates=['ry', 'rz', 'rx', 'cx'], optimization_level=0)"
-    )
 
 
 def choose_method(profile: profiles.BackendProfile, noise_profile: profiles.NoiseProfile,

@@ -38,10 +38,28 @@ from qsetfit.head.circuits import HeadCircuit
 from qsetfit.engines.ibm.ledger import Ledger, results_to_array
 from qsetfit.engines.ibm.cost import two_qubit_count
 from qsetfit.engines.ibm.settings import LOCAL_KINDS, RuntimeSettings, is_fake
+from qsetfit.engines.aer.methods import simulation_method
 from qsetfit.engines.base import Capabilities, Engine, EngineInfo
 from qsetfit.errors import QSetFitError
 
 logger = logging.getLogger(__name__)
+
+
+def _checked_options(profile: profiles.BackendProfile, local: str | None, extra: dict[str, Any]) -> str:
+    """The local testing kind to use, after one clear error for an option the engine cannot take."""
+    if profile.engine != "ibm":
+        raise QSetFitError(f"profile {profile.name!r} has engine = {profile.engine!r}, not 'ibm'")
+    local = profile.local if local is None else local
+    if local not in LOCAL_KINDS:
+        raise QSetFitError(f"local must be one of {', '.join(LOCAL_KINDS)}, got {local!r}")
+    if local != "compact" and not is_fake(profile.backend):
+        raise QSetFitError(f"local = {local!r} is for local testing mode on a fake backend (e.g. 'fake_torino'); "
+                           f"{profile.backend!r} is a real device: remove it")
+    unknown = set(extra) - set(RuntimeSettings.__dataclass_fields__)
+    if unknown:
+        raise QSetFitError(f"unknown ibm engine option(s) {', '.join(sorted(unknown))}; valid: local, noise, "
+                           f"service, ledger, retries, {', '.join(RuntimeSettings.__dataclass_fields__)}")
+    return local
 
 
 class IBMRuntimeEngine(Engine):
@@ -78,18 +96,7 @@ class IBMRuntimeEngine(Engine):
                  **extra: Any) -> None:
         super().__init__(num_inputs=len(head_circuit.inputs), num_weights=len(head_circuit.weights),
                          num_outputs=len(head_circuit.observables))
-        if profile.engine != "ibm":
-            raise QSetFitError(f"profile {profile.name!r} has engine = {profile.engine!r}, not 'ibm'")
-        local = profile.local if local is None else local
-        if local not in LOCAL_KINDS:
-            raise QSetFitError(f"local must be one of {', '.join(LOCAL_KINDS)}, got {local!r}")
-        if local != "compact" and not is_fake(profile.backend):
-            raise QSetFitError(f"local = {local!r} is for local testing mode on a fake backend (e.g. 'fake_torino'); "
-                               f"{profile.backend!r} is a real device: remove it")
-        unknown = set(extra) - set(RuntimeSettings.__dataclass_fields__)
-        if unknown:
-            raise QSetFitError(f"unknown ibm engine option(s) {', '.join(sorted(unknown))}; valid: local, noise, "
-                               f"service, ledger, retries, {', '.join(RuntimeSettings.__dataclass_fields__)}")
+        local = _checked_options(profile, local, extra)
         self.profile = profile
         self.settings = RuntimeSettings.from_profile(profile, extra)
         self.local = is_fake(profile.backend)
@@ -282,17 +289,6 @@ class IBMRuntimeEngine(Engine):
     def extra_repr(self) -> str:
         return (f"profile={self.profile.name!r}, backend={self.profile.backend!r}, mode={self.profile.mode!r}, "
                 f"physical_qubits={self.physical_qubits}")
-
-
-def simulation_method(num_qubits: int, shots: int, *, noisy: bool) -> str:
-    """Aer method for a compact local-mode circuit: the cheaper of a density matrix and noisy trajectories.
-
-    With noise, the statevector method runs one trajectory per shot (cost ~ shots x 2^n per gate) while a
-    density matrix is evolved once and sampled (~ 4^n per gate): the density matrix wins while 2^n <= shots.
-    A 12-qubit fake_torino head at 4096 shots took ~350-600 s as trajectories and ~240 s as a density matrix
-    on one loaded core. Without noise one statevector run is sampled for all shots.
-    """
-    return "density_matrix" if noisy and 2**num_qubits <= max(shots, 1) else "statevector"
 
 
 _listeners: list[Callable[[str], None]] = []

@@ -162,6 +162,14 @@ class TorchNoiseEngine(Engine):
         # the trajectories' big (B T, 2^n) tensor is then multiplied once, never transformed.
         read_diag = self.read_out(self.diag.T).T
         self.register_buffer("read_diag", self.plan.final_order(read_diag), persistent=False)
+        self._configure_sampling(profile, n)
+        self.last_result: NoisyResult | None = None
+        logger.info("torch noise engine %r: %d qubits, method %s%s, %s, noise %r", profile.name, n, self.method,
+                    f" ({self.trajectories} per input)" if self.trajectories else "",
+                    f"{self.shots} shots" if self.shots else "exact expectation values", noise_profile.name)
+
+    def _configure_sampling(self, profile: profiles.BackendProfile, n: int) -> None:
+        """How a forward pass runs: method and trajectories per input, shots, and the seeded generator."""
         if not self.program.has_gate_noise:
             self.method, self.trajectories = "statevector", 0
         elif profile.method == "density_matrix" and n <= profile.density_matrix_max_qubits:
@@ -171,10 +179,6 @@ class TorchNoiseEngine(Engine):
         self.shots = int(profile.shots or 0)
         seed = profile.seed if profile.seed is not None else secrets.randbits(63)
         self.generator = torch.Generator().manual_seed(seed)
-        self.last_result: NoisyResult | None = None
-        logger.info("torch noise engine %r: %d qubits, method %s%s, %s, noise %r", profile.name, n, self.method,
-                    f" ({self.trajectories} per input)" if self.trajectories else "",
-                    f"{self.shots} shots" if self.shots else "exact expectation values", noise_profile.name)
 
     # ---- pieces ------------------------------------------------------------------------------------
     def read_out(self, probs: torch.Tensor) -> torch.Tensor:
