@@ -145,11 +145,22 @@ def test_cli_trains_with_body_tuning(tmp_path, monkeypatch):
     out = tmp_path / "run"
     result = CliRunner().invoke(app, ["train", "--data", "demo", "--preset", "tiny", "--epochs", "1", "--out", str(out),
                                       "--body-tuning", "contrastive", "--body-iterations", "1", "--body-lr", "1e-4",
-                                      "--json"])
+                                      "--body-precision", "float32", "--json"])
     assert result.exit_code == 0, result.output
     assert (out / "body" / "model.safetensors").is_file() and "weights sha256" in (out / "README.md").read_text()
+    assert bt.read_marker(out / "body")["precision_used"] == "float32"
     bad = CliRunner().invoke(app, ["train", "--data", "demo", "--out", str(tmp_path / "x"), "--body-tuning", "triplet"])
     assert bad.exit_code != 0 and "body tuning 'triplet' is unknown" in bad.output
+
+
+def test_cli_refuses_an_unknown_body_precision_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from qsetfit.cli import app
+
+    bad = CliRunner().invoke(app, ["train", "--data", "demo", "--out", str(tmp_path / "x"), "--body-tuning",
+                                   "contrastive", "--body-precision", "fp16"])
+    assert bad.exit_code != 0 and "precision must be one of" in bad.output and "Traceback" not in bad.output
 
 
 def test_end_to_end_trains_body_and_head_together_and_is_never_resumed_on(tmp_path, monkeypatch):

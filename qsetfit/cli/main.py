@@ -69,6 +69,8 @@ BodyEpochs = Annotated[int, typer.Option("--body-epochs", help="Epochs over the 
 BodyLr = Annotated[float, typer.Option("--body-lr", help="Body learning rate.")]
 BodyBatchSize = Annotated[int, typer.Option("--body-batch-size", help="Pairs per body-tuning step.")]
 EndToEnd = Annotated[bool, typer.Option("--end-to-end", help="Then train body and head together (torch).")]
+BodyPrecision = Annotated[str, typer.Option(
+    "--body-precision", help="Phase 1's body forward: auto (bfloat16 where the CPU has it), float32, bfloat16.")]
 TrainJson = Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")]
 HEAD_OPTIONS = ("qubits", "encoders", "encoder_qubits", "reuploads", "layers", "connectivity", "measured",
                 "encoder_layers", "amplitude_bias", "reduction", "pca_components", "module1", "skip")
@@ -115,6 +117,7 @@ def train_cli(
     body_lr: BodyLr = 2e-5,
     body_batch_size: BodyBatchSize = 16,
     end_to_end: EndToEnd = False,
+    body_precision: BodyPrecision = "auto",
     as_json: TrainJson = False,
 ) -> None:
     """Train a quantum head and save the run directory."""
@@ -132,23 +135,22 @@ def _train(options: dict[str, Any]) -> None:
                                        patience=o.patience, engine=o.backend, train_shots=o.train_shots,
                                        seed=o.seed, train_noise=o.train_noise,
                                        train_trajectories=o.train_trajectories)
-    tuning = _body_tuning(o.body_tuning, o.body_iterations, o.body_epochs, o.body_lr,
-                          o.body_batch_size, o.end_to_end)
+    tuning = _body_tuning(o)
     outcome = workflow.train(o.data, o.out, protocol=o.protocol, body=o.body, preset=o.preset,
                              head_overrides={k: options[k] for k in HEAD_OPTIONS}, body_tuning=tuning, args=args,
                              resume=o.resume, progress=not o.as_json)
     _print_trained(outcome.run_dir, outcome.metrics, o.as_json)
 
 
-def _body_tuning(strategy: str | None, iterations: int, epochs: int, lr: float, batch_size: int,
-                 end_to_end: bool) -> Any:
+def _body_tuning(o: SimpleNamespace) -> Any:
     """``BodyTuningArguments`` from the --body-* options, or None when the body stays frozen."""
-    if strategy is None and not end_to_end:
+    if o.body_tuning is None and not o.end_to_end:
         return None
     from qsetfit.training.body_tuning import BodyTuningArguments
 
-    return BodyTuningArguments(strategy=strategy or "contrastive", iterations=iterations, epochs=epochs,
-                               learning_rate=lr, batch_size=batch_size, end_to_end=end_to_end)
+    return BodyTuningArguments(strategy=o.body_tuning or "contrastive", iterations=o.body_iterations,
+                               epochs=o.body_epochs, learning_rate=o.body_lr, batch_size=o.body_batch_size,
+                               end_to_end=o.end_to_end, precision=o.body_precision)
 
 
 def _print_trained(run_dir: Path, m: dict[str, Any], as_json: bool) -> None:
