@@ -1,4 +1,4 @@
-"""Trainer: schedule, shot noise, model selection, atomic checkpoints and exact resume."""
+"""Trainer: schedule, model selection, atomic checkpoints and exact resume."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from qsetfit import HeadConfig, HybridHead, QSetFitError
-from qsetfit.head.hybrid import shot_noise
 from qsetfit.training.head_trainer import Trainer, lr_at
 from qsetfit.training.arguments import TrainingArguments
 
@@ -28,22 +27,6 @@ def test_lr_schedules():
     assert lr_at(7, 12, args) == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi * 0.5)))
     assert lr_at(5, 10, TrainingArguments(learning_rate=0.1, schedule="linear")) == pytest.approx(0.05)
     assert lr_at(9, 10, TrainingArguments(learning_rate=0.1, schedule="constant")) == 0.1
-
-
-def test_training_arguments_errors():
-    with pytest.raises(QSetFitError, match="did you mean 'learning_rate'"):
-        TrainingArguments.from_dict({"learning_rat": 0.1})
-    with pytest.raises(QSetFitError, match="schedule"):
-        TrainingArguments(schedule="exp")
-
-
-def test_shot_noise_has_the_shot_variance_and_passes_gradients():
-    z = torch.full((200_000, 1), 0.6, dtype=torch.float64, requires_grad=True)
-    noisy = shot_noise(z, 100, torch.Generator().manual_seed(0))
-    assert noisy.mean().item() == pytest.approx(0.6, abs=3e-3)
-    assert noisy.var().item() == pytest.approx((1 - 0.36) / 100, rel=0.02)
-    noisy.sum().backward()
-    assert torch.isfinite(z.grad).all() and z.grad.abs().sum() > 0
 
 
 def test_training_reduces_the_loss_and_selects_on_validation():
