@@ -82,8 +82,7 @@ TESTED_ELSEWHERE = {
     "cli/main.py": "test_cli.py", "engines/aer/engine.py": "engines/test_aer.py",
     "engines/torch/density.py": "engines/test_torch_noise.py", "engines/torch/noisy.py": "engines/test_torch_noise.py",
     "engines/torch/trajectories.py": "engines/test_torch_noise.py",
-    "head/hybrid.py": "test_head.py",
-    "training/head_trainer.py": "test_trainer.py",
+    "training/trainer.py": "test_model_trainer.py",
 }
 
 
