@@ -82,7 +82,6 @@ TESTED_ELSEWHERE = {
     "cli/main.py": "test_cli.py", "engines/aer/engine.py": "engines/test_aer.py",
     "engines/torch/density.py": "engines/test_torch_noise.py", "engines/torch/noisy.py": "engines/test_torch_noise.py",
     "engines/torch/trajectories.py": "engines/test_torch_noise.py",
-    "training/trainer.py": "test_model_trainer.py",
 }
 
 
