@@ -80,7 +80,6 @@ def test_modules_and_functions_stay_small():
 TESTED_ELSEWHERE = {
     "cli/bench.py": "test_reproduce.py", "cli/common.py": "test_cli.py", "cli/jobs.py": "test_ledger.py",
     "cli/main.py": "test_cli.py", "engines/aer/engine.py": "engines/test_aer.py",
-    "engines/torch/density.py": "engines/test_noisy.py", "engines/torch/trajectories.py": "engines/test_noisy.py",
 }
 
 
