@@ -63,7 +63,7 @@ def test_csv_json_and_plots_hold_the_cells(tmp_path, figures):
     np.testing.assert_allclose([s[1, 1] - s[0, 1] for s in bars], [2 * np.hypot(0.01, 0.02), 2 * 0.03])
     assert ax.get_xscale() == "symlog" and ax.lines[-1].get_ydata()[0] == 0.8  # the exact accuracy, dashed
     shots = figures["noise_shots.png"].axes[0].containers[0].lines[0]
-    np.testing.assert_allclose(shots.get_xdata().astype(float), [64])  # the exact cell (0 shots) has no place on a log axis
+    np.testing.assert_allclose(shots.get_xdata().astype(float), [64])  # the exact cell (0 shots): not on a log axis
     heights = [p.get_height() for p in figures["noise_devices.png"].axes[0].patches]
     assert heights == pytest.approx([0.8, 0.6])  # "exact" beside each device
 
