@@ -49,3 +49,10 @@ def test_to_dict_is_plain_json_and_from_dict_rebuilds_it():
     assert TrainingArguments.from_dict(json.loads(json.dumps(args.to_dict()))) == args
     with pytest.raises(QSetFitError, match="unknown training argument 'epoch'; did you mean 'epochs'"):
         TrainingArguments.from_dict({"epoch": 3})
+
+
+def test_training_arguments_errors():
+    with pytest.raises(QSetFitError, match="did you mean 'learning_rate'"):
+        TrainingArguments.from_dict({"learning_rat": 0.1})
+    with pytest.raises(QSetFitError, match="schedule"):
+        TrainingArguments(schedule="exp")

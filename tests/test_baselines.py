@@ -23,7 +23,6 @@ from qsetfit.bench.baselines import (
     mlp_parameters,
     parameter_count,
     run_baselines,
-    subsample,
     summarize,
 )
 from qsetfit.head.circuits import HeadConfig
@@ -113,15 +112,6 @@ def test_fit_baselines_and_summary_over_seeds():
     assert summary["logreg"]["parameters"] == 3 * 6 + 3
     assert summary["mlp-3"]["parameters"] == 6 * 3 + 3 + 3 * 3 + 3
     assert summary["logreg"]["seeds"] == [0, 1] and len(summary["logreg"]["accuracies"]) == 2
-
-
-def test_subsample_is_seeded_and_ordered(small_splits):
-    test = small_splits.test
-    a, b = subsample(test, 5, 3), subsample(test, 5, 3)
-    assert a.texts == b.texts and len(a) == 5
-    positions = [test.texts.index(t) for t in a.texts]
-    assert positions == sorted(positions)
-    assert subsample(test, None, 0) is test
 
 
 def test_run_baselines_on_given_splits(small_splits, tmp_path):

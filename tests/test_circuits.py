@@ -1,12 +1,12 @@
-"""Circuit builders: structure, parameter counts, presets and configuration errors."""
+"""Circuit builders: structure and parameter order (HeadConfig's presets, counts and errors: test_config)."""
 
 from __future__ import annotations
 
 import pytest
 from qiskit.quantum_info import SparsePauliOp
 
-from qsetfit import HeadConfig, QSetFitError, build_encoder_circuit, build_head_circuit
-from qsetfit.head.circuits import PRESETS, ansatz_layer_size
+from qsetfit import HeadConfig, build_encoder_circuit, build_head_circuit
+from qsetfit.head.circuits import ansatz_layer_size
 
 
 @pytest.mark.parametrize("q,c,n,r,shared", [(4, 1, 2, 1, False), (6, 3, 3, 2, False), (5, 2, 3, 1, True), (1, 0, 1, 1, False)])
@@ -42,37 +42,3 @@ def test_encoder_circuit_has_no_inputs():
     hc = build_encoder_circuit(5, 3, 2)
     assert hc.inputs == [] and len(hc.weights) == 3 * ansatz_layer_size(5, 2)
     assert len(hc.observables) == 5
-
-
-def test_presets_and_the_paper_parameter_count():
-    assert HeadConfig.preset("paper-14q-multi").num_parameters == 886
-    single = HeadConfig.preset("paper-10q-single")
-    assert single.encoders == 1 and single.encoder_qubits == 10 and single.qubits == 10
-    assert set(PRESETS) >= {"paper-10q-single", "paper-14q-multi"}
-    assert HeadConfig.preset("paper-10q-single", classes=5).classes == 5
-    with pytest.raises(QSetFitError, match="unknown preset 'paper'.*paper-14q-multi"):
-        HeadConfig.preset("paper")
-
-
-@pytest.mark.parametrize(
-    "kwargs,match",
-    [
-        (dict(qubits=0, encoders=0), "qubits must be >= 1"),
-        (dict(qubits=4, connectivity=4, encoders=0), "connectivity must be in"),
-        (dict(qubits=4, measured=5, encoders=0), "measured must be in"),
-        (dict(qubits=21, encoders=1, encoder_qubits=21), "encoder_qubits must be in"),
-        (dict(classes=1), "classes must be >= 2"),
-        (dict(qubits=12, encoders=2, encoder_qubits=5), "qubits .12. must equal encoders x encoder_qubits"),
-        (dict(encoder_input="both"), "encoder_input"),
-    ],
-)
-def test_bad_configurations_are_rejected(kwargs, match):
-    with pytest.raises(QSetFitError, match=match):
-        HeadConfig(**kwargs)
-
-
-def test_from_dict_round_trip_and_unknown_keys():
-    cfg = HeadConfig.preset("paper-14q-multi")
-    assert HeadConfig.from_dict(cfg.to_dict()) == cfg
-    with pytest.raises(QSetFitError, match="unknown HeadConfig key.*qbits.*valid keys"):
-        HeadConfig.from_dict({"qbits": 3})

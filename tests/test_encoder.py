@@ -94,3 +94,32 @@ def test_split_encoders_past_the_embedding_are_refused():
     cfg = HeadConfig(qubits=9, encoders=3, encoder_qubits=3, connectivity=1, **PAPER_MODULE1)
     with pytest.raises(QSetFitError, match=r"encoder 3 would start at entry 16 of a 16-dim embedding"):
         AmplitudeEncoders(cfg)(torch.randn(1, 16, generator=seeded()))
+
+
+def test_amplitude_states_split_pad_and_normalise():
+    cfg = HeadConfig(qubits=6, encoders=2, encoder_qubits=3, connectivity=1, **PAPER_MODULE1)
+    emb = torch.arange(1, 13, dtype=torch.float64)[None]  # 12 entries: encoder 1 reads 8..11 + 4 zeros
+    states = amplitude_states(emb, cfg)
+    assert states.shape == (2, 1, 8)
+    assert torch.allclose(states.norm(dim=-1), torch.ones(2, 1, dtype=torch.float64))
+    assert torch.allclose(states[1, 0, 4:], torch.zeros(4, dtype=torch.float64))
+    assert torch.allclose(states[0, 0], emb[0, :8] / emb[0, :8].norm())
+    shared = amplitude_states(emb, HeadConfig(qubits=6, encoders=2, encoder_qubits=3, connectivity=1, **PAPER_MODULE1,
+                                              encoder_input="shared"))
+    assert torch.equal(shared[0], shared[1])
+    with pytest.raises(QSetFitError, match="encoder_input='shared'"):
+        amplitude_states(torch.randn(1, 8, generator=seeded()), cfg)
+
+
+def test_encoder_readouts_match_statevector():
+    cfg = HeadConfig(qubits=4, encoders=1, encoder_qubits=4, encoder_layers=2, encoder_connectivity=2, **PAPER_MODULE1)
+    enc = AmplitudeEncoders(cfg)
+    emb = torch.randn(3, 20, dtype=torch.float64, generator=seeded())
+    feats = enc(emb)
+    layer = enc.layers[0]
+    hc = layer.head_circuit
+    amps = emb[:, :16] / emb[:, :16].norm(dim=1, keepdim=True)
+    for b in range(3):
+        ref = statevector_expectations(hc.circuit, hc.weights, list(layer.weight.detach().numpy()),
+                                       hc.observables, initial=Statevector(amps[b].numpy()))
+        assert np.abs(feats[b].detach().numpy() - ref).max() <= 1e-10

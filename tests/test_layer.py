@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from qsetfit import HeadConfig, QSetFitError, QuantumLayer, build_head_circuit
+from qsetfit import HeadConfig, QSetFitError, QuantumLayer, build_head_circuit, make_engine
 from qsetfit.engines import registry
 from tests.conftest import statevector_expectations
 from tests.helpers import seeded
@@ -119,3 +119,39 @@ def test_wrong_input_width_is_one_clear_error(hc):
 def test_an_unknown_torch_engine_option_is_a_clear_error(hc):
     with pytest.raises(QSetFitError, match="fusion"):
         QuantumLayer(hc, "torch", fusion=2)
+
+
+def test_quantum_layer_contract():
+    hc = build_head_circuit(HeadConfig(qubits=4, measured=2, encoders=0, connectivity=1))
+    layer = QuantumLayer(hc, engine="torch")
+    assert layer.weight.shape == (len(hc.weights),)
+    x = torch.rand(3, 4, dtype=torch.float64, generator=seeded())
+    out = layer(x)
+    assert out.shape == (3, 2)
+    ref = statevector_expectations(hc.circuit, hc.inputs + hc.weights,
+                                   list(x[1].numpy()) + list(layer.weight.detach().numpy()), hc.observables)
+    assert np.abs(out[1].detach().numpy() - ref).max() <= 1e-10
+    layer.set_engine("torch-float32")
+    assert (layer(x).double() - out).abs().max() <= 1e-5
+
+
+def test_switching_engines_closes_the_old_one():
+    from qsetfit.engines import registry
+
+    closed = []
+
+    def closable(head_circuit, **options):
+        engine = make_engine(head_circuit, "torch")
+        engine.close = lambda: closed.append(engine)  # stands in for an IBM Batch/Session
+        return engine
+
+    registry.register_engine("closable-test", closable)
+    try:
+        layer = QuantumLayer(build_head_circuit(HeadConfig.preset("tiny", encoders=0)), engine="closable-test")
+        first = layer.engine
+        layer.set_engine("closable-test")
+        assert closed == [first]
+        layer.set_engine("torch")
+        assert len(closed) == 2 and closed[1] is not first
+    finally:
+        registry._FACTORIES.pop("closable-test", None)

@@ -18,29 +18,6 @@ from qsetfit.training.arguments import TrainingArguments
 torch.set_num_threads(1)
 
 
-def test_qubits_alone_derives_one_encoder_reading_the_whole_register():
-    c = HeadConfig(qubits=8)
-    assert (c.encoders, c.encoder_qubits, c.encoder_connectivity) == (1, 8, 2)
-    assert HeadConfig(qubits=8, encoders=2).encoder_qubits == 4
-    assert HeadConfig(qubits=8, encoder_qubits=2).encoders == 4
-    assert HeadConfig(qubits=2, connectivity=1).encoder_connectivity == 1
-    with pytest.raises(QSetFitError, match="not a multiple of encoders"):
-        HeadConfig(qubits=8, encoders=3)
-
-
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(module1="quantum"), "module1 must be one of"),
-    (dict(reduction="svd"), "reduction must be one of"),
-    (dict(amplitude_bias=-1.0), "amplitude_bias must be"),
-    (dict(amplitude_bias=float("nan")), "amplitude_bias must be"),
-    (dict(pca_components=8, reduction="none"), "reduction is 'none'"),
-    (dict(module1="linear", amplitude_bias=0.5), "amplitude_bias applies to amplitude encoders"),
-])
-def test_bad_mappings_are_refused(kwargs, match):
-    with pytest.raises(QSetFitError, match=match):
-        HeadConfig(qubits=4, **kwargs)
-
-
 def test_bias_is_the_last_amplitude_and_matches_the_closed_form():
     b = 0.7
     cfg = HeadConfig(qubits=1, connectivity=0, encoder_layers=0, amplitude_bias=b, reduction="none")
@@ -51,14 +28,6 @@ def test_bias_is_the_last_amplitude_and_matches_the_closed_form():
     # <Z> of [s, b]/sqrt(1+b^2) with no encoder layers is (1 - b^2) / (1 + b^2), whatever the sign s
     z = HybridHead(cfg).features(emb)
     assert torch.allclose(z, torch.full((2, 1), (1 - b * b) / (1 + b * b), dtype=torch.float64))
-
-
-def test_defaults_are_the_screened_head_and_read_the_whole_embedding():
-    assert HeadConfig() == HeadConfig.preset("screened-sst2")
-    six = HeadConfig(qubits=6)
-    assert (six.reduction, six.amplitude_bias, six.encoders) == ("pca", 1.0, 1)  # PCA: every dimension is read
-    assert HeadConfig(qubits=3, encoders=0).reduction == "none"  # no module 1: the input feeds module 2 as it is
-    assert HeadConfig(qubits=3, module1="linear").amplitude_bias == 0.0
 
 
 def test_bias_zero_is_the_papers_encoding():

@@ -7,6 +7,7 @@ import types
 import pytest
 
 from qsetfit import HeadConfig, QSetFitError, build_head_circuit, make_engine
+from qsetfit.engines.registry import available_engines
 
 
 @pytest.fixture
@@ -170,3 +171,10 @@ def test_an_absent_engine_module_is_refused_clearly_but_its_missing_dependency_i
     monkeypatch.setattr(importlib, "import_module", missing("qiskit_aer"))
     with pytest.raises(ModuleNotFoundError, match="qiskit_aer"):
         own_registry.build_engine(None, profile)
+
+
+def test_unknown_engine_lists_the_valid_ones():
+    hc = build_head_circuit(HeadConfig(qubits=2, encoders=0, connectivity=1))
+    with pytest.raises(QSetFitError, match="unknown engine or backend 'torchh'.*torch"):
+        make_engine(hc, "torchh")
+    assert "torch" in available_engines()

@@ -343,14 +343,6 @@ def test_compact_mode_transpiles_once_and_reports_the_layout(small, monkeypatch)
     assert len(engine.physical_qubits) == 3 and set(engine.physical_qubits) <= set(engine.used_qubits)
 
 
-def test_simulation_method_is_the_cheaper_one():
-    from qsetfit.engines.ibm.runtime import simulation_method
-
-    assert simulation_method(12, 4096, noisy=True) == "density_matrix"  # one 4^12 evolution beats 4096 trajectories
-    assert simulation_method(13, 4096, noisy=True) == "statevector"
-    assert simulation_method(3, 4096, noisy=False) == "statevector"
-
-
 def test_progress_stages_reach_stderr_and_not_with_json(small, capsys):
     from qsetfit.cli.common import engine_progress
 
