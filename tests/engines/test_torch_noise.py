@@ -166,13 +166,28 @@ def test_trajectories_agree_with_the_density_matrix_within_their_standard_error(
 def test_gradients_flow_through_each_trajectory(tmp_path):
     head, x, w = _random_head(3, 16, 9, gates_1q=["ry", "rx"], gates_2q=["cx"])
     engine = TorchNoiseEngine(head, _profiles(_noise(tmp_path, "p1 = 0.05\np2 = 0.2\n"), method="statevector",
-                                              trajectories=3, seed=1)[1])
+                                              trajectories=3, seed=1)[1], dtype=torch.float64)  # gradcheck: float64
 
     def fixed_draw(xs, ws):
         engine.generator.manual_seed(11)  # the same trajectories each call: a deterministic function
         return engine(xs, ws)
 
     assert torch.autograd.gradcheck(fixed_draw, (torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)))
+
+
+def test_trajectories_default_to_float32_and_exact_methods_to_float64(tmp_path):
+    head, x, w = _random_head(3, 16, 9, gates_1q=["ry"], gates_2q=["cx"])
+    noise = _noise(tmp_path, "p1 = 0.01\np2 = 0.05\n")
+    traj = TorchNoiseEngine(head, _profiles(noise, method="statevector", trajectories=200, seed=1)[1])
+    exact = TorchNoiseEngine(head, _profiles(noise)[1])
+    assert traj.program.a_w.dtype == torch.float32 and exact.program.a_w.dtype == torch.float64
+    assert traj.describe().in_words().endswith(", exact <Z>, float32") and "float32" not in exact.describe().in_words()
+    single = traj(torch.tensor(x), torch.tensor(w))
+    double = TorchNoiseEngine(head, _profiles(noise, method="statevector", trajectories=200, seed=1)[1],
+                              dtype=torch.float64)(torch.tensor(x), torch.tensor(w))
+    assert single.dtype == torch.float64  # the inputs' dtype
+    # the same error draw in both precisions: they differ by float32 rounding only
+    assert torch.allclose(single, double, atol=1e-5, rtol=0) and not torch.equal(single, double)
 
 
 def test_shots_sample_the_read_out_distribution_and_keep_the_exact_gradient(tmp_path):
