@@ -49,6 +49,8 @@ def bench_noise_cli(
                                "20 trajectories, 200 test sentences."),
     simulator: str = typer.Option("torch", "--simulator", help="'torch': depolarizing and shot cells on the noisy "
                                   "torch engine, every undecided input (device cells stay on Aer); 'aer': all on Aer."),
+    grid: list[str] | None = typer.Option(None, "--grid", help="Only these axes of the grid: p2, shots, device "
+                                          "(repeat; default all)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Accuracy of a trained head under depolarizing noise, finite shots and fake-device noise."""
@@ -57,7 +59,7 @@ def bench_noise_cli(
     result = noise_bench.bench_noise(run, out, data=data, p2_grid=p2, readout=readout, shots_grid=shots,
                                      fake_backends=fake_backend, seeds=seeds, trajectories=trajectories,
                                      test_limit=test_limit, budget=budget, quick=quick, resume=resume,
-                                     progress=not as_json, simulator=simulator)
+                                     progress=not as_json, simulator=simulator, grid=grid)
     if as_json:
         print_json(result)
         return

@@ -12,10 +12,7 @@ to rounding. Differentiable by autograd; without it, rows run in preallocated bu
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +34,7 @@ from qsetfit.engines.torch.fused_blocks import (
     special_matrices,
     table_support,
 )
+from qsetfit.engines.torch.threads import map_in_threads, one_thread
 from qsetfit.engines.torch.trajectories import ErrorSample
 
 __all__ = ["FusedPlan", "evolve_clean", "evolve_fused", "fused_plan", "table_support"]
@@ -127,23 +125,8 @@ def evolve_fused(program: GateProgram, plan: FusedPlan, mats: list[torch.Tensor]
         distribution in Qiskit order. The probabilities (identity table, after ``plan.canonical``) equal
         ``trajectories.evolve_trajectories``'s, to rounding.
     """
-    with _one_thread() as threads:
+    with one_thread() as threads:  # rows run in Python threads instead (``threads.py``)
         return _evolve_fused(program, plan, mats, batch, per_input, sample, table, mixture, cache_bytes, threads)
-
-
-@contextmanager
-def _one_thread() -> Iterator[int]:
-    """Single-threaded torch ops inside; yields the caller's thread count (restored on exit).
-
-    Measured on 2 shared cores: torch's intra-op threads stall 5-50x on these small ops when the other core
-    is busy (a 64 x 32 x 32 one-qubit update took 46 ms); groups of inputs run in parallel Python threads instead.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield threads
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _evolve_fused(program: GateProgram, plan: FusedPlan, mats: list[torch.Tensor], batch: int, per_input: int,
@@ -184,11 +167,8 @@ def _evolve_fused(program: GateProgram, plan: FusedPlan, mats: list[torch.Tensor
         shapes = [(rows, dim), (rows, dim), (per_group, dim), (n_blocks + 1, per_group, dim)]
         return [like.new_empty(*s) for s in shapes] if fast else []
 
-    if fast and mix is None and device.type == "cpu" and threads > 1 and len(lay.groups) > 1:
-        results = _parallel(run, lay.groups, threads, buffers)
-    else:
-        bufs = buffers()
-        results = [run(group, bufs) for group in lay.groups]
+    parallel = fast and mix is None and device.type == "cpu"  # groups over threads, each with its buffers
+    results = map_in_threads(run, lay.groups, threads if parallel else 1, buffers)
     clean = torch.cat([r[0] for r in results])
     values = torch.cat([clean] + [v for r in results for v in r[1:]])
     traj = values[torch.as_tensor(lay.value_of, device=device)].reshape(batch, per_input, -1)
@@ -215,28 +195,9 @@ class _Mixture:
             self.total = self.total.index_add(0, torch.as_tensor(chunk.inputs, device=device), probs, alpha=self.alpha)
 
 
-def _parallel(run: Callable[..., list[torch.Tensor]], groups: list[_Group], threads: int,
-              make_buffers: Callable[[], list[torch.Tensor]]) -> list[list[torch.Tensor]]:
-    """Groups spread over ``threads`` Python threads (torch releases the GIL), each torch op single-threaded.
-
-    Measured on 2 shared cores: torch's intra-op threads on these small, chunk-sized ops lose more to
-    synchronisation than they gain (5x slower than one thread under load); whole groups do not synchronise.
-    """
-    local = threading.local()
-
-    def work(group: _Group) -> list[torch.Tensor]:
-        if not hasattr(local, "bufs"):
-            torch.set_num_threads(1)  # OpenMP's thread count is per thread: set it in each worker too
-            local.bufs = make_buffers()
-        return run(group, local.bufs)
-
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(work, groups))
-
-
 def evolve_clean(program: GateProgram, plan: FusedPlan, mats: list[torch.Tensor], batch: int) -> torch.Tensor:
     """(B, 2^n) probabilities of the noiseless circuit, in Qiskit order."""
-    with _one_thread():
+    with one_thread():
         return _evolve_clean(program, plan, mats, batch)
 
 
