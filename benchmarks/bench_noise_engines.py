@@ -6,7 +6,8 @@ every one-qubit gate, p2 = 1e-3 after every CX, readout 1e-2), forward only, exa
 
 - torch: ``make_engine(hc, "torch-trajectories", trajectories=T)``, Pauli-error trajectories on fused gate
   blocks (``engines/torch/fused_trajectories.py``; ``torch.set_num_threads(k)``: k threads run chunks of rows),
-  float64 like Aer; ``--float32`` adds a column for the engine in float32 (Aer stays in double precision);
+  in float64 like Aer; ``--float32`` adds a column for the engine in float32, the trajectories' default
+  dtype since it is faster (Aer stays in double precision);
 - Aer: ``make_engine(hc, "aer-depolarizing", method="statevector", trajectories=T, threads=k)``, i.e.
   qiskit-aer's statevector method with the noise model, T trajectories (shots) per input
   (``max_parallel_threads=k``).
@@ -103,7 +104,7 @@ def main() -> None:
         w = torch.tensor(rng.uniform(-np.pi, np.pi, len(hc.weights)))
         for threads in [int(v) for v in args.threads.split(",")]:
             torch.set_num_threads(threads)
-            ours = make_engine(hc, "torch-trajectories", trajectories=t, seed=0)
+            ours = make_engine(hc, "torch-trajectories", trajectories=t, seed=0, dtype=torch.float64)
             aer = make_engine(hc, "aer-depolarizing", method="statevector", trajectories=t, threads=threads, seed=0)
             rate_t, _, out_t = throughput(ours, x, w, t, args.seconds)
             se = ours.last_result.stderr

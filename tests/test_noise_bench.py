@@ -63,6 +63,33 @@ def test_bench_writes_files_and_noise_does_not_help(toy_run, tmp_path):
     assert header.startswith("cell,axis,value,p1,p2")
 
 
+def test_exact_pass_in_threads_equals_one_thread_and_grid_selects_axes(toy_run, tmp_path, monkeypatch):
+    """The exact pass runs chunks in Python threads (``_exact``); ``grid`` keeps only the chosen axes."""
+    import qsetfit.bench.noise as nb
+    from qsetfit.modeling import QSetFitModel
+
+    run, test = toy_run
+    model = QSetFitModel.load(run)
+    texts = list(test.texts) * 3  # several chunks
+    monkeypatch.setattr(nb, "CHUNK", 16)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = nb._exact(model, texts, False)
+        torch.set_num_threads(2)
+        two = nb._exact(model, texts, False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1]) and (one[2] == two[2]).all()
+    assert len(one[0]) == len(texts)
+    data = tmp_path / "test.csv"
+    data.write_text("text,label\n" + "".join(f'"{t}",{test.label_names[y]}\n' for t, y in zip(test.texts, test.labels)))
+    result = bench_noise(run, tmp_path / "b", data=str(data), p2_grid=(0.0, 1e-2), shots_grid=(64,), fake_backends=(),
+                         seeds=1, progress=False, grid=["p2"])
+    assert [c["cell"] for c in result["cells"]] == ["p2-0", "p2-0.01"] and result["settings"]["grid"] == ["p2"]
+
+
 def test_interrupted_bench_resumes_finished_cells(toy_run, tmp_path, monkeypatch):
     import qsetfit.bench.noise as nb
 
@@ -158,10 +185,10 @@ def test_cli_bench_noise(monkeypatch, tmp_path):
     app = typer.Typer()
     register(app, _friendly)
     result = CliRunner().invoke(app, ["bench", "noise", "RUN", "--out", str(tmp_path), "--p2", "0.01", "--shots",
-                                      "exact", "--fake-backend", "none", "--quick"])
+                                      "exact", "--fake-backend", "none", "--quick", "--grid", "p2"])
     assert result.exit_code == 0, result.output
     assert seen["p2_grid"] == [0.01] and seen["shots_grid"] == ["exact"] and seen["fake_backends"] == ["none"]
-    assert seen["quick"] is True and "p2-0.01" in result.output
+    assert seen["quick"] is True and seen["grid"] == ["p2"] and "p2-0.01" in result.output
     monkeypatch.undo()
     bad = CliRunner().invoke(app, ["bench", "noise", "/nonexistent/run", "--out", str(tmp_path / "x"), "--quick"])
     assert bad.exit_code == 1 and "does not exist" in bad.output and "Traceback" not in bad.output

@@ -69,3 +69,15 @@ def test_toml_values_parse_back_to_what_was_written():
     assert tomllib.loads(text) == values  # the standard TOML parser reads back every value exactly
     with pytest.raises(QSetFitError, match="cannot write"):
         _toml_value([1, 2])
+
+
+def test_on_axes_keeps_the_chosen_axes_and_refuses_unknown_ones():
+    from qsetfit.bench.noise_grid import on_axes
+
+    cells = noise_grid(p2_grid=(0.0, 1e-3), shots_grid=(64,), fake_backends=("fake_torino",))
+    assert [c.name for c in on_axes(cells, ["p2"])] == ["p2-0", "p2-0.001"]
+    assert [c.axis for c in on_axes(cells, ["shots", "device"])] == ["shots", "device"]
+    assert on_axes(cells, None) == cells
+    for bad in (["p3"], []):
+        with pytest.raises(QSetFitError, match="--grid takes p2, shots, device"):
+            on_axes(cells, bad)

@@ -17,11 +17,12 @@ from qsetfit.io.persistence import atomic_write_bytes
 P2_GRID = (0.0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 SHOTS_GRID: tuple[int | str, ...] = (64, 256, 1024, 4096, "exact")
 FAKE_BACKENDS = ("fake_torino", "fake_fez", "fake_kyiv")
+AXES = ("p2", "shots", "device")  # ``--grid``: the axes a run covers
 DEFAULTS: dict[str, Any] = {"p2_grid": P2_GRID, "shots_grid": SHOTS_GRID, "fake_backends": FAKE_BACKENDS, "seeds": 3,
-                            "trajectories": 100, "test_limit": None, "budget": 5_000}
+                            "trajectories": 100, "test_limit": None, "budget": 5_000, "grid": AXES}
 # --quick: a small grid on 200 sentences; device cells cost ~1 s per input even at 20 trajectories, so none.
 QUICK: dict[str, Any] = {"p2_grid": (0.0, 1e-3, 1e-2), "shots_grid": (256, "exact"), "fake_backends": (), "seeds": 2,
-                         "trajectories": 20, "test_limit": 200, "budget": 5_000}
+                         "trajectories": 20, "test_limit": 200, "budget": 5_000, "grid": AXES}
 CHUNK = 256  # inputs per Aer call: a progress tick, and PUBs well under ~1k rows (QISKIT-PITFALLS 8)
 
 
@@ -91,6 +92,16 @@ def noise_grid(*, p2_grid: Sequence[float] = P2_GRID, readout: float = 0.0,
     if not cells:
         raise QSetFitError("the noise grid is empty; give at least one p2, shots or fake backend value")
     return cells
+
+
+def on_axes(cells: Sequence[Cell], grid: Sequence[str] | None) -> list[Cell]:
+    """The cells on the axes in ``grid`` (all for None); an unknown axis is one clear error."""
+    if grid is None:
+        return list(cells)
+    unknown = sorted(set(grid) - set(AXES))
+    if unknown or not grid:
+        raise QSetFitError(f"--grid takes {', '.join(AXES)} (repeat for several), got {', '.join(unknown) or 'none'}")
+    return [c for c in cells if c.axis in grid]
 
 
 def _toml_value(value: Any) -> str:

@@ -47,6 +47,8 @@ NoiseQuick = Annotated[bool, typer.Option("--quick", help="p2 0/1e-3/1e-2, shots
 Simulator = Annotated[str, typer.Option("--simulator", help="'torch': depolarizing and shot cells on the noisy "
                                         "torch engine, every undecided input (device cells stay on Aer); 'aer': all "
                                         "on Aer.")]
+NoiseGrid = Annotated[list[str] | None, typer.Option("--grid", help="Only these axes of the grid: p2, shots, device "
+                                                  "(repeat; default all).")]
 
 
 def bench_noise_cli(
@@ -65,6 +67,7 @@ def bench_noise_cli(
     resume: NoiseResume = False,
     quick: NoiseQuick = False,
     simulator: Simulator = "torch",
+    grid: NoiseGrid = None,
     as_json: AsJson = False,
 ) -> None:
     """Accuracy of a trained head under depolarizing noise, finite shots and fake-device noise."""
@@ -73,7 +76,7 @@ def bench_noise_cli(
     result = noise_bench.bench_noise(run, out, data=data, p2_grid=p2, readout=readout, shots_grid=shots,
                                      fake_backends=fake_backend, seeds=seeds, trajectories=trajectories,
                                      test_limit=test_limit, budget=budget, quick=quick, resume=resume,
-                                     progress=not as_json, simulator=simulator)
+                                     progress=not as_json, simulator=simulator, grid=grid)
     if as_json:
         print_json(result)
         return

@@ -53,6 +53,7 @@ class EngineInfo:
         trajectories: noise trajectories per input (0: none).
         shots: shots per expectation value (0: exact expectation values).
         physical_qubits: device qubits the circuit was laid out on (None: not transpiled to a device).
+        precision: "float32" where the engine computes in single precision ("": double).
     """
 
     engine: str
@@ -60,6 +61,7 @@ class EngineInfo:
     trajectories: int = 0
     shots: int = 0
     physical_qubits: tuple[int, ...] | None = None
+    precision: str = ""
 
     @property
     def stochastic(self) -> bool:
@@ -76,6 +78,7 @@ class EngineInfo:
             text = {"statevector": "statevector", "density_matrix": "density matrix",
                     "trajectories": trajectories}.get(self.method, self.method)
             text += f", {self.shots} shots" if self.shots else ", exact <Z>"
+        text += f", {self.precision}" if self.precision else ""
         physical = self.physical_qubits
         return text + (f", ISA on {len(physical)} device qubits" if physical else "")
 

@@ -121,3 +121,18 @@ def test_light_cone_pruning_and_parallel_chunks_change_no_value():
     assert torch.get_num_threads() == threads
     for a, b in zip(got[:2], want[:2]):
         assert torch.allclose(a, b, atol=1e-12, rtol=0)
+
+
+def test_groups_bounded_by_the_snapshot_memory_give_the_same_values(monkeypatch):
+    """Error-free snapshots are kept per group of inputs: one input per group (a tiny snapshot budget) and all
+    inputs in one group (whole-batch chunks mixing inputs) both equal the gate-by-gate evolution."""
+    import qsetfit.engines.torch.fused_trajectories as fused
+
+    program, plan, x, w, sample = _case(6, True, 3)
+    ref_clean, ref_traj = evolve_trajectories(program, program.matrices(x, w), 3, T, sample)
+    table = torch.eye(2**5, dtype=torch.float64)
+    for budget in (1, 1 << 30):
+        monkeypatch.setattr(fused, "SNAPSHOT_BYTES", budget)
+        clean, traj, _ = evolve_fused(program, plan, program.matrices(x, w), 3, T, sample, table, cache_bytes=1 << 30)
+        assert torch.allclose(plan.canonical(clean), ref_clean, atol=1e-12, rtol=0)
+        assert torch.allclose(plan.canonical(traj.reshape(3 * T, -1)).reshape(3, T, -1), ref_traj, atol=1e-12, rtol=0)

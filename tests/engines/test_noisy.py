@@ -139,3 +139,18 @@ def test_device_noise_is_each_isa_gates_target_error_as_depolarizing():
     bound = isa.assign_parameters({p: values[p] for p in isa.parameters})
     evs = estimator.run([(bound, [readout_dressed(o, flips) for o in observables])], precision=0.0).result()[0].data.evs
     assert np.abs(ours - evs).max() <= 1e-10
+
+
+def test_trajectories_default_to_float32_and_exact_methods_to_float64(tmp_path):
+    head, x, w = random_head(3, 16, 9, gates_1q=["ry"], gates_2q=["cx"])
+    noise = noise_file(tmp_path, "p1 = 0.01\np2 = 0.05\n")
+    traj = TorchNoiseEngine(head, profile_pair(noise, method="statevector", trajectories=200, seed=1)[1])
+    exact = TorchNoiseEngine(head, profile_pair(noise)[1])
+    assert traj.program.a_w.dtype == torch.float32 and exact.program.a_w.dtype == torch.float64
+    assert traj.describe().in_words().endswith(", exact <Z>, float32") and "float32" not in exact.describe().in_words()
+    single = traj(torch.tensor(x), torch.tensor(w))
+    double = TorchNoiseEngine(head, profile_pair(noise, method="statevector", trajectories=200, seed=1)[1],
+                              dtype=torch.float64)(torch.tensor(x), torch.tensor(w))
+    assert single.dtype == torch.float64  # the inputs' dtype
+    # the same error draw in both precisions: they differ by float32 rounding only
+    assert torch.allclose(single, double, atol=1e-5, rtol=0) and not torch.equal(single, double)

@@ -53,7 +53,7 @@ def test_trajectories_agree_with_the_density_matrix_within_their_standard_error(
 def test_gradients_flow_through_each_trajectory(tmp_path):
     head, x, w = random_head(3, 16, 9, gates_1q=["ry", "rx"], gates_2q=["cx"])
     engine = TorchNoiseEngine(head, profile_pair(noise_file(tmp_path, "p1 = 0.05\np2 = 0.2\n"), method="statevector",
-                                              trajectories=3, seed=1)[1])
+                                              trajectories=3, seed=1)[1], dtype=torch.float64)  # gradcheck
 
     def fixed_draw(xs, ws):
         engine.generator.manual_seed(11)  # the same trajectories each call: a deterministic function
