@@ -26,4 +26,3 @@ def check_keys(values: Iterable[str], known: Iterable[str], what: str) -> None:
             near = did_you_mean(key, known)
             hint = f"; did you mean {near[0]!r}?" if near else ""
             raise QSetFitError(f"unknown {named}{hint} valid keys: {', '.join(known)}")
-

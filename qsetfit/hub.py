@@ -44,12 +44,18 @@ def model_card(model: QSetFitModel, *, repo_id: str | None = None) -> str:
     from huggingface_hub import ModelCardData
 
     base = model.base_body or model.body
-    data = ModelCardData(library_name="qsetfit", pipeline_tag="text-classification",
-                         tags=["qsetfit", "setfit", "quantum-machine-learning", "qiskit", "text-classification"],
-                         base_model=base if "/" in base and not Path(base).exists() else None)
-    lines = [f"# qsetfit model{f': {repo_id}' if repo_id else ''}", "",
-             "A hybrid quantum classification head (Qiskit circuit, trained with qsetfit) on a sentence-transformer "
-             "body.", ""]
+    data = ModelCardData(
+        library_name="qsetfit",
+        pipeline_tag="text-classification",
+        tags=["qsetfit", "setfit", "quantum-machine-learning", "qiskit", "text-classification"],
+        base_model=base if "/" in base and not Path(base).exists() else None,
+    )
+    lines = [
+        f"# qsetfit model{f': {repo_id}' if repo_id else ''}",
+        "",
+        "A hybrid quantum classification head (Qiskit circuit, trained with qsetfit) on a sentence-transformer body.",
+        "",
+    ]
     lines += _body_section(model, base) + _head_section(model) + _metrics_section(model)
     lines += _usage_section(model, repo_id)
     return f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines)
@@ -61,8 +67,12 @@ def _body_section(model: QSetFitModel, base: str) -> list[str]:
     if model.body_tuning is None:
         return [*lines, "- frozen (not tuned)"]
     marker = persistence.read_json(Path(model.body) / "qsetfit-body.json")
-    return [*lines, f"- tuned contrastively with setfit (phase 1), saved in `body/` (safetensors), weights "
-            f"sha256 `{marker.get('weights_sha256', '?')}`", f"- body tuning: `{model.body_tuning.to_dict()}`"]
+    return [
+        *lines,
+        f"- tuned contrastively with setfit (phase 1), saved in `body/` (safetensors), weights "
+        f"sha256 `{marker.get('weights_sha256', '?')}`",
+        f"- body tuning: `{model.body_tuning.to_dict()}`",
+    ]
 
 
 def _head_section(model: QSetFitModel) -> list[str]:
@@ -73,8 +83,14 @@ def _head_section(model: QSetFitModel) -> list[str]:
         counts = model.config.parameter_counts(input_dim)
     except QSetFitError:
         counts = {}
-    lines = ["", "## Head", "", f"- labels: {model.label_names}", f"- qubits: {model.config.qubits}",
-             f"- configuration: `{model.config.to_dict()}`"]
+    lines = [
+        "",
+        "## Head",
+        "",
+        f"- labels: {model.label_names}",
+        f"- qubits: {model.config.qubits}",
+        f"- configuration: `{model.config.to_dict()}`",
+    ]
     if counts:
         lines.append("- trainable parameters: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return lines
@@ -86,8 +102,10 @@ def _metrics_section(model: QSetFitModel) -> list[str]:
     metrics = model.metrics or {}
     test, val = metrics.get("test"), metrics.get("best_validation")
     if test:
-        lines.append(f"- test accuracy: {_fmt(test['accuracy'])} ± {_fmt(test.get('ci95', float('nan')))} "
-                     f"(95% interval, normal approximation) on {test.get('n', '?')} examples")
+        lines.append(
+            f"- test accuracy: {_fmt(test['accuracy'])} ± {_fmt(test.get('ci95', float('nan')))} "
+            f"(95% interval, normal approximation) on {test.get('n', '?')} examples"
+        )
     if val:
         lines.append(f"- best validation accuracy: {_fmt(val['accuracy'])} (epoch {metrics.get('best_epoch')})")
     if not (test or val):
@@ -100,11 +118,24 @@ def _metrics_section(model: QSetFitModel) -> list[str]:
 def _usage_section(model: QSetFitModel, repo_id: str | None) -> list[str]:
     """The training arguments and how to load the model."""
     args = model.training_args.to_dict() if model.training_args else None
-    return ["", "## Training arguments", "", f"`{args}`" if args else "not trained with qsetfit's trainer",
-            "", "## Usage", "", "```python", "from qsetfit import QSetFitModel", "",
-            f"model = QSetFitModel.from_pretrained({(repo_id or 'path/to/this/folder')!r})",
-            "print(model.predict([\"a charming and often affecting journey\"]))", "```", "",
-            "Weights are safetensors and JSON (the circuit is QPY); loading unpickles nothing.", ""]
+    return [
+        "",
+        "## Training arguments",
+        "",
+        f"`{args}`" if args else "not trained with qsetfit's trainer",
+        "",
+        "## Usage",
+        "",
+        "```python",
+        "from qsetfit import QSetFitModel",
+        "",
+        f"model = QSetFitModel.from_pretrained({(repo_id or 'path/to/this/folder')!r})",
+        'print(model.predict(["a charming and often affecting journey"]))',
+        "```",
+        "",
+        "Weights are safetensors and JSON (the circuit is QPY); loading unpickles nothing.",
+        "",
+    ]
 
 
 def write_model_card(model: QSetFitModel, folder: str | Path, *, repo_id: str | None = None) -> Path:
@@ -121,9 +152,15 @@ def save_pretrained(model: QSetFitModel, directory: str | Path) -> Path:
     return out
 
 
-def from_pretrained(cls: type[M], path_or_repo_id: str | Path, *, revision: str | None = None,
-                    token: str | bool | None = None, cache_dir: str | Path | None = None,
-                    local_files_only: bool = False) -> M:
+def from_pretrained(
+    cls: type[M],
+    path_or_repo_id: str | Path,
+    *,
+    revision: str | None = None,
+    token: str | bool | None = None,
+    cache_dir: str | Path | None = None,
+    local_files_only: bool = False,
+) -> M:
     """Load a run directory, or download a Hub repository with ``snapshot_download`` and load that."""
     name = str(path_or_repo_id)
     if Path(name).expanduser().is_dir():
@@ -134,16 +171,31 @@ def from_pretrained(cls: type[M], path_or_repo_id: str | Path, *, revision: str 
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     try:
-        folder = snapshot_download(repo_id=name, revision=revision, token=token, cache_dir=cache_dir,
-                                   local_files_only=local_files_only, ignore_patterns=IGNORE_PATTERNS)
+        folder = snapshot_download(
+            repo_id=name,
+            revision=revision,
+            token=token,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            ignore_patterns=IGNORE_PATTERNS,
+        )
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
-        raise QSetFitError(f"could not download {name!r} from the Hugging Face Hub ({type(exc).__name__}: "
-                           f"{str(exc)[:200]}); check the id and your login, or pass a local folder") from exc
+        raise QSetFitError(
+            f"could not download {name!r} from the Hugging Face Hub ({type(exc).__name__}: "
+            f"{str(exc)[:200]}); check the id and your login, or pass a local folder"
+        ) from exc
     return cls.load(folder)
 
 
-def push_to_hub(model: QSetFitModel, repo_id: str, *, token: str | None = None, private: bool | None = None,
-                commit_message: str = "Upload qsetfit model", revision: str | None = None) -> str:
+def push_to_hub(
+    model: QSetFitModel,
+    repo_id: str,
+    *,
+    token: str | None = None,
+    private: bool | None = None,
+    commit_message: str = "Upload qsetfit model",
+    revision: str | None = None,
+) -> str:
     """Upload the run directory (or a fresh ``save_pretrained`` of an unsaved model) in one commit.
 
     Returns:
@@ -160,7 +212,13 @@ def push_to_hub(model: QSetFitModel, repo_id: str, *, token: str | None = None, 
         else:
             folder = save_pretrained(model, Path(tmp) / "model")
             write_model_card(model, folder, repo_id=repo_id)
-        info = api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type="model",
-                                 commit_message=commit_message, revision=revision, ignore_patterns=IGNORE_PATTERNS)
+        info = api.upload_folder(
+            repo_id=repo_id,
+            folder_path=folder,
+            repo_type="model",
+            commit_message=commit_message,
+            revision=revision,
+            ignore_patterns=IGNORE_PATTERNS,
+        )
     logger.info("pushed %s to %s", folder, info)
     return str(info)

@@ -68,8 +68,10 @@ class QSetFitModel:
     def trained_head(self) -> HybridHead:
         """The head, or a clear error when it does not exist yet (PCA / linear module 1 before ``fit``)."""
         if self.head is None:
-            raise QSetFitError("this model's head is sized by the embedding width and has not been fitted yet; "
-                               "call fit() (or load a trained run) first")
+            raise QSetFitError(
+                "this model's head is sized by the embedding width and has not been fitted yet; "
+                "call fit() (or load a trained run) first"
+            )
         return self.head
 
     # ---- embeddings ------------------------------------------------------------------------
@@ -111,8 +113,9 @@ class QSetFitModel:
         if body_tuning is not None:
             from qsetfit.training.body_tuning import prepare_tuned_body
 
-            resume = prepare_tuned_body(self, train, run_dir, body_tuning, seed=args.seed, resume=resume,
-                                        progress=progress)
+            resume = prepare_tuned_body(
+                self, train, run_dir, body_tuning, seed=args.seed, resume=resume, progress=progress
+            )
         x_train = self.embed(train.texts, show_progress=progress)
         dim = x_train.shape[1] if needs_input_dim(self.config) else None
         if self.head is None or args.seed != self.seed or self.head.input_dim != dim:  # seed drives initial weights
@@ -122,8 +125,15 @@ class QSetFitModel:
             val = (self.embed(validation.texts, show_progress=progress), self._labels(validation))
         ckpt = Path(run_dir) / persistence.CHECKPOINT if run_dir is not None else None
         identity = run_identity(train, validation, self.base_body or self.body, self.config.to_dict())
-        trainer = Trainer(self.head, args, (x_train, torch.tensor(train.labels)), val,
-                          checkpoint_dir=ckpt, progress=progress, identity=identity)
+        trainer = Trainer(
+            self.head,
+            args,
+            (x_train, torch.tensor(train.labels)),
+            val,
+            checkpoint_dir=ckpt,
+            progress=progress,
+            identity=identity,
+        )
         self.result = trainer.train(resume=resume)
         self.training_args = args
         self.head.set_engine("torch")
@@ -142,8 +152,10 @@ class QSetFitModel:
         if len(set(train.labels)) < 2:
             raise QSetFitError("the training data holds a single class; a classifier needs at least two")
         if len(train.label_names) != self.config.classes:
-            raise QSetFitError(f"the data has {len(train.label_names)} classes {train.label_names} but the head "
-                               f"has classes={self.config.classes}; set classes={len(train.label_names)}")
+            raise QSetFitError(
+                f"the data has {len(train.label_names)} classes {train.label_names} but the head "
+                f"has classes={self.config.classes}; set classes={len(train.label_names)}"
+            )
 
     # ---- inference -------------------------------------------------------------------------
     def _on(self, backend: str | None) -> None:
@@ -154,13 +166,16 @@ class QSetFitModel:
         self.trained_head.set_engine(backend or "torch", **options)
 
     @torch.no_grad()
-    def predict_proba(self, texts: Sequence[str], *, backend: str | None = None, show_progress: bool = False
-                      ) -> np.ndarray:
+    def predict_proba(
+        self, texts: Sequence[str], *, backend: str | None = None, show_progress: bool = False
+    ) -> np.ndarray:
         """(N, K) class probabilities, module 2 executed on ``backend`` (default: the torch engine)."""
         for i, text in enumerate([texts] if isinstance(texts, str) else texts):
             if not isinstance(text, str) or not text.strip():
-                raise QSetFitError(f"text {i} is {'empty' if isinstance(text, str) else type(text).__name__} "
-                                   f"({text!r}); predict needs a non-empty string per text")
+                raise QSetFitError(
+                    f"text {i} is {'empty' if isinstance(text, str) else type(text).__name__} "
+                    f"({text!r}); predict needs a non-empty string per text"
+                )
         self._on(backend)
         return torch.softmax(self.trained_head.logits(self.embed(texts, show_progress=show_progress)), dim=1).numpy()
 
@@ -172,10 +187,10 @@ class QSetFitModel:
         """Accuracy and mean cross-entropy on labelled ``data`` with module 2 on ``backend``."""
         labels = self._labels(data)
         self._on(backend)
-        metrics = evaluate(self.trained_head, self.embed(data.texts, show_progress=show_progress), labels,
-                           batch_size=1 << 20)
-        return {"accuracy": metrics["accuracy"], "loss": metrics["loss"], "n": len(data),
-                "backend": backend or "torch"}
+        metrics = evaluate(
+            self.trained_head, self.embed(data.texts, show_progress=show_progress), labels, batch_size=1 << 20
+        )
+        return {"accuracy": metrics["accuracy"], "loss": metrics["loss"], "n": len(data), "backend": backend or "torch"}
 
     # ---- persistence -----------------------------------------------------------------------
     def save(self, run_dir: str | Path) -> Path:
@@ -185,23 +200,29 @@ class QSetFitModel:
         clear_complete(out)  # rewriting: the folder is not a finished run until the marker is back
         quantum = self.trained_head.quantum
         assert quantum is not None  # a QSetFitModel's head always has module 2 (only ablations drop it)
-        persistence.write_json(out / persistence.CONFIG, {
-            "format_version": persistence.FORMAT_VERSION,
-            "head": self.config.to_dict(),
-            "body": self.base_body or self.body,
-            "tuned_body": copy_tuned_body(self, out),
-            "label_names": self.label_names,
-            "seed": self.seed,
-            "training": self.training_args.to_dict() if self.training_args else None,
-            "weight_order": [str(p) for p in quantum.head_circuit.weights],
-            "embedding_dim": self.trained_head.input_dim,
-        })
+        persistence.write_json(
+            out / persistence.CONFIG,
+            {
+                "format_version": persistence.FORMAT_VERSION,
+                "head": self.config.to_dict(),
+                "body": self.base_body or self.body,
+                "tuned_body": copy_tuned_body(self, out),
+                "label_names": self.label_names,
+                "seed": self.seed,
+                "training": self.training_args.to_dict() if self.training_args else None,
+                "weight_order": [str(p) for p in quantum.head_circuit.weights],
+                "embedding_dim": self.trained_head.input_dim,
+            },
+        )
         persistence.write_tensors(out / persistence.WEIGHTS, self.trained_head.state_dict())
         persistence.write_circuit(out / persistence.CIRCUIT, quantum.head_circuit.circuit)
         if self.result is not None:
             persistence.write_history(out / persistence.HISTORY, self.result.history)
-            self.metrics |= {"best_epoch": self.result.best_epoch, "best_validation": self.result.best_validation,
-                             "parameters": self.config.parameter_counts(self.trained_head.input_dim)}
+            self.metrics |= {
+                "best_epoch": self.result.best_epoch,
+                "best_validation": self.result.best_validation,
+                "parameters": self.config.parameter_counts(self.trained_head.input_dim),
+            }
             from qsetfit.bench.plots import learning_curve
 
             learning_curve(self.result.history, out / "learning_curve.png")
@@ -226,8 +247,10 @@ class QSetFitModel:
             attach_tuned_body(model, path / cfg["tuned_body"], cfg["body"])
         if needs_input_dim(config):
             if not isinstance(cfg.get("embedding_dim"), int):
-                raise QSetFitError(f"{path / persistence.CONFIG} lacks embedding_dim, which a PCA reduction or a "
-                                   "linear module 1 needs; the run is incomplete: train it again")
+                raise QSetFitError(
+                    f"{path / persistence.CONFIG} lacks embedding_dim, which a PCA reduction or a "
+                    "linear module 1 needs; the run is incomplete: train it again"
+                )
             model.head = HybridHead(config, seed=cfg["seed"], input_dim=cfg["embedding_dim"])
         if cfg.get("training"):
             model.training_args = TrainingArguments.from_dict(cfg["training"])
@@ -251,16 +274,29 @@ class QSetFitModel:
         return hub.save_pretrained(self, save_directory)
 
     @classmethod
-    def from_pretrained(cls, path_or_repo_id: str | Path, *, revision: str | None = None,
-                        token: str | bool | None = None, local_files_only: bool = False) -> QSetFitModel:
+    def from_pretrained(
+        cls,
+        path_or_repo_id: str | Path,
+        *,
+        revision: str | None = None,
+        token: str | bool | None = None,
+        local_files_only: bool = False,
+    ) -> QSetFitModel:
         """Load a run directory or a Hugging Face Hub repository (downloaded with ``snapshot_download``)."""
         from qsetfit import hub
 
-        return hub.from_pretrained(cls, path_or_repo_id, revision=revision, token=token,
-                                   local_files_only=local_files_only)
+        return hub.from_pretrained(
+            cls, path_or_repo_id, revision=revision, token=token, local_files_only=local_files_only
+        )
 
-    def push_to_hub(self, repo_id: str, *, token: str | None = None, private: bool | None = None,
-                    commit_message: str = "Upload qsetfit model") -> str:
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        token: str | None = None,
+        private: bool | None = None,
+        commit_message: str = "Upload qsetfit model",
+    ) -> str:
         """Upload the run directory (model card included) with ``HfApi.upload_folder``; returns the commit URL."""
         from qsetfit import hub
 
@@ -268,12 +304,22 @@ class QSetFitModel:
 
     def __repr__(self) -> str:
         n = sum(p.numel() for p in self.head.parameters()) if self.head is not None else "not built yet"
-        return (f"QSetFitModel(body={self.body!r}, labels={self.label_names}, parameters={n}, "
-                f"qubits={self.config.qubits})")
+        return (
+            f"QSetFitModel(body={self.body!r}, labels={self.label_names}, parameters={n}, qubits={self.config.qubits})"
+        )
 
 
-CONFIG_KEYS = ("format_version", "head", "body", "tuned_body", "label_names", "seed", "training", "weight_order",
-               "embedding_dim")  # what save() writes to config.json; load() refuses anything else
+CONFIG_KEYS = (
+    "format_version",
+    "head",
+    "body",
+    "tuned_body",
+    "label_names",
+    "seed",
+    "training",
+    "weight_order",
+    "embedding_dim",
+)  # what save() writes to config.json; load() refuses anything else
 
 
 def _check_shapes(expected: dict[str, torch.Tensor], saved: dict[str, torch.Tensor], path: Path) -> None:
@@ -281,15 +327,23 @@ def _check_shapes(expected: dict[str, torch.Tensor], saved: dict[str, torch.Tens
     wrong = [(k, tuple(saved[k].shape), tuple(v.shape)) for k, v in expected.items() if v.shape != saved[k].shape]
     if wrong:
         name, found, needed = wrong[0]
-        raise QSetFitError(f"{path / persistence.WEIGHTS} does not match {path / persistence.CONFIG}: {name} has "
-                           f"shape {found} but config.json builds {needed} ({len(wrong)} tensor(s) differ); restore "
-                           "the run's config.json or train again")
+        raise QSetFitError(
+            f"{path / persistence.WEIGHTS} does not match {path / persistence.CONFIG}: {name} has "
+            f"shape {found} but config.json builds {needed} ({len(wrong)} tensor(s) differ); restore "
+            "the run's config.json or train again"
+        )
 
 
 def _circuit_signature(circuit: Any) -> list[tuple[str, tuple[int, ...], tuple[str, ...]]]:
     """Each gate's name, qubits and angle expressions: what must match for the saved weights to mean the same."""
-    return [(inst.operation.name, tuple(circuit.find_bit(q).index for q in inst.qubits),
-             tuple(str(p) for p in inst.operation.params)) for inst in circuit.data]
+    return [
+        (
+            inst.operation.name,
+            tuple(circuit.find_bit(q).index for q in inst.qubits),
+            tuple(str(p) for p in inst.operation.params),
+        )
+        for inst in circuit.data
+    ]
 
 
 def _check_circuit(path: Path, head: HybridHead) -> None:
@@ -302,5 +356,7 @@ def _check_circuit(path: Path, head: HybridHead) -> None:
     if saved != built:
         pairs = zip(saved, built, strict=False)  # lengths may differ
         at = next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(saved), len(built)))
-        raise QSetFitError(f"{path} differs from the circuit this qsetfit builds from config.json (first at gate {at}"
-                           f" of {len(saved)}); load the run with the qsetfit version that trained it")
+        raise QSetFitError(
+            f"{path} differs from the circuit this qsetfit builds from config.json (first at gate {at}"
+            f" of {len(saved)}); load the run with the qsetfit version that trained it"
+        )

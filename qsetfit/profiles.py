@@ -188,8 +188,15 @@ class BackendProfile(_Profile):
         _one_of("local", self.local, LOCAL_MODES, hint="(local testing mode on a fake backend, engine = 'ibm')")
         if self.local != "compact" and self.engine != "ibm":
             raise QSetFitError(f"local = {self.local!r} is for engine = 'ibm' on a fake backend; remove the key")
-        for key in ("shots", "density_matrix_max_qubits", "threads", "qpu_power_w", "qpu_circuit_duration_s",
-                    "qpu_rep_delay_s", "qpu_overhead_s"):
+        for key in (
+            "shots",
+            "density_matrix_max_qubits",
+            "threads",
+            "qpu_power_w",
+            "qpu_circuit_duration_s",
+            "qpu_rep_delay_s",
+            "qpu_overhead_s",
+        ):
             if getattr(self, key) < 0:
                 raise QSetFitError(f"{key} must be >= 0, got {getattr(self, key)}")
         for key in ("trajectories", "max_pub_rows"):
@@ -267,8 +274,9 @@ class NoiseProfile(_Profile):
     @property
     def is_ideal(self) -> bool:
         """True when the profile adds no noise at all."""
-        return self.kind == "none" or (self.kind == "depolarizing"
-                                       and not (self.p1 or self.p2 or any(self.readout_flips)))
+        return self.kind == "none" or (
+            self.kind == "depolarizing" and not (self.p1 or self.p2 or any(self.readout_flips))
+        )
 
 
 def _one_of(key: str, value: str, allowed: tuple[str, ...], *, hint: str = "") -> None:
@@ -353,7 +361,7 @@ class ProfileInfo(NamedTuple):
 def list_profiles(kind: ProfileKind | None = None) -> list[ProfileInfo]:
     """Every available profile (backend profiles first), with its one-line description and file."""
     rows = []
-    for k in (("backend", "noise") if kind is None else (kind,)):
+    for k in ("backend", "noise") if kind is None else (kind,):
         for name in profile_names(k):
             path = _find(k, name)
             try:

@@ -93,24 +93,58 @@ def train(
     the test evaluation, so ``metrics.json`` is written in one atomic piece and the completion marker after it.
     """
     with run_lock(out):
-        return _train(data, Path(out), protocol=protocol, body=body, preset=preset, head_overrides=head_overrides,
-                      args=args or TrainingArguments(), resume=resume, progress=progress, body_tuning=body_tuning)
+        return _train(
+            data,
+            Path(out),
+            protocol=protocol,
+            body=body,
+            preset=preset,
+            head_overrides=head_overrides,
+            args=args or TrainingArguments(),
+            resume=resume,
+            progress=progress,
+            body_tuning=body_tuning,
+        )
 
 
-def _train(data: str, out: Path, *, protocol: str, body: str, preset: str | None,
-           head_overrides: dict[str, Any] | None, args: TrainingArguments, resume: bool, progress: bool,
-           body_tuning: Any = None) -> TrainOutcome:
+def _train(
+    data: str,
+    out: Path,
+    *,
+    protocol: str,
+    body: str,
+    preset: str | None,
+    head_overrides: dict[str, Any] | None,
+    args: TrainingArguments,
+    resume: bool,
+    progress: bool,
+    body_tuning: Any = None,
+) -> TrainOutcome:
     if out.exists() and any(out.iterdir()) and not resume and (out / "config.json").exists():
         raise QSetFitError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     splits = load_data(data, protocol=protocol, seed=args.seed)
     config = head_config(preset, len(splits.label_names), **(head_overrides or {}))
     model = QSetFitModel(config, body=body, label_names=splits.label_names, seed=args.seed)
-    model.fit(splits.train, splits.validation, args=args, run_dir=out, resume=resume, progress=progress,
-              body_tuning=body_tuning, save=False)  # saved once below, with the data and test metrics
+    model.fit(
+        splits.train,
+        splits.validation,
+        args=args,
+        run_dir=out,
+        resume=resume,
+        progress=progress,
+        body_tuning=body_tuning,
+        save=False,
+    )  # saved once below, with the data and test metrics
     # A local path is recorded absolute so `evaluate`/`bench noise` find it from any working directory.
     source = str(Path(data).resolve()) if Path(data).exists() else data
-    model.metrics["data"] = {"source": source, "protocol": protocol, "seed": args.seed, "train": len(splits.train),
-                             "validation": len(splits.validation or []), "test": len(splits.test or [])}
+    model.metrics["data"] = {
+        "source": source,
+        "protocol": protocol,
+        "seed": args.seed,
+        "train": len(splits.train),
+        "validation": len(splits.validation or []),
+        "test": len(splits.test or []),
+    }
     if splits.test is not None and len(splits.test):
         test = model.evaluate(splits.test, show_progress=progress)
         model.metrics["test"] = test | {"ci95": accuracy_ci(test["accuracy"], test["n"])}
@@ -139,8 +173,9 @@ def evaluation_set(run_dir: Path, data: str | None, model: QSetFitModel) -> Data
     raise QSetFitError(f"{data} has no test or validation split to evaluate on")
 
 
-def evaluate(run: str | Path, *, data: str | None = None, backends: Sequence[str] = ("torch",),
-             progress: bool = False) -> list[dict[str, Any]]:
+def evaluate(
+    run: str | Path, *, data: str | None = None, backends: Sequence[str] = ("torch",), progress: bool = False
+) -> list[dict[str, Any]]:
     """Accuracy of a saved run on each backend: a list of metric dicts."""
     run = Path(run)
     model = QSetFitModel.load(run)
@@ -160,8 +195,11 @@ def predict(run: str | Path, texts: Sequence[str], *, backend: str = "torch") ->
     model = QSetFitModel.load(run)
     probs = model.predict_proba(list(texts), backend=backend)
     return [
-        {"text": t, "label": model.label_names[int(p.argmax())],
-         "probabilities": {name: float(v) for name, v in zip(model.label_names, p, strict=True)}}
+        {
+            "text": t,
+            "label": model.label_names[int(p.argmax())],
+            "probabilities": {name: float(v) for name, v in zip(model.label_names, p, strict=True)},
+        }
         for t, p in zip(texts, probs, strict=True)
     ]
 
@@ -174,8 +212,10 @@ def backends() -> list[dict[str, str]]:
         "torch-float32": {"name": "torch-float32", "kind": "engine", "description": "the torch engine in float32"},
     }
     for info in list_profiles():
-        rows.setdefault(info.name, {"name": info.name, "kind": f"{info.kind} profile",
-                                    "description": info.description, "path": info.path})
+        rows.setdefault(
+            info.name,
+            {"name": info.name, "kind": f"{info.kind} profile", "description": info.description, "path": info.path},
+        )
     for name in available_engines():
         rows.setdefault(name, {"name": name, "kind": "engine", "description": ""})
     return list(rows.values())

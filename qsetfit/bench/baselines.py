@@ -31,6 +31,7 @@ from qsetfit.head.circuits import HeadConfig
 from qsetfit.data.embeddings import DEFAULT_BODY
 from qsetfit.errors import QSetFitError
 from qsetfit.bench.stats import summary_rows
+
 # The split helpers lived here; code that imports them from ``baselines`` keeps working.
 from qsetfit.bench.splits import EmbeddedSplits as EmbeddedSplits
 from qsetfit.bench.splits import embedded_splits as embedded_splits
@@ -57,8 +58,9 @@ def parameter_count(estimator: Any) -> int:
         return int(sum(c.size for c in estimator.coefs_) + sum(b.size for b in estimator.intercepts_))
     if isinstance(estimator, SVC):
         return int(estimator.support_vectors_.size + estimator.dual_coef_.size + estimator.intercept_.size)
-    raise QSetFitError(f"parameter_count knows LogisticRegression, MLPClassifier and SVC, "
-                       f"got {type(estimator).__name__}")
+    raise QSetFitError(
+        f"parameter_count knows LogisticRegression, MLPClassifier and SVC, got {type(estimator).__name__}"
+    )
 
 
 def mlp_parameters(dim: int, hidden: int, classes: int) -> int:
@@ -96,8 +98,14 @@ class BaselineSpec:
             raise QSetFitError("an MLP needs hidden >= 1 (hidden 0 is logistic regression: kind='logreg')")
 
 
-def baseline_specs(dim: int, classes: int, *, configs: Mapping[str, HeadConfig] | None = None,
-                   hidden_grid: Sequence[int] = HIDDEN_GRID, svc: bool = True) -> list[BaselineSpec]:
+def baseline_specs(
+    dim: int,
+    classes: int,
+    *,
+    configs: Mapping[str, HeadConfig] | None = None,
+    hidden_grid: Sequence[int] = HIDDEN_GRID,
+    svc: bool = True,
+) -> list[BaselineSpec]:
     """Logistic regression (= the grid's 0), the RBF SVC, the MLP grid, one MLP per quantum head size.
 
     Args:
@@ -168,8 +176,20 @@ class BaselineResult:
 
     def to_row(self) -> dict[str, Any]:
         """JSON row (predictions left out)."""
-        return {k: getattr(self, k) for k in ("name", "kind", "hidden", "parameters", "accuracy",
-                                              "validation_accuracy", "hyperparameters", "seed", "seconds")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "name",
+                "kind",
+                "hidden",
+                "parameters",
+                "accuracy",
+                "validation_accuracy",
+                "hyperparameters",
+                "seed",
+                "seconds",
+            )
+        }
 
 
 def _candidates(spec: BaselineSpec, seed: int, options: BaselineOptions) -> list[tuple[Any, dict[str, float]]]:
@@ -182,16 +202,34 @@ def _candidates(spec: BaselineSpec, seed: int, options: BaselineOptions) -> list
         return [(LogisticRegression(C=c, max_iter=options.max_iter), {"C": c}) for c in options.c_grid]
     if spec.kind == "svc":
         return [(SVC(C=c, kernel="rbf", gamma="scale"), {"C": c}) for c in options.c_grid]
-    return [(MLPClassifier(hidden_layer_sizes=(spec.hidden,), alpha=a, solver="lbfgs", max_iter=options.max_iter,
-                           random_state=seed + 7919 * r), {"alpha": a, "restart": r})
-            for a in options.alpha_grid for r in range(options.mlp_restarts)]
+    return [
+        (
+            MLPClassifier(
+                hidden_layer_sizes=(spec.hidden,),
+                alpha=a,
+                solver="lbfgs",
+                max_iter=options.max_iter,
+                random_state=seed + 7919 * r,
+            ),
+            {"alpha": a, "restart": r},
+        )
+        for a in options.alpha_grid
+        for r in range(options.mlp_restarts)
+    ]
 
 
 Labelled = tuple[np.ndarray, np.ndarray]  # (embeddings (N, D), label ids (N,))
 
 
-def fit_baseline(spec: BaselineSpec, train: Labelled, validation: Labelled | None, test: Labelled, *, seed: int = 0,
-                 options: BaselineOptions | None = None) -> BaselineResult:
+def fit_baseline(
+    spec: BaselineSpec,
+    train: Labelled,
+    validation: Labelled | None,
+    test: Labelled,
+    *,
+    seed: int = 0,
+    options: BaselineOptions | None = None,
+) -> BaselineResult:
     """Fit one head on ``train`` (hyper-parameters chosen on ``validation``; without it, the first candidate).
 
     Args:
@@ -219,13 +257,23 @@ def fit_baseline(spec: BaselineSpec, train: Labelled, validation: Labelled | Non
         assert best is not None
         score, model, hyper = best
         predictions = model.predict(test[0])
-    return BaselineResult(spec.name, spec.kind, spec.hidden, parameter_count(model),
-                          float((predictions == test[1]).mean()), score if validation is not None else None,
-                          hyper, seed, round(time.perf_counter() - t0, 2), np.asarray(predictions))
+    return BaselineResult(
+        spec.name,
+        spec.kind,
+        spec.hidden,
+        parameter_count(model),
+        float((predictions == test[1]).mean()),
+        score if validation is not None else None,
+        hyper,
+        seed,
+        round(time.perf_counter() - t0, 2),
+        np.asarray(predictions),
+    )
 
 
-def fit_baselines(split: EmbeddedSplits, specs: Sequence[BaselineSpec], *,
-                  options: BaselineOptions | None = None) -> list[BaselineResult]:
+def fit_baselines(
+    split: EmbeddedSplits, specs: Sequence[BaselineSpec], *, options: BaselineOptions | None = None
+) -> list[BaselineResult]:
     """Every head in ``specs`` on one seed's split."""
     train, test = (split.x_train, split.y_train), (split.x_test, split.y_test)
     return [fit_baseline(s, train, split.validation, test, seed=split.seed, options=options) for s in specs]
@@ -236,10 +284,19 @@ def summarize(results: Sequence[BaselineResult]) -> list[dict[str, Any]]:
     return summary_rows([r.to_row() for r in results], keep=("kind", "hidden"))
 
 
-def run_baselines(data: str, *, body: str = DEFAULT_BODY, seeds: Sequence[int] = (0,), protocol: str = "paper",
-                  per_label: int = 256, presets: Sequence[str] = PAPER_PRESETS,
-                  hidden_grid: Sequence[int] = HIDDEN_GRID, test_limit: int | None = None,
-                  options: BaselineOptions | None = None, progress: bool = False) -> dict[str, Any]:
+def run_baselines(
+    data: str,
+    *,
+    body: str = DEFAULT_BODY,
+    seeds: Sequence[int] = (0,),
+    protocol: str = "paper",
+    per_label: int = 256,
+    presets: Sequence[str] = PAPER_PRESETS,
+    hidden_grid: Sequence[int] = HIDDEN_GRID,
+    test_limit: int | None = None,
+    options: BaselineOptions | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
     """``qsetfit baselines``: every classical head over ``seeds``, on the quantum head's splits and embeddings.
 
     Returns:
@@ -250,13 +307,22 @@ def run_baselines(data: str, *, body: str = DEFAULT_BODY, seeds: Sequence[int] =
     results: list[BaselineResult] = []
     sizes: dict[str, int] = {}
     for seed in seeds:
-        split = embedded_splits(data, body=body, seed=seed, protocol=protocol, per_label=per_label,
-                                test_limit=test_limit, progress=progress)
+        split = embedded_splits(
+            data, body=body, seed=seed, protocol=protocol, per_label=per_label, test_limit=test_limit, progress=progress
+        )
         configs = {p: HeadConfig.preset(p, classes=len(split.label_names)) for p in presets}
         specs = baseline_specs(split.dim, len(split.label_names), configs=configs, hidden_grid=hidden_grid)
         results += fit_baselines(split, specs, options=options)
         sizes = split.sizes() | {"dim": split.dim}
-        logger.info("baselines, seed %d: %s", seed, {r.name: round(r.accuracy, 4) for r in results[-len(specs):]})
-    settings = {"data": data, "body": body, "seeds": list(seeds), "protocol": protocol, "per_label": per_label,
-                "test_limit": test_limit, "split": sizes, "options": asdict(options or BaselineOptions())}
+        logger.info("baselines, seed %d: %s", seed, {r.name: round(r.accuracy, 4) for r in results[-len(specs) :]})
+    settings = {
+        "data": data,
+        "body": body,
+        "seeds": list(seeds),
+        "protocol": protocol,
+        "per_label": per_label,
+        "test_limit": test_limit,
+        "split": sizes,
+        "options": asdict(options or BaselineOptions()),
+    }
     return {"rows": summarize(results), "runs": [r.to_row() for r in results], "settings": settings}

@@ -24,11 +24,24 @@ from collections.abc import Callable, Sequence
 import torch
 
 from qsetfit.bench import energy_measure as measure
-from qsetfit.bench.energy_model import (CLASSICAL_LAW, CPU_POWER_SOURCE, DEFAULT_CPU_CORE_POWER_W,
-                                        DEFAULT_GPU_POWER_W, DEFAULT_QPU_POWER_W, GPU_POWER_SOURCE, QPU_LAW,
-                                        Constant, Point, break_even, classical_constants, classical_points,
-                                        growth_per_qubit, joules_per_1000, qpu_seconds_per_inference,
-                                        scale_statevector)
+from qsetfit.bench.energy_model import (
+    CLASSICAL_LAW,
+    CPU_POWER_SOURCE,
+    DEFAULT_CPU_CORE_POWER_W,
+    DEFAULT_GPU_POWER_W,
+    DEFAULT_QPU_POWER_W,
+    GPU_POWER_SOURCE,
+    QPU_LAW,
+    Constant,
+    Point,
+    break_even,
+    classical_constants,
+    classical_points,
+    growth_per_qubit,
+    joules_per_1000,
+    qpu_seconds_per_inference,
+    scale_statevector,
+)
 from qsetfit.bench.energy_qpu import qpu_points
 from qsetfit.bench.plots import energy_plot
 from qsetfit import profiles
@@ -37,19 +50,38 @@ from qsetfit.head.circuits import HeadConfig
 from qsetfit.errors import QSetFitError
 
 # The model's names, importable from here as before the split into energy_model / energy_qpu.
-__all__ = ["CLASSICAL_LAW", "DEFAULT_CPU_CORE_POWER_W", "DEFAULT_GPU_POWER_W", "DEFAULT_QPU_POWER_W", "QPU_LAW",
-           "Constant", "Point", "break_even", "classical_constants", "classical_points", "energy_report",
-           "growth_per_qubit", "joules_per_1000", "qpu_points", "qpu_seconds_per_inference", "scale_statevector",
-           "write_outputs"]
+__all__ = [
+    "CLASSICAL_LAW",
+    "DEFAULT_CPU_CORE_POWER_W",
+    "DEFAULT_GPU_POWER_W",
+    "DEFAULT_QPU_POWER_W",
+    "QPU_LAW",
+    "Constant",
+    "Point",
+    "break_even",
+    "classical_constants",
+    "classical_points",
+    "energy_report",
+    "growth_per_qubit",
+    "joules_per_1000",
+    "qpu_points",
+    "qpu_seconds_per_inference",
+    "scale_statevector",
+    "write_outputs",
+]
 
 
-def _checked_devices(samples: int, time_budget_s: float, cpu_core_power_w: float, gpu_power_w: float,
-                     devices: Sequence[str] | None) -> list[str]:
+def _checked_devices(
+    samples: int, time_budget_s: float, cpu_core_power_w: float, gpu_power_w: float, devices: Sequence[str] | None
+) -> list[str]:
     """The devices to time (default: cpu, and cuda when available), after one clear error for a bad option."""
     if samples < 1:
         raise QSetFitError(f"--samples must be >= 1, got {samples}")
-    for flag, value in (("--time-budget", time_budget_s), ("--cpu-core-power-w", cpu_core_power_w),
-                        ("--gpu-power-w", gpu_power_w)):
+    for flag, value in (
+        ("--time-budget", time_budget_s),
+        ("--cpu-core-power-w", cpu_core_power_w),
+        ("--gpu-power-w", gpu_power_w),
+    ):
         if not value > 0:
             raise QSetFitError(f"{flag} must be > 0, got {value}")
     chosen = list(devices) if devices else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -58,10 +90,19 @@ def _checked_devices(samples: int, time_budget_s: float, cpu_core_power_w: float
     return chosen
 
 
-def _classical_curves(config: HeadConfig, weights: torch.Tensor, widths: Sequence[int], devices: Sequence[str], *,
-                      cpu_core_power_w: float, gpu_power_w: float, samples: int, max_measured_qubits: int,
-                      time_budget_s: float, on_width: Callable[[str, int], None] | None
-                      ) -> tuple[list[Point], list[Constant]]:
+def _classical_curves(
+    config: HeadConfig,
+    weights: torch.Tensor,
+    widths: Sequence[int],
+    devices: Sequence[str],
+    *,
+    cpu_core_power_w: float,
+    gpu_power_w: float,
+    samples: int,
+    max_measured_qubits: int,
+    time_budget_s: float,
+    on_width: Callable[[str, int], None] | None,
+) -> tuple[list[Point], list[Constant]]:
     """Module 2 timed on each device up to the budgets, extrapolated beyond, with the curves' constants."""
     points: list[Point] = []
     constants: list[Constant] = []
@@ -70,29 +111,55 @@ def _classical_curves(config: HeadConfig, weights: torch.Tensor, widths: Sequenc
         if power != (DEFAULT_CPU_CORE_POWER_W if device == "cpu" else DEFAULT_GPU_POWER_W):
             source = "given on the command line"
         readings = measure.measure_widths(
-            config, widths, device=device, samples=samples, max_qubits=max_measured_qubits,
-            time_budget_s=time_budget_s, memory_budget_bytes=measure.available_memory_bytes(device) // 2,
-            weights=weights, on_width=on_width)
+            config,
+            widths,
+            device=device,
+            samples=samples,
+            max_qubits=max_measured_qubits,
+            time_budget_s=time_budget_s,
+            memory_budget_bytes=measure.available_memory_bytes(device) // 2,
+            weights=weights,
+            on_width=on_width,
+        )
         points += classical_points(config, readings, widths, power_w=power)
         constants += classical_constants(device, readings, power, source)
-    constants.append(Constant("measurement", f"{samples} inputs per width at most, {time_budget_s:g} s budget, "
-                              f"{torch.get_num_threads()} torch thread(s), statevectors within half the free "
-                              "memory", "", "command options"))
+    constants.append(
+        Constant(
+            "measurement",
+            f"{samples} inputs per width at most, {time_budget_s:g} s budget, "
+            f"{torch.get_num_threads()} torch thread(s), statevectors within half the free "
+            "memory",
+            "",
+            "command options",
+        )
+    )
     return points, constants
 
 
 def _module2_constant(config: HeadConfig, run_dir: str | Path) -> Constant:
     """What is compared: module 2's shape, read from the run's config."""
-    return Constant("module2", f"Q={config.qubits}, C={config.connectivity}, N={config.reuploads}, "
-                    f"R={config.layers}, Qm={config.measured}", "", f"{run_dir}/config.json; module 1 and the "
-                    "linear layer run classically in both set-ups and are not counted")
+    return Constant(
+        "module2",
+        f"Q={config.qubits}, C={config.connectivity}, N={config.reuploads}, R={config.layers}, Qm={config.measured}",
+        "",
+        f"{run_dir}/config.json; module 1 and the linear layer run classically in both set-ups and are not counted",
+    )
 
 
-def energy_report(run_dir: str | Path, *, backend: str = "fake-torino", samples: int = 32, max_qubits: int = 40,
-                  max_measured_qubits: int = 20, time_budget_s: float = 10.0,
-                  cpu_core_power_w: float = DEFAULT_CPU_CORE_POWER_W, gpu_power_w: float = DEFAULT_GPU_POWER_W,
-                  devices: Sequence[str] | None = None, out: str | Path | None = None,
-                  on_width: Callable[[str, int], None] | None = None) -> dict[str, Any]:
+def energy_report(
+    run_dir: str | Path,
+    *,
+    backend: str = "fake-torino",
+    samples: int = 32,
+    max_qubits: int = 40,
+    max_measured_qubits: int = 20,
+    time_budget_s: float = 10.0,
+    cpu_core_power_w: float = DEFAULT_CPU_CORE_POWER_W,
+    gpu_power_w: float = DEFAULT_GPU_POWER_W,
+    devices: Sequence[str] | None = None,
+    out: str | Path | None = None,
+    on_width: Callable[[str, int], None] | None = None,
+) -> dict[str, Any]:
     """Energy per 1,000 inferences of a saved head's module 2, classical against QPU, by width; writes
     energy.csv, energy.json and energy.png into ``out`` (default RUN/energy) and returns the JSON content."""
     from qsetfit.modeling import QSetFitModel
@@ -108,15 +175,25 @@ def energy_report(run_dir: str | Path, *, backend: str = "fake-torino", samples:
     widths = list(range(config.qubits, max_qubits + 1))
     qpu, qpu_constants = qpu_points(config, profile, widths)  # first: a profile without timing fails fast
     classical, classical_notes = _classical_curves(
-        config, module2.weight, widths, devices, cpu_core_power_w=cpu_core_power_w, gpu_power_w=gpu_power_w,
-        samples=samples, max_measured_qubits=max_measured_qubits, time_budget_s=time_budget_s, on_width=on_width)
+        config,
+        module2.weight,
+        widths,
+        devices,
+        cpu_core_power_w=cpu_core_power_w,
+        gpu_power_w=gpu_power_w,
+        samples=samples,
+        max_measured_qubits=max_measured_qubits,
+        time_budget_s=time_budget_s,
+        on_width=on_width,
+    )
     constants = [_module2_constant(config, run_dir), *qpu_constants, *classical_notes]
     result = _assemble(run_dir, profile.name, qpu + classical, constants, devices)
     return write_outputs(result, Path(out) if out is not None else Path(run_dir) / "energy")
 
 
-def _assemble(run_dir: str | Path, backend: str, points: list[Point], constants: list[Constant],
-              devices: Sequence[str]) -> dict[str, Any]:
+def _assemble(
+    run_dir: str | Path, backend: str, points: list[Point], constants: list[Constant], devices: Sequence[str]
+) -> dict[str, Any]:
     """The JSON document: points, a row per width, constants and the break-even width of each classical curve."""
     by_curve: dict[str, dict[int, Point]] = {}
     for p in points:
@@ -124,13 +201,19 @@ def _assemble(run_dir: str | Path, backend: str, points: list[Point], constants:
     widths = sorted(by_curve["qpu"])
     crossing = {}
     for device in devices:
-        q = break_even(widths, [by_curve[device][w].joules_per_1000 for w in widths],
-                       [by_curve["qpu"][w].joules_per_1000 for w in widths])
+        q = break_even(
+            widths,
+            [by_curve[device][w].joules_per_1000 for w in widths],
+            [by_curve["qpu"][w].joules_per_1000 for w in widths],
+        )
         crossing[device] = None if q is None else round(q, 2)
     return {
-        "run": str(run_dir), "backend": backend, "curves": [*devices, "qpu"],
+        "run": str(run_dir),
+        "backend": backend,
+        "curves": [*devices, "qpu"],
         "rows": [{"qubits": w, **{c: asdict(by_curve[c][w]) for c in (*devices, "qpu")}} for w in widths],
-        "constants": [asdict(c) for c in constants], "break_even_qubits": crossing,
+        "constants": [asdict(c) for c in constants],
+        "break_even_qubits": crossing,
         "models": {"classical": CLASSICAL_LAW, "qpu": QPU_LAW},
     }
 

@@ -84,8 +84,13 @@ class CodeCarbonMeter:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self._tracker = OfflineEmissionsTracker(country_iso_code="USA", save_to_file=False, log_level="error",
-                                                    measure_power_secs=1, allow_multiple_runs=True)
+            self._tracker = OfflineEmissionsTracker(
+                country_iso_code="USA",
+                save_to_file=False,
+                log_level="error",
+                measure_power_secs=1,
+                allow_multiple_runs=True,
+            )
         self._tracker.start()
 
     def stop(self) -> float:
@@ -117,8 +122,9 @@ def counter_meter(device: str) -> tuple[CodeCarbonMeter | None, str]:
     return CodeCarbonMeter(device), ""
 
 
-def time_forward(engine: Any, x: torch.Tensor, w: torch.Tensor, *, rows_per_call: int, repeats: int = 1,
-                 meter: Any = None) -> tuple[float, float, float | None]:
+def time_forward(
+    engine: Any, x: torch.Tensor, w: torch.Tensor, *, rows_per_call: int, repeats: int = 1, meter: Any = None
+) -> tuple[float, float, float | None]:
     """(wall s, process CPU s, counter joules or None) of ``repeats`` no-grad passes over x (B, Q), in chunks."""
     sync = torch.cuda.synchronize if x.device.type == "cuda" else (lambda: None)
     if meter is not None:
@@ -127,16 +133,26 @@ def time_forward(engine: Any, x: torch.Tensor, w: torch.Tensor, *, rows_per_call
     with torch.no_grad():
         for _ in range(repeats):
             for start in range(0, x.shape[0], rows_per_call):
-                engine(x[start:start + rows_per_call], w)
+                engine(x[start : start + rows_per_call], w)
     sync()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     joules = meter.stop() if meter is not None else None
     return wall, cpu, joules
 
 
-def measure_width(config: HeadConfig, qubits: int, *, samples: int, device: str, time_budget_s: float,
-                  memory_budget_bytes: int, weights: torch.Tensor | None = None, meter: Any = None,
-                  no_counter: str = "no energy counter", seed: int = 0) -> Reading:
+def measure_width(
+    config: HeadConfig,
+    qubits: int,
+    *,
+    samples: int,
+    device: str,
+    time_budget_s: float,
+    memory_budget_bytes: int,
+    weights: torch.Tensor | None = None,
+    meter: Any = None,
+    no_counter: str = "no energy counter",
+    seed: int = 0,
+) -> Reading:
     """Time module 2 at ``qubits`` on up to ``samples`` inputs, as many as ``time_budget_s`` allows.
 
     Inputs are uniform in [-1, 1] (the range of module 1's read-outs); the weights are ``weights`` when they
@@ -156,14 +172,32 @@ def measure_width(config: HeadConfig, qubits: int, *, samples: int, device: str,
     n = max(1, min(samples, int(time_budget_s / max(warm, 1e-9))))
     repeats = max(1, min(MAX_REPEATS, math.ceil(MIN_TIMED_SECONDS / max(warm * n, 1e-9))))
     wall, cpu, joules = time_forward(engine, x[:n], w, rows_per_call=rows, repeats=repeats, meter=meter)
-    return Reading(qubits=qubits, device=device, samples=n, inferences=n * repeats, wall_s=wall, cpu_s=cpu,
-                   joules=joules, counter=meter.source if meter is not None else no_counter,
-                   gates=hc.circuit.size(), state_bytes=state_bytes)
+    return Reading(
+        qubits=qubits,
+        device=device,
+        samples=n,
+        inferences=n * repeats,
+        wall_s=wall,
+        cpu_s=cpu,
+        joules=joules,
+        counter=meter.source if meter is not None else no_counter,
+        gates=hc.circuit.size(),
+        state_bytes=state_bytes,
+    )
 
 
-def measure_widths(config: HeadConfig, widths: Sequence[int], *, device: str, samples: int, max_qubits: int,
-                   time_budget_s: float, memory_budget_bytes: int, weights: torch.Tensor | None = None,
-                   on_width: Callable[[str, int], None] | None = None) -> list[Reading]:
+def measure_widths(
+    config: HeadConfig,
+    widths: Sequence[int],
+    *,
+    device: str,
+    samples: int,
+    max_qubits: int,
+    time_budget_s: float,
+    memory_budget_bytes: int,
+    weights: torch.Tensor | None = None,
+    on_width: Callable[[str, int], None] | None = None,
+) -> list[Reading]:
     """Readings at increasing ``widths`` until a width passes ``max_qubits``, the memory budget, or the point
     where one input, predicted from the last reading (x 2 per qubit x gate ratio), would exceed the time budget."""
     meter, no_counter = counter_meter(device)
@@ -173,15 +207,30 @@ def measure_widths(config: HeadConfig, widths: Sequence[int], *, device: str, sa
             break
         if readings:
             last = readings[-1]
-            one_input = last.wall_s / last.inferences * 2 ** (q - last.qubits) \
-                * family_circuit(config, q).circuit.size() / last.gates
+            one_input = (
+                last.wall_s
+                / last.inferences
+                * 2 ** (q - last.qubits)
+                * family_circuit(config, q).circuit.size()
+                / last.gates
+            )
             if one_input > time_budget_s:
                 break
         if on_width is not None:
             on_width(device, q)
-        readings.append(measure_width(config, q, samples=samples, device=device, time_budget_s=time_budget_s,
-                                      memory_budget_bytes=memory_budget_bytes, weights=weights, meter=meter,
-                                      no_counter=no_counter))
+        readings.append(
+            measure_width(
+                config,
+                q,
+                samples=samples,
+                device=device,
+                time_budget_s=time_budget_s,
+                memory_budget_bytes=memory_budget_bytes,
+                weights=weights,
+                meter=meter,
+                no_counter=no_counter,
+            )
+        )
     return readings
 
 

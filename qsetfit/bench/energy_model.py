@@ -19,12 +19,16 @@ from qsetfit.errors import QSetFitError
 # "slightly less than 25 kilowatts" (IEEE Spectrum 2015); Google Sycamore ~26 kW (Villalonga et al., Quantum Sci.
 # Technol. 5, 034003, 2020). No IBM per-system figure could be checked offline: set qpu_power_w in the profile.
 DEFAULT_QPU_POWER_W = 25_000.0
-QPU_POWER_SOURCE = ("default: superconducting QPU system incl. dilution refrigerator and control electronics, "
-                    "~25 kW (D-Wave 2X <25 kW, IEEE Spectrum 2015; Google Sycamore ~26 kW, Villalonga et al. "
-                    "2020); set qpu_power_w in the profile")
+QPU_POWER_SOURCE = (
+    "default: superconducting QPU system incl. dilution refrigerator and control electronics, "
+    "~25 kW (D-Wave 2X <25 kW, IEEE Spectrum 2015; Google Sycamore ~26 kW, Villalonga et al. "
+    "2020); set qpu_power_w in the profile"
+)
 DEFAULT_CPU_CORE_POWER_W = 5.0
-CPU_POWER_SOURCE = ("assumed: server CPU TDP / cores (AMD EPYC 7763 280 W / 64 = 4.4 W; Intel Xeon Platinum "
-                    "8380 270 W / 40 = 6.8 W); --cpu-core-power-w")
+CPU_POWER_SOURCE = (
+    "assumed: server CPU TDP / cores (AMD EPYC 7763 280 W / 64 = 4.4 W; Intel Xeon Platinum "
+    "8380 270 W / 40 = 6.8 W); --cpu-core-power-w"
+)
 DEFAULT_GPU_POWER_W = 700.0
 GPU_POWER_SOURCE = "assumed: NVIDIA H100 SXM board power limit, 700 W (datasheet); an upper bound; --gpu-power-w"
 CLASSICAL_LAW = "E(Q) = E(Q0) x 2^(Q-Q0) x gates(Q) / gates(Q0), Q0 = widest measured width"
@@ -72,8 +76,9 @@ def joules_per_1000(power_w: float, seconds_per_inference: float) -> float:
     return 1000.0 * power_w * seconds_per_inference
 
 
-def qpu_seconds_per_inference(shots: int, circuit_duration_s: float, rep_delay_s: float,
-                              overhead_s: float = 0.0) -> float:
+def qpu_seconds_per_inference(
+    shots: int, circuit_duration_s: float, rep_delay_s: float, overhead_s: float = 0.0
+) -> float:
     """QPU seconds one input holds the device: shots x (circuit + repetition delay) + per-circuit overhead."""
     return shots * (circuit_duration_s + rep_delay_s) + overhead_s
 
@@ -106,15 +111,18 @@ def break_even(qubits: Sequence[int], classical: Sequence[float], quantum: Seque
 
 
 # ---- the classical curve -------------------------------------------------------------------------------
-def classical_points(config: HeadConfig, readings: Sequence[measure.Reading], widths: Sequence[int], *,
-                     power_w: float) -> list[Point]:
+def classical_points(
+    config: HeadConfig, readings: Sequence[measure.Reading], widths: Sequence[int], *, power_w: float
+) -> list[Point]:
     """Measured points from ``readings``, then the other ``widths`` extrapolated from the widest reading.
 
     A reading without counter joules costs ``power_w`` x process CPU time on "cpu" and x wall time on "cuda".
     """
     if not readings:
-        raise QSetFitError(f"no width could be measured (the head's {config.qubits} qubits exceed the memory or "
-                           "time budget); raise --time-budget or lower --samples")
+        raise QSetFitError(
+            f"no width could be measured (the head's {config.qubits} qubits exceed the memory or "
+            "time budget); raise --time-budget or lower --samples"
+        )
     points = []
     for r in readings:
         wall, cpu = r.wall_s / r.inferences, r.cpu_s / r.inferences
@@ -123,32 +131,60 @@ def classical_points(config: HeadConfig, readings: Sequence[measure.Reading], wi
         else:
             energy = joules_per_1000(power_w, cpu if r.device == "cpu" else wall)
             source = f"{'process CPU' if r.device == 'cpu' else 'wall'} time x {power_w:g} W"
-        points.append(Point(r.device, r.qubits, energy, wall, "measured", source, samples=r.samples,
-                            cpu_seconds_per_inference=cpu, statevector_bytes=r.state_bytes))
+        points.append(
+            Point(
+                r.device,
+                r.qubits,
+                energy,
+                wall,
+                "measured",
+                source,
+                samples=r.samples,
+                cpu_seconds_per_inference=cpu,
+                statevector_bytes=r.state_bytes,
+            )
+        )
     anchor, last = readings[-1], points[-1]
     for q in sorted(set(widths) - {r.qubits for r in readings}):
         gates = measure.family_circuit(config, q).circuit.size()
         scale = scale_statevector(1.0, anchor.qubits, q, anchor.gates, gates)
-        points.append(Point(anchor.device, q, last.joules_per_1000 * scale, last.seconds_per_inference * scale,
-                            "extrapolated", f"from {anchor.qubits} qubits ({last.source})",
-                            statevector_bytes=2**q * measure.BYTES_PER_AMPLITUDE))
+        points.append(
+            Point(
+                anchor.device,
+                q,
+                last.joules_per_1000 * scale,
+                last.seconds_per_inference * scale,
+                "extrapolated",
+                f"from {anchor.qubits} qubits ({last.source})",
+                statevector_bytes=2**q * measure.BYTES_PER_AMPLITUDE,
+            )
+        )
     return sorted(points, key=lambda p: p.qubits)
 
 
-def classical_constants(device: str, readings: Sequence[measure.Reading], power_w: float, power_source: str
-                        ) -> list[Constant]:
+def classical_constants(
+    device: str, readings: Sequence[measure.Reading], power_w: float, power_source: str
+) -> list[Constant]:
     """The classical side's constants: energy source, power (without a counter), growth, extrapolation law."""
     first = readings[0]
     if first.joules is None:
         clock = "process CPU time" if device == "cpu" else "wall time"
-        out = [Constant(f"{device}_energy", f"{clock} x power", "", first.counter),
-               Constant(f"{device}_power_w", power_w, "W per busy core" if device == "cpu" else "W", power_source)]
+        out = [
+            Constant(f"{device}_energy", f"{clock} x power", "", first.counter),
+            Constant(f"{device}_power_w", power_w, "W per busy core" if device == "cpu" else "W", power_source),
+        ]
     else:
         out = [Constant(f"{device}_energy", first.counter, "", "codecarbon; counts the whole CPU package or GPU")]
     growth = growth_per_qubit([r.qubits for r in readings], [r.wall_s / r.inferences for r in readings])
     if growth is not None:
-        out.append(Constant(f"{device}_growth_per_qubit", round(growth, 3), "x time per added qubit",
-                            f"least-squares fit over measured widths {first.qubits}-{readings[-1].qubits} "
-                            "(the extrapolation assumes 2 x gate ratio)"))
+        out.append(
+            Constant(
+                f"{device}_growth_per_qubit",
+                round(growth, 3),
+                "x time per added qubit",
+                f"least-squares fit over measured widths {first.qubits}-{readings[-1].qubits} "
+                "(the extrapolation assumes 2 x gate ratio)",
+            )
+        )
     out.append(Constant(f"{device}_extrapolation", CLASSICAL_LAW, "", "statevector memory and work grow as 2^Q"))
     return out

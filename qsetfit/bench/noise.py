@@ -90,9 +90,18 @@ def sampling_ci95(differences: np.ndarray, undecided: int, n: int) -> float:
     return 1.96 * (undecided / n) * spread / float(np.sqrt(m)) * float(np.sqrt((undecided - m) / (undecided - 1)))
 
 
-def evaluate_cell(head: HybridHead, backend: Path, features: torch.Tensor, labels: np.ndarray, exact: np.ndarray,
-                  simulate: np.ndarray, *, seeds: int, budget: int | None = None, progress: bool = False
-                  ) -> dict[str, Any]:
+def evaluate_cell(
+    head: HybridHead,
+    backend: Path,
+    features: torch.Tensor,
+    labels: np.ndarray,
+    exact: np.ndarray,
+    simulate: np.ndarray,
+    *,
+    seeds: int,
+    budget: int | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Accuracy and agreement with the exact predictions of one cell, over ``seeds`` (1 if deterministic).
 
     Args:
@@ -109,42 +118,65 @@ def evaluate_cell(head: HybridHead, backend: Path, features: torch.Tensor, label
     from qsetfit.profiles import load_backend_profile
 
     if load_backend_profile(str(backend)).engine == "torch":
-        return noise_cells.evaluate_torch_cell(head, backend, features, labels, exact, simulate, seeds=seeds,
-                                               progress=progress)
+        return noise_cells.evaluate_torch_cell(
+            head, backend, features, labels, exact, simulate, seeds=seeds, progress=progress
+        )
     undecided = np.flatnonzero(simulate)
     runs, seconds = [], []
     for seed in range(seeds):
         t0 = time.perf_counter()
-        runs.append(_aer_seed(head, backend, features, labels, exact, undecided, seed=seed, budget=budget,
-                              progress=progress))
+        runs.append(
+            _aer_seed(head, backend, features, labels, exact, undecided, seed=seed, budget=budget, progress=progress)
+        )
         seconds.append(time.perf_counter() - t0)
         if not runs[-1]["stochastic"]:
             break
     head.set_engine("torch")
     last = runs[-1]
     # independent samples per seed: the interval of their mean shrinks with the number of seeds
-    return {"simulator": "aer", "method": last["method"], "stochastic": last["stochastic"],
-            "simulated": int(last["simulated"]), "undecided": len(undecided),
-            "sampling_ci95": float(np.mean([r["ci95"] for r in runs]) / np.sqrt(len(runs)))
-            } | noise_cells.seed_summary([r["accuracy"] for r in runs], [r["agreement"] for r in runs], seconds)
+    return {
+        "simulator": "aer",
+        "method": last["method"],
+        "stochastic": last["stochastic"],
+        "simulated": int(last["simulated"]),
+        "undecided": len(undecided),
+        "sampling_ci95": float(np.mean([r["ci95"] for r in runs]) / np.sqrt(len(runs))),
+    } | noise_cells.seed_summary([r["accuracy"] for r in runs], [r["agreement"] for r in runs], seconds)
 
 
-def _aer_seed(head: HybridHead, backend: Path, features: torch.Tensor, labels: np.ndarray, exact: np.ndarray,
-              undecided: np.ndarray, *, seed: int, budget: int | None, progress: bool) -> dict[str, Any]:
+def _aer_seed(
+    head: HybridHead,
+    backend: Path,
+    features: torch.Tensor,
+    labels: np.ndarray,
+    exact: np.ndarray,
+    undecided: np.ndarray,
+    *,
+    seed: int,
+    budget: int | None,
+    progress: bool,
+) -> dict[str, Any]:
     """One seed of a cell on Aer over the ``undecided`` examples (or a sample of them, see ``budget``); none: exact.
 
     The accuracy is a difference estimator: the exact accuracy plus the mean change in correctness the noise
     causes on the simulated examples, scaled to all undecided ones.
     """
     if not len(undecided):
-        return {"accuracy": float((exact == labels).mean()), "agreement": 1.0, "ci95": 0.0, "method": "not simulated",
-                "stochastic": False, "simulated": 0}
+        return {
+            "accuracy": float((exact == labels).mean()),
+            "agreement": 1.0,
+            "ci95": 0.0,
+            "method": "not simulated",
+            "stochastic": False,
+            "simulated": 0,
+        }
     head.set_engine(str(backend), seed=seed)
     assert head.quantum is not None  # the noise benchmark's heads always have module 2
     info = head.quantum.engine.describe()
     pick = _within_budget(undecided, runs_per_input(info), budget, seed)
-    with tqdm(total=len(pick), desc=f"{backend.stem} seed {seed}", unit="input", leave=False,
-              disable=not progress) as bar:
+    with tqdm(
+        total=len(pick), desc=f"{backend.stem} seed {seed}", unit="input", leave=False, disable=not progress
+    ) as bar:
         picked = features[torch.as_tensor(pick)]
         predictions = _predict(head, picked, _readouts(head, picked, bar=bar))
     n, u = len(labels), len(undecided)
@@ -152,10 +184,14 @@ def _aer_seed(head: HybridHead, backend: Path, features: torch.Tensor, labels: n
     method = info.in_words()
     if len(pick) < u:
         method += f", {len(pick)} of {u} undecided inputs sampled per seed"
-    return {"accuracy": float((exact == labels).mean()) + u * float(differences.mean()) / n,
-            "agreement": (n - u + u * float((predictions == exact[pick]).mean())) / n,
-            "ci95": sampling_ci95(differences, u, n), "method": method, "stochastic": info.stochastic,
-            "simulated": len(pick)}
+    return {
+        "accuracy": float((exact == labels).mean()) + u * float(differences.mean()) / n,
+        "agreement": (n - u + u * float((predictions == exact[pick]).mean())) / n,
+        "ci95": sampling_ci95(differences, u, n),
+        "method": method,
+        "stochastic": info.stochastic,
+        "simulated": len(pick),
+    }
 
 
 def _within_budget(undecided: np.ndarray, cost: int, budget: int | None, seed: int) -> np.ndarray:
@@ -167,12 +203,25 @@ def _within_budget(undecided: np.ndarray, cost: int, budget: int | None, seed: i
 
 
 # ---- the benchmark -------------------------------------------------------------------------------------
-def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
-                p2_grid: Sequence[float] | None = None, readout: float = 0.0,
-                shots_grid: Sequence[int | str] | None = None, fake_backends: Sequence[str] | None = None,
-                seeds: int | None = None, trajectories: int | None = None, test_limit: int | None = None,
-                budget: int | None = None, quick: bool = False, resume: bool = False, progress: bool = True,
-                simulator: str = "torch", grid: Sequence[str] | None = None) -> dict[str, Any]:
+def bench_noise(
+    run: str | Path,
+    out: str | Path,
+    *,
+    data: str | None = None,
+    p2_grid: Sequence[float] | None = None,
+    readout: float = 0.0,
+    shots_grid: Sequence[int | str] | None = None,
+    fake_backends: Sequence[str] | None = None,
+    seeds: int | None = None,
+    trajectories: int | None = None,
+    test_limit: int | None = None,
+    budget: int | None = None,
+    quick: bool = False,
+    resume: bool = False,
+    progress: bool = True,
+    simulator: str = "torch",
+    grid: Sequence[str] | None = None,
+) -> dict[str, Any]:
     """Evaluate a saved run over the noise grid; write noise.csv, noise.json, plots and profiles into ``out``.
 
     The outputs are rewritten after every cell (``"partial": true`` until the last), so an interrupted run
@@ -203,8 +252,9 @@ def bench_noise(run: str | Path, out: str | Path, *, data: str | None = None,
     profiles = write_profiles(cells, Path(out) / "profiles")
     dataset = subsample(workflow.evaluation_set(Path(run), data, model), opts["test_limit"], 0)
     settings = {"data": data, "readout": readout, "quick": quick, "simulator": simulator} | opts
-    return _run_cells(model, dataset, cells, profiles, Path(out), run=run, settings=settings, resume=resume,
-                      progress=progress)
+    return _run_cells(
+        model, dataset, cells, profiles, Path(out), run=run, settings=settings, resume=resume, progress=progress
+    )
 
 
 GRID_OPTIONS = ("p2_grid", "shots_grid", "fake_backends", "seeds", "trajectories", "test_limit", "budget", "grid")
@@ -212,8 +262,9 @@ GRID_OPTIONS = ("p2_grid", "shots_grid", "fake_backends", "seeds", "trajectories
 
 def _options(quick: bool, *given: Any) -> dict[str, Any]:
     """The grid options (``GRID_OPTIONS``, in that order): each value given, else its ``QUICK`` or ``DEFAULTS``."""
-    opts = {k: v if v is not None else (QUICK if quick else DEFAULTS)[k]
-            for k, v in zip(GRID_OPTIONS, given, strict=True)}
+    opts = {
+        k: v if v is not None else (QUICK if quick else DEFAULTS)[k] for k, v in zip(GRID_OPTIONS, given, strict=True)
+    }
     if opts["seeds"] < 1:
         raise QSetFitError(f"seeds must be >= 1, got {opts['seeds']}")
     return opts
@@ -221,19 +272,40 @@ def _options(quick: bool, *given: Any) -> dict[str, Any]:
 
 def _grid(opts: dict[str, Any], readout: float) -> list[Cell]:
     """The cells of the grid ``opts`` describes."""
-    return noise_grid(p2_grid=opts["p2_grid"], readout=readout, shots_grid=opts["shots_grid"],
-                      fake_backends=opts["fake_backends"], trajectories=opts["trajectories"])
+    return noise_grid(
+        p2_grid=opts["p2_grid"],
+        readout=readout,
+        shots_grid=opts["shots_grid"],
+        fake_backends=opts["fake_backends"],
+        trajectories=opts["trajectories"],
+    )
 
 
-def _run_cells(model: Any, dataset: Any, cells: Sequence[Cell], profiles: dict[str, Path], out: Path, *,
-               run: str | Path, settings: dict[str, Any], resume: bool, progress: bool) -> dict[str, Any]:
+def _run_cells(
+    model: Any,
+    dataset: Any,
+    cells: Sequence[Cell],
+    profiles: dict[str, Path],
+    out: Path,
+    *,
+    run: str | Path,
+    settings: dict[str, Any],
+    resume: bool,
+    progress: bool,
+) -> dict[str, Any]:
     """Evaluate every cell in turn, rewriting the outputs after each; keep the cells an earlier run finished."""
     head, labels = model.trained_head, dataset.label_ids(model.label_names)
     features, z, exact = _exact(model, dataset.texts, progress)
     settings = settings | {"qubits": head.config.qubits, "torch_threads": torch.get_num_threads()}
     result: dict[str, Any]
-    result = {"run": str(run), "n": len(labels), "exact_accuracy": float((exact == labels).mean()), "cells": [],
-              "settings": settings, "partial": True}
+    result = {
+        "run": str(run),
+        "n": len(labels),
+        "exact_accuracy": float((exact == labels).mean()),
+        "cells": [],
+        "settings": settings,
+        "partial": True,
+    }
     done = _finished_cells(out, result) if resume else {}
     assert head.quantum is not None  # a QSetFitModel's head always has module 2
     circuit = head.quantum.head_circuit.circuit
@@ -242,8 +314,17 @@ def _run_cells(model: Any, dataset: Any, cells: Sequence[Cell], profiles: dict[s
             result["cells"].append(done[cell.name])
             continue
         simulate = ~decided_mask(head, features, torch.as_tensor(exact), *noise_box(circuit, cell, z))
-        outcome = evaluate_cell(head, profiles[cell.name], features, labels, exact, simulate,
-                                seeds=settings["seeds"], budget=settings["budget"] or None, progress=progress)
+        outcome = evaluate_cell(
+            head,
+            profiles[cell.name],
+            features,
+            labels,
+            exact,
+            simulate,
+            seeds=settings["seeds"],
+            budget=settings["budget"] or None,
+            progress=progress,
+        )
         result["cells"].append(_cell_row(cell, circuit, profiles[cell.name]) | outcome)
         result["files"] = write_outputs(out, result)
     result["partial"] = False
@@ -279,17 +360,27 @@ def _exact(model: Any, texts: Sequence[str], progress: bool) -> tuple[torch.Tens
 def _cell_row(cell: Cell, circuit: Any, profile: Path) -> dict[str, Any]:
     """A cell's settings, as the first columns of its row."""
     noise = cell.noise or {}
-    return {"cell": cell.name, "axis": cell.axis, "value": cell.value, "p1": noise.get("p1", 0.0),
-            "p2": noise.get("p2", 0.0), "readout": noise.get("readout", 0.0), "shots": cell.backend["shots"],
-            "device": noise.get("backend", ""), "no_error_probability": no_error_probability(circuit, cell),
-            "profile": str(profile)}
+    return {
+        "cell": cell.name,
+        "axis": cell.axis,
+        "value": cell.value,
+        "p1": noise.get("p1", 0.0),
+        "p2": noise.get("p2", 0.0),
+        "readout": noise.get("readout", 0.0),
+        "shots": cell.backend["shots"],
+        "device": noise.get("backend", ""),
+        "no_error_probability": no_error_probability(circuit, cell),
+        "profile": str(profile),
+    }
 
 
 def _finished_cells(out: Path, result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The cells an earlier ``bench_noise`` into ``out`` finished, by name, if its run and settings match."""
+
     def identity(doc: dict[str, Any]) -> dict[str, Any]:
         return {k: doc[k] for k in ("run", "n", "exact_accuracy")} | {
-            k: v for k, v in doc["settings"].items() if k != "torch_threads"}
+            k: v for k, v in doc["settings"].items() if k != "torch_threads"
+        }
 
     earlier = read_resumable(out / "noise.json", identity, identity(result))
     done = {c["cell"]: c for c in earlier["cells"]} if earlier else {}

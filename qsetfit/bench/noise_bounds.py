@@ -50,8 +50,9 @@ def noise_box(circuit: Any, cell: Cell, z: torch.Tensor) -> tuple[torch.Tensor, 
     return scale * (p0 * z - (1.0 - p0)), scale * (p0 * z + (1.0 - p0))
 
 
-def decided_mask(head: HybridHead, features: torch.Tensor, predictions: torch.Tensor, low: torch.Tensor,
-                 high: torch.Tensor) -> np.ndarray:
+def decided_mask(
+    head: HybridHead, features: torch.Tensor, predictions: torch.Tensor, low: torch.Tensor, high: torch.Tensor
+) -> np.ndarray:
     """(N,) bool: True where ``predictions`` wins for every read-out z in the box [low, high].
 
     With logits = A f + B z + c, class k beats class j on the whole box iff

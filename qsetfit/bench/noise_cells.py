@@ -47,8 +47,7 @@ def on_simulator(cells: Sequence[Cell], simulator: str) -> list[Cell]:
         raise QSetFitError(f"simulator must be one of {', '.join(SIMULATORS)}, got {simulator!r}")
     if simulator == "aer":
         return list(cells)
-    return [c if c.axis == "device" else dataclasses.replace(c, backend=c.backend | {"engine": "torch"})
-            for c in cells]
+    return [c if c.axis == "device" else dataclasses.replace(c, backend=c.backend | {"engine": "torch"}) for c in cells]
 
 
 def chunk_size(engine: Any) -> int:
@@ -97,9 +96,17 @@ def near_boundary(head: HybridHead, features: torch.Tensor, z: torch.Tensor, std
         return ((top.values[:, 0] - top.values[:, 1]) < BOUNDARY_Z * spread).numpy()
 
 
-def evaluate_torch_cell(head: HybridHead, backend: Path, features: torch.Tensor, labels: np.ndarray,
-                        exact: np.ndarray, simulate: np.ndarray, *, seeds: int, progress: bool = False
-                        ) -> dict[str, Any]:
+def evaluate_torch_cell(
+    head: HybridHead,
+    backend: Path,
+    features: torch.Tensor,
+    labels: np.ndarray,
+    exact: np.ndarray,
+    simulate: np.ndarray,
+    *,
+    seeds: int,
+    progress: bool = False,
+) -> dict[str, Any]:
     """``bench.noise.evaluate_cell`` on the noisy torch engine: every undecided input, each seed's own draws.
 
     Adds ``simulator`` ("torch"), ``trajectories`` (per input; 0 when exact), ``stderr`` (the largest standard
@@ -121,8 +128,9 @@ def evaluate_torch_cell(head: HybridHead, backend: Path, features: torch.Tensor,
             assert head.quantum is not None  # the noise benchmark's heads always have module 2
             info = head.quantum.engine.describe()
             method, trajectories, stochastic = info.in_words(), info.trajectories, info.stochastic
-            with tqdm(total=u, desc=f"{backend.stem} seed {seed} (torch)", unit="input", leave=False,
-                      disable=not progress) as bar:
+            with tqdm(
+                total=u, desc=f"{backend.stem} seed {seed} (torch)", unit="input", leave=False, disable=not progress
+            ) as bar:
                 z, errors = readouts(head, picked, bar=bar)
             with torch.no_grad():
                 predictions = head.readout(picked, z).argmax(dim=1).numpy()
@@ -137,13 +145,26 @@ def evaluate_torch_cell(head: HybridHead, backend: Path, features: torch.Tensor,
         if not stochastic:
             break
     head.set_engine("torch")
-    return {"simulator": "torch", "method": method, "trajectories": trajectories, "stochastic": stochastic,
-            "simulated": int(u), "undecided": int(u), "sampling_ci95": 0.0, "stderr": stderr,
-            "near_boundary": float(np.mean(near)) if near else 0.0} | seed_summary(accuracies, agreements, seconds)
+    return {
+        "simulator": "torch",
+        "method": method,
+        "trajectories": trajectories,
+        "stochastic": stochastic,
+        "simulated": int(u),
+        "undecided": int(u),
+        "sampling_ci95": 0.0,
+        "stderr": stderr,
+        "near_boundary": float(np.mean(near)) if near else 0.0,
+    } | seed_summary(accuracies, agreements, seconds)
 
 
 def seed_summary(accuracies: list[float], agreements: list[float], seconds: list[float]) -> dict[str, Any]:
     """A cell's per-seed accuracies, agreements and seconds as its row's mean, std, list and total."""
-    return {"seeds": len(accuracies), "accuracy": float(np.mean(accuracies)),
-            "accuracy_std": float(np.std(accuracies, ddof=1)) if len(accuracies) > 1 else 0.0,
-            "accuracies": accuracies, "agreement": float(np.mean(agreements)), "seconds": round(sum(seconds), 2)}
+    return {
+        "seeds": len(accuracies),
+        "accuracy": float(np.mean(accuracies)),
+        "accuracy_std": float(np.std(accuracies, ddof=1)) if len(accuracies) > 1 else 0.0,
+        "accuracies": accuracies,
+        "agreement": float(np.mean(agreements)),
+        "seconds": round(sum(seconds), 2),
+    }

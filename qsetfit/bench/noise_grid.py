@@ -18,11 +18,27 @@ P2_GRID = (0.0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 SHOTS_GRID: tuple[int | str, ...] = (64, 256, 1024, 4096, "exact")
 FAKE_BACKENDS = ("fake_torino", "fake_fez", "fake_kyiv")
 AXES = ("p2", "shots", "device")  # ``--grid``: the axes a run covers
-DEFAULTS: dict[str, Any] = {"p2_grid": P2_GRID, "shots_grid": SHOTS_GRID, "fake_backends": FAKE_BACKENDS, "seeds": 3,
-                            "trajectories": 100, "test_limit": None, "budget": 5_000, "grid": AXES}
+DEFAULTS: dict[str, Any] = {
+    "p2_grid": P2_GRID,
+    "shots_grid": SHOTS_GRID,
+    "fake_backends": FAKE_BACKENDS,
+    "seeds": 3,
+    "trajectories": 100,
+    "test_limit": None,
+    "budget": 5_000,
+    "grid": AXES,
+}
 # --quick: a small grid on 200 sentences; device cells cost ~1 s per input even at 20 trajectories, so none.
-QUICK: dict[str, Any] = {"p2_grid": (0.0, 1e-3, 1e-2), "shots_grid": (256, "exact"), "fake_backends": (), "seeds": 2,
-                         "trajectories": 20, "test_limit": 200, "budget": 5_000, "grid": AXES}
+QUICK: dict[str, Any] = {
+    "p2_grid": (0.0, 1e-3, 1e-2),
+    "shots_grid": (256, "exact"),
+    "fake_backends": (),
+    "seeds": 2,
+    "trajectories": 20,
+    "test_limit": 200,
+    "budget": 5_000,
+    "grid": AXES,
+}
 CHUNK = 256  # inputs per Aer call: a progress tick, and PUBs well under ~1k rows (QISKIT-PITFALLS 8)
 
 
@@ -59,9 +75,14 @@ def _shots(value: int | str) -> int:
     return int(text)
 
 
-def noise_grid(*, p2_grid: Sequence[float] = P2_GRID, readout: float = 0.0,
-               shots_grid: Sequence[int | str] = SHOTS_GRID, fake_backends: Sequence[str] = FAKE_BACKENDS,
-               trajectories: int = 100) -> list[Cell]:
+def noise_grid(
+    *,
+    p2_grid: Sequence[float] = P2_GRID,
+    readout: float = 0.0,
+    shots_grid: Sequence[int | str] = SHOTS_GRID,
+    fake_backends: Sequence[str] = FAKE_BACKENDS,
+    trajectories: int = 100,
+) -> list[Cell]:
     """The cells of the benchmark.
 
     Args:
@@ -80,15 +101,30 @@ def noise_grid(*, p2_grid: Sequence[float] = P2_GRID, readout: float = 0.0,
     for p2 in p2_grid:
         if not 0.0 <= p2 <= 1.0:
             raise QSetFitError(f"p2 must be a probability in [0, 1], got {p2}")
-        noise = {"kind": "depolarizing", "p1": p2 / 10, "p2": float(p2), "readout": readout,
-                 "description": f"depolarizing p1={p2 / 10:g}, p2={p2:g}, readout={readout:g}"}
+        noise = {
+            "kind": "depolarizing",
+            "p1": p2 / 10,
+            "p2": float(p2),
+            "readout": readout,
+            "description": f"depolarizing p1={p2 / 10:g}, p2={p2:g}, readout={readout:g}",
+        }
         ideal = p2 == 0 and readout == 0
-        cells.append(Cell("p2", float(p2), {"engine": "aer", "method": "statevector", "shots": 0} if ideal else noisy,
-                          None if ideal else noise))
-    cells += [Cell("shots", _shots(s), {"engine": "aer", "method": "statevector", "shots": _shots(s)})
-              for s in shots_grid]
-    cells += [Cell("device", name, noisy, {"kind": "device", "backend": name, "description": f"{name} device noise"})
-              for name in fake_backends if name != "none"]
+        cells.append(
+            Cell(
+                "p2",
+                float(p2),
+                {"engine": "aer", "method": "statevector", "shots": 0} if ideal else noisy,
+                None if ideal else noise,
+            )
+        )
+    cells += [
+        Cell("shots", _shots(s), {"engine": "aer", "method": "statevector", "shots": _shots(s)}) for s in shots_grid
+    ]
+    cells += [
+        Cell("device", name, noisy, {"kind": "device", "backend": name, "description": f"{name} device noise"})
+        for name in fake_backends
+        if name != "none"
+    ]
     if not cells:
         raise QSetFitError("the noise grid is empty; give at least one p2, shots or fake backend value")
     return cells

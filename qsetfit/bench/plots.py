@@ -40,8 +40,9 @@ def learning_curve(history: list[dict[str, Any]], path: Path) -> None:
     save_png(fig, path)
 
 
-def bar_chart(labels: list[str], values: list[float], path: Path, *, title: str, ylabel: str,
-              errors: list[float] | None = None) -> None:
+def bar_chart(
+    labels: list[str], values: list[float], path: Path, *, title: str, ylabel: str, errors: list[float] | None = None
+) -> None:
     """One bar per engine/backend, with optional error bars."""
     fig, ax = new_figure(figsize=(max(4, 1.2 * len(labels)), 3.5))
     ax.bar(labels, values, yerr=errors, capsize=4, color="#4c72b0")
@@ -69,17 +70,33 @@ def energy_plot(result: dict[str, Any], path: Path) -> None:
         for firm in (True, False):
             part = [p for p in pts if (p["method"] in ("measured", "transpiled", "declared")) == firm]
             if part:
-                ax.plot([p["qubits"] for p in part], [p["joules_per_1000"] for p in part], "o", ms=4,
-                        color=colours[curve], mfc=colours[curve] if firm else "none",
-                        label=f"{names[curve]}, {'/'.join(sorted({p['method'] for p in part}))}")
+                ax.plot(
+                    [p["qubits"] for p in part],
+                    [p["joules_per_1000"] for p in part],
+                    "o",
+                    ms=4,
+                    color=colours[curve],
+                    mfc=colours[curve] if firm else "none",
+                    label=f"{names[curve]}, {'/'.join(sorted({p['method'] for p in part}))}",
+                )
     for device, q in result["break_even_qubits"].items():
         if q is not None:
             ax.axvline(q, ls=":", color=colours[device])
-            ax.annotate(f"break-even ({device}) {q:.1f} qubits", (q, 0.5), xycoords=("data", "axes fraction"),
-                        rotation=90, ha="right", va="center", fontsize=8)
+            ax.annotate(
+                f"break-even ({device}) {q:.1f} qubits",
+                (q, 0.5),
+                xycoords=("data", "axes fraction"),
+                rotation=90,
+                ha="right",
+                va="center",
+                fontsize=8,
+            )
     ax.set_yscale("log")
-    ax.set(xlabel="qubits (module 2 width)", ylabel="J per 1,000 inferences",
-           title="module 2 inference energy: classical statevector vs QPU")
+    ax.set(
+        xlabel="qubits (module 2 width)",
+        ylabel="J per 1,000 inferences",
+        title="module 2 inference energy: classical statevector vs QPU",
+    )
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -59,28 +59,43 @@ def linear_module1(config: HeadConfig) -> HeadConfig:
 def _builder(config: HeadConfig, *, module2: bool = True) -> Callable[[int, int], HybridHead]:
     def build(dim: int, seed: int) -> HybridHead:
         return HybridHead(config, seed=seed, input_dim=dim if needs_input_dim(config) else None, module2=module2)
+
     return build
 
 
-def torch_methods(heads: Sequence[str] | Mapping[str, HeadConfig], classes: int, *,
-                  ablations: bool = True) -> list[TorchMethod]:
+def torch_methods(
+    heads: Sequence[str] | Mapping[str, HeadConfig], classes: int, *, ablations: bool = True
+) -> list[TorchMethod]:
     """The quantum heads (preset names, or name -> config) and, optionally, their two ablations each."""
     configs = heads if isinstance(heads, Mapping) else {p: HeadConfig.preset(p, classes=classes) for p in heads}
     methods = []
     for name, config in configs.items():
         config = replace(config, classes=classes)
-        methods.append(TorchMethod(name, "quantum", name, "hybrid head (module 1 + module 2 + linear)",
-                                   _builder(config)))
+        methods.append(
+            TorchMethod(name, "quantum", name, "hybrid head (module 1 + module 2 + linear)", _builder(config))
+        )
         if not ablations:
             continue
         if config.has_module1:
-            methods.append(TorchMethod(f"{name}/no-module2", "ablation", name,
-                                       "module 2 removed: linear layer on the module-1 features",
-                                       _builder(config, module2=False)))
+            methods.append(
+                TorchMethod(
+                    f"{name}/no-module2",
+                    "ablation",
+                    name,
+                    "module 2 removed: linear layer on the module-1 features",
+                    _builder(config, module2=False),
+                )
+            )
         if config.module1 != "linear":
-            methods.append(TorchMethod(f"{name}/linear-module1", "ablation", name,
-                                       "module 1 replaced by a linear projection of the same width",
-                                       _builder(linear_module1(config))))
+            methods.append(
+                TorchMethod(
+                    f"{name}/linear-module1",
+                    "ablation",
+                    name,
+                    "module 1 replaced by a linear projection of the same width",
+                    _builder(linear_module1(config)),
+                )
+            )
     return methods
 
 
@@ -102,25 +117,53 @@ def train_method(method: TorchMethod, split: EmbeddedSplits, args: TrainingArgum
     if split.validation is not None:
         validation = (torch.as_tensor(split.x_val, dtype=torch.float64), torch.as_tensor(split.y_val))
     t0 = time.perf_counter()
-    trainer = Trainer(head, args, (torch.as_tensor(split.x_train, dtype=torch.float64),
-                                   torch.as_tensor(split.y_train)), validation, progress=False)
+    trainer = Trainer(
+        head,
+        args,
+        (torch.as_tensor(split.x_train, dtype=torch.float64), torch.as_tensor(split.y_train)),
+        validation,
+        progress=False,
+    )
     result = trainer.train()
     seconds = time.perf_counter() - t0
     predictions = predict(head, split.x_test)
-    return {"name": method.name, "kind": method.kind, "parameters": num_parameters(head),
-            "accuracy": float((predictions == split.y_test).mean()), "seed": split.seed,
-            "validation_accuracy": (result.best_validation or {}).get("accuracy"), "best_epoch": result.best_epoch,
-            "seconds": round(seconds, 2), "correct": predictions == split.y_test}
+    return {
+        "name": method.name,
+        "kind": method.kind,
+        "parameters": num_parameters(head),
+        "accuracy": float((predictions == split.y_test).mean()),
+        "seed": split.seed,
+        "validation_accuracy": (result.best_validation or {}).get("accuracy"),
+        "best_epoch": result.best_epoch,
+        "seconds": round(seconds, 2),
+        "correct": predictions == split.y_test,
+    }
 
 
 # ---- the run -------------------------------------------------------------------------------------------
-def reproduce(data: str, out: str | Path, *, body: str = DEFAULT_BODY, seeds: int | None = None,
-              presets: Sequence[str] = baselines.PAPER_PRESETS, epochs: int | None = None, batch_size: int = 32,
-              learning_rate: float = 0.02, ablations: bool = True, hidden_grid: Sequence[int] = baselines.HIDDEN_GRID,
-              per_label: int = 256, protocol: str = "paper", test_limit: int | None = None, quick: bool = False,
-              resume: bool = False, progress: bool = True, heads: Mapping[str, HeadConfig] | None = None,
-              training: TrainingArguments | None = None, first_seed: int = 0,
-              head_training: Mapping[str, TrainingArguments] | None = None) -> dict[str, Any]:
+def reproduce(
+    data: str,
+    out: str | Path,
+    *,
+    body: str = DEFAULT_BODY,
+    seeds: int | None = None,
+    presets: Sequence[str] = baselines.PAPER_PRESETS,
+    epochs: int | None = None,
+    batch_size: int = 32,
+    learning_rate: float = 0.02,
+    ablations: bool = True,
+    hidden_grid: Sequence[int] = baselines.HIDDEN_GRID,
+    per_label: int = 256,
+    protocol: str = "paper",
+    test_limit: int | None = None,
+    quick: bool = False,
+    resume: bool = False,
+    progress: bool = True,
+    heads: Mapping[str, HeadConfig] | None = None,
+    training: TrainingArguments | None = None,
+    first_seed: int = 0,
+    head_training: Mapping[str, TrainingArguments] | None = None,
+) -> dict[str, Any]:
     """Run the protocol over seeds 0..S-1 and write ``results.json`` and ``table.md`` into ``out``.
 
     Args:
@@ -166,12 +209,25 @@ class SplitSource:
     test_limit: int | None
 
     def embedded(self, seed: int, progress: bool) -> EmbeddedSplits:
-        return embedded_splits(self.data, body=self.body, seed=seed, protocol=self.protocol,
-                               per_label=self.per_label, test_limit=self.test_limit, progress=progress)
+        return embedded_splits(
+            self.data,
+            body=self.body,
+            seed=seed,
+            protocol=self.protocol,
+            per_label=self.per_label,
+            test_limit=self.test_limit,
+            progress=progress,
+        )
 
     def settings(self, seeds: list[int]) -> dict[str, Any]:
-        return {"data": self.data, "body": self.body, "seeds": seeds, "per_label": self.per_label,
-                "protocol": self.protocol, "test_limit": self.test_limit}
+        return {
+            "data": self.data,
+            "body": self.body,
+            "seeds": seeds,
+            "per_label": self.per_label,
+            "protocol": self.protocol,
+            "test_limit": self.test_limit,
+        }
 
 
 @dataclass(frozen=True)
@@ -185,14 +241,26 @@ class SeedPlan:
     hidden_grid: tuple[int, ...]
 
     def settings(self) -> dict[str, Any]:
-        return {"presets": list(self.heads), "heads": {name: c.to_dict() for name, c in self.heads.items()},
-                "training": self.base_args.to_dict() | {"seed": "= split seed"},
-                "head_training": {k: a.to_dict() for k, a in self.head_training.items()},
-                "ablations": self.ablations, "hidden_grid": list(self.hidden_grid)}
+        return {
+            "presets": list(self.heads),
+            "heads": {name: c.to_dict() for name, c in self.heads.items()},
+            "training": self.base_args.to_dict() | {"seed": "= split seed"},
+            "head_training": {k: a.to_dict() for k, a in self.head_training.items()},
+            "ablations": self.ablations,
+            "hidden_grid": list(self.hidden_grid),
+        }
 
 
-def _run_seeds(out: Path, settings: dict[str, Any], source: SplitSource, plan: SeedPlan, seed_list: list[int], *,
-               resume: bool, progress: bool) -> dict[str, Any]:
+def _run_seeds(
+    out: Path,
+    settings: dict[str, Any],
+    source: SplitSource,
+    plan: SeedPlan,
+    seed_list: list[int],
+    *,
+    resume: bool,
+    progress: bool,
+) -> dict[str, Any]:
     """Each seed not finished yet in turn, the results rewritten after each (a resumed run keeps the others)."""
     out.mkdir(parents=True, exist_ok=True)
     seeds = len(seed_list)
@@ -215,8 +283,9 @@ def _run_seeds(out: Path, settings: dict[str, Any], source: SplitSource, plan: S
     return result
 
 
-def _defaults(seeds: int | None, epochs: int | None, test_limit: int | None,
-              quick: bool) -> tuple[int, int, int | None]:
+def _defaults(
+    seeds: int | None, epochs: int | None, test_limit: int | None, quick: bool
+) -> tuple[int, int, int | None]:
     """Seeds (5; quick 2), epochs (30; quick 3) and the test subsample (quick: 500) where not given."""
     seeds = seeds if seeds is not None else (QUICK["seeds"] if quick else 5)
     if seeds < 1:
@@ -256,8 +325,14 @@ def _assemble(settings: dict[str, Any], runs: list[dict[str, Any]], *, partial: 
     comparison = compare_best(runs, rows)
     # "correct" (per test sentence) is kept as a 0/1 string so a resumed run can redo the paired tests.
     result: dict[str, Any]
-    result = {"settings": settings, "paper_reported": PAPER_REPORTED, "rows": rows, "comparison": comparison,
-              "runs": [r | {"correct": _bits(r["correct"])} for r in runs], "partial": partial}
+    result = {
+        "settings": settings,
+        "paper_reported": PAPER_REPORTED,
+        "rows": rows,
+        "comparison": comparison,
+        "runs": [r | {"correct": _bits(r["correct"])} for r in runs],
+        "partial": partial,
+    }
     result["module2_share"] = module2_shares(rows)
     result["table"] = render_table(result)
     return result
@@ -277,6 +352,7 @@ _RESUME_FREE = ("seeds", "split", "torch_threads")
 def _finished_runs(out: Path, settings: dict[str, Any], seeds: Sequence[int]) -> list[dict[str, Any]]:
     """The runs of the seeds an earlier ``reproduce`` into ``out`` finished, if its settings match; the split
     sizes those seeds recorded go into ``settings["split"]`` (read from the same file, once)."""
+
     def identity(doc: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in doc["settings"].items() if k not in _RESUME_FREE}
 
@@ -284,8 +360,9 @@ def _finished_runs(out: Path, settings: dict[str, Any], seeds: Sequence[int]) ->
     if earlier is None:
         return []
     if any("correct" not in r for r in earlier["runs"]):
-        raise QSetFitError(f"cannot resume from {out / 'results.json'}: it predates resumable results; "
-                           "pick another --out")
+        raise QSetFitError(
+            f"cannot resume from {out / 'results.json'}: it predates resumable results; pick another --out"
+        )
     if earlier["runs"]:
         settings["split"] = earlier["settings"].get("split", {})
         logger.info("resuming: seeds %s already finished in %s", sorted({r["seed"] for r in earlier["runs"]}), out)

@@ -30,8 +30,10 @@ def module2_shares(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if r["kind"] != "quantum" or ablation is None:
             continue
         seeds = [s for s in r["seeds"] if s in ablation["seeds"]]
-        deltas = [100 * (r["accuracies"][r["seeds"].index(s)] - ablation["accuracies"][ablation["seeds"].index(s)])
-                  for s in seeds]
+        deltas = [
+            100 * (r["accuracies"][r["seeds"].index(s)] - ablation["accuracies"][ablation["seeds"].index(s)])
+            for s in seeds
+        ]
         mean, std = stats.mean_std(deltas)
         shares.append({"name": r["name"], "delta_points": mean, "delta_std_points": std, "seeds": len(seeds)})
     return shares
@@ -59,8 +61,14 @@ def compare_best(runs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict
     acc_q = [q["accuracies"][q["seeds"].index(s)] for s in seeds]
     acc_c = [c["accuracies"][c["seeds"].index(s)] for s in seeds]
     ttest = stats.paired_t_test(acc_q, acc_c).to_dict() if len(seeds) >= 2 else None
-    return {"quantum": q["name"], "classical": c["name"], "difference": q["accuracy"] - c["accuracy"],
-            "t_test": ttest, "mcnemar": mcnemar, "alpha": ALPHA}
+    return {
+        "quantum": q["name"],
+        "classical": c["name"],
+        "difference": q["accuracy"] - c["accuracy"],
+        "t_test": ttest,
+        "mcnemar": mcnemar,
+        "alpha": ALPHA,
+    }
 
 
 def _pct(x: float) -> str:
@@ -80,24 +88,34 @@ def verdict(comparison: dict[str, Any] | None) -> list[str]:
         evidence.append(f"McNemar p < {ALPHA:g} on every seed")
     t_text = f"paired t-test over {t['n']} seeds, p = {t['p_value']:.3g}" if t is not None else "one seed: no t-test"
     if evidence and d > 0:
-        head = (f"**The quantum head wins**: {q} beats the best classical head {c} by {d:+.2f} points "
-                f"({'; '.join(evidence)}).")
+        head = (
+            f"**The quantum head wins**: {q} beats the best classical head {c} by {d:+.2f} points "
+            f"({'; '.join(evidence)})."
+        )
     elif evidence and d < 0:
-        head = (f"**The quantum head does not win**: the classical {c} beats the best quantum head {q} by "
-                f"{-d:.2f} points ({'; '.join(evidence)}).")
+        head = (
+            f"**The quantum head does not win**: the classical {c} beats the best quantum head {q} by "
+            f"{-d:.2f} points ({'; '.join(evidence)})."
+        )
     else:
-        head = (f"**The quantum head does not win**: the best quantum head {q} and the best classical head {c} "
-                f"differ by {d:+.2f} points, not significant at {ALPHA:g} ({t_text}).")
+        head = (
+            f"**The quantum head does not win**: the best quantum head {q} and the best classical head {c} "
+            f"differ by {d:+.2f} points, not significant at {ALPHA:g} ({t_text})."
+        )
     lines = [head]
     if comparison["mcnemar"]:
-        parts = [f"seed {m['seed']}: {m['a_only']} vs {m['b_only']} discordant, p = {m['p_value']:.3g}"
-                 for m in comparison["mcnemar"]]
+        parts = [
+            f"seed {m['seed']}: {m['a_only']} vs {m['b_only']} discordant, p = {m['p_value']:.3g}"
+            for m in comparison["mcnemar"]
+        ]
         lines.append(f"McNemar's exact test per seed ({q} right only vs {c} right only): " + "; ".join(parts) + ".")
     paper_q = PAPER_REPORTED.get(q)
     if paper_q is not None:
-        lines.append(f"The paper reports {paper_q:.2f}% for {q} against {PAPER_REPORTED['svc-rbf']:.2f}% for its "
-                     f"best classical head, a {paper_q - PAPER_REPORTED['svc-rbf']:+.2f}-point gap; here the gap "
-                     f"is {d:+.2f} points.")
+        lines.append(
+            f"The paper reports {paper_q:.2f}% for {q} against {PAPER_REPORTED['svc-rbf']:.2f}% for its "
+            f"best classical head, a {paper_q - PAPER_REPORTED['svc-rbf']:+.2f}-point gap; here the gap "
+            f"is {d:+.2f} points."
+        )
     return lines
 
 
@@ -118,37 +136,51 @@ def render_table(result: dict[str, Any]) -> str:
     """The markdown table of mean ± std accuracy and parameters, the paper's numbers beside ours, the verdict."""
     s = result["settings"]
     split = s.get("split", {})
-    lines = [f"## Paper protocol on `{s['data']}`",
-             "",
-             f"Body `{s['body']}` (the paper: {PAPER_BODY}); {len(s['seeds'])} seed(s), each its own split of "
-             f"{split.get('train', '?')} train / {split.get('validation', '?')} validation / "
-             f"{split.get('test', '?')} test sentences"
-             + (f" (a seeded subsample of {s['test_limit']} per seed)" if s.get("test_limit") else "")
-             + f"; torch heads trained {_training_text(s)}, epoch chosen on validation; classical regularisation "
-             "chosen on validation.",
-             "",
-             "| head | kind | parameters | test accuracy % (mean ± std) | paper % |",
-             "|---|---|---:|---:|---:|"]
+    lines = [
+        f"## Paper protocol on `{s['data']}`",
+        "",
+        f"Body `{s['body']}` (the paper: {PAPER_BODY}); {len(s['seeds'])} seed(s), each its own split of "
+        f"{split.get('train', '?')} train / {split.get('validation', '?')} validation / "
+        f"{split.get('test', '?')} test sentences"
+        + (f" (a seeded subsample of {s['test_limit']} per seed)" if s.get("test_limit") else "")
+        + f"; torch heads trained {_training_text(s)}, epoch chosen on validation; classical regularisation "
+        "chosen on validation.",
+        "",
+        "| head | kind | parameters | test accuracy % (mean ± std) | paper % |",
+        "|---|---|---:|---:|---:|",
+    ]
     for r in result["rows"]:
         params = f"{r['parameters']}" + (" ¹" if r["name"] == "svc-rbf" else "")
         paper = f"{r['paper']:.2f}" if r["paper"] is not None and _is_sst2(s["data"]) else ""
-        lines.append(f"| {r['name']} | {r['kind']} | {params} | {_pct(r['accuracy'])} ± {_pct(r['accuracy_std'])} "
-                     f"| {paper} |")
+        lines.append(
+            f"| {r['name']} | {r['kind']} | {params} | {_pct(r['accuracy'])} ± {_pct(r['accuracy_std'])} | {paper} |"
+        )
     shares = module2_shares(result["rows"])
     if shares:
-        lines += ["", "Module 2's share (head minus its `/no-module2` ablation, paired by seed; a head whose share is "
-                      "zero ignores its circuit, and its noise robustness measures nothing):", ""]
-        lines += [f"- {m['name']}: {m['delta_points']:+.2f} ± {m['delta_std_points']:.2f} points over "
-                  f"{m['seeds']} seed(s)" for m in shares]
+        lines += [
+            "",
+            "Module 2's share (head minus its `/no-module2` ablation, paired by seed; a head whose share is "
+            "zero ignores its circuit, and its noise robustness measures nothing):",
+            "",
+        ]
+        lines += [
+            f"- {m['name']}: {m['delta_points']:+.2f} ± {m['delta_std_points']:.2f} points over {m['seeds']} seed(s)"
+            for m in shares
+        ]
     lines += ["", *verdict(result["comparison"]), ""]
-    notes = ["¹ SVC: support vectors × D + dual coefficients + intercepts, mean over seeds.",
-             "Ablations: `/no-module2` = module 2 removed (linear layer on the module-1 features); "
-             "`/linear-module1` = module 1 replaced by a linear projection of the same width.",
-             f"MLP widths: the grid {'/'.join(str(h) for h in s.get('hidden_grid', []) if h) or '(none)'} "
-             "(0 = `logreg`) and `-matched-` widths sized to a quantum head."]
+    notes = [
+        "¹ SVC: support vectors × D + dual coefficients + intercepts, mean over seeds.",
+        "Ablations: `/no-module2` = module 2 removed (linear layer on the module-1 features); "
+        "`/linear-module1` = module 1 replaced by a linear projection of the same width.",
+        f"MLP widths: the grid {'/'.join(str(h) for h in s.get('hidden_grid', []) if h) or '(none)'} "
+        "(0 = `logreg`) and `-matched-` widths sized to a quantum head.",
+    ]
     if s.get("quick"):
-        notes.insert(0, f"**Quick run** ({len(s['seeds'])} seeds, {s['training']['epochs']} epochs, test subsample "
-                        f"{s['test_limit']}): it checks the pipeline; it is not evidence either way.")
+        notes.insert(
+            0,
+            f"**Quick run** ({len(s['seeds'])} seeds, {s['training']['epochs']} epochs, test subsample "
+            f"{s['test_limit']}): it checks the pipeline; it is not evidence either way.",
+        )
     if result.get("partial"):
         notes.insert(0, "**Partial**: the run has not finished every seed yet.")
     return "\n".join(lines + notes) + "\n"

@@ -24,7 +24,13 @@ from qsetfit.head.circuits import HeadConfig
 from qsetfit.errors import QSetFitError
 from qsetfit.io.persistence import read_json, write_json
 from qsetfit.bench.study import (  # noqa: F401 - the study's names, re-exported for ``qsetfit.bench.screening`` users
-    DESIGNS, KNOBS, Study, design_points, plan_trials, trial_config, trial_id,
+    DESIGNS,
+    KNOBS,
+    Study,
+    design_points,
+    plan_trials,
+    trial_config,
+    trial_id,
 )
 from qsetfit.training.arguments import TrainingArguments
 
@@ -45,14 +51,25 @@ def run_trial(trial: dict[str, Any], split: EmbeddedSplits) -> dict[str, Any]:
     t0 = time.perf_counter()
     row = train_method(method, split, args)
     return {k: trial[k] for k in ("id", "point_index", "point", "seed", "head", "training")} | {
-        "status": "ok", "reason": "", "parameters": row["parameters"],
-        "validation_accuracy": row["validation_accuracy"], "test_accuracy": row["accuracy"],
-        "best_epoch": row["best_epoch"], "seconds": round(time.perf_counter() - t0, 2)}
+        "status": "ok",
+        "reason": "",
+        "parameters": row["parameters"],
+        "validation_accuracy": row["validation_accuracy"],
+        "test_accuracy": row["accuracy"],
+        "best_epoch": row["best_epoch"],
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
 
 
-def execute(trials: Sequence[dict[str, Any]], splits: dict[int, EmbeddedSplits], *, workers: int,
-            address: str | None, on_result: Callable[[dict[str, Any]], None],
-            on_start: Callable[[int], None] | None = None) -> None:
+def execute(
+    trials: Sequence[dict[str, Any]],
+    splits: dict[int, EmbeddedSplits],
+    *,
+    workers: int,
+    address: str | None,
+    on_result: Callable[[dict[str, Any]], None],
+    on_start: Callable[[int], None] | None = None,
+) -> None:
     """Run ``trials``: in-process when workers == 0 and no address, else as Ray tasks (one CPU each)."""
     if workers == 0 and address is None:
         for trial in trials:
@@ -69,8 +86,13 @@ def execute(trials: Sequence[dict[str, Any]], splits: dict[int, EmbeddedSplits],
             if address is not None:
                 ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level=logging.ERROR)
             else:
-                ray.init(num_cpus=workers, include_dashboard=False, runtime_env=env, log_to_driver=False,
-                         logging_level=logging.ERROR)
+                ray.init(
+                    num_cpus=workers,
+                    include_dashboard=False,
+                    runtime_env=env,
+                    log_to_driver=False,
+                    logging_level=logging.ERROR,
+                )
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise QSetFitError(f"could not start or reach Ray ({address or 'local'}): {exc}") from exc
     try:
@@ -101,12 +123,22 @@ def _guarded(trial: dict[str, Any], split: EmbeddedSplits) -> dict[str, Any]:
 
 def _failed(trial: dict[str, Any], reason: str) -> dict[str, Any]:
     return {k: trial[k] for k in ("id", "point_index", "point", "seed", "head", "training")} | {
-        "status": "failed", "reason": reason}
+        "status": "failed",
+        "reason": reason,
+    }
 
 
 # ---- the study ------------------------------------------------------------------------------------------
-def screen(study: Study | str | Path, out: str | Path, *, workers: int = 2, address: str | None = None,
-           resume: bool = False, progress: bool = True, final_seeds: int | None = None) -> dict[str, Any]:
+def screen(
+    study: Study | str | Path,
+    out: str | Path,
+    *,
+    workers: int = 2,
+    address: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    final_seeds: int | None = None,
+) -> dict[str, Any]:
     """Run a screening study into ``out``: trials, main effects (table + plot), and the winner's final stage.
 
     Args:
@@ -134,20 +166,37 @@ def screen(study: Study | str | Path, out: str | Path, *, workers: int = 2, addr
     summary = report.write_reports(out, study, [results[t["id"]] for t in trials])
     n_final = study.final_seeds if final_seeds is None else final_seeds
     summary["final"] = _final_stage(out, study, summary["best"], n_final, resume, progress) if n_final else None
-    write_json(out / "summary.json", {k: v for k, v in summary.items() if k != "final"}
-               | {"final_table": summary["final"]["table"] if summary["final"] else None})
+    write_json(
+        out / "summary.json",
+        {k: v for k, v in summary.items() if k != "final"}
+        | {"final_table": summary["final"]["table"] if summary["final"] else None},
+    )
     return summary
 
 
 def _split(study: Study, seed: int, progress: bool) -> EmbeddedSplits:
     """The study's split of one seed, embedded (the same for every trial of that seed)."""
-    return embedded_splits(study.data, body=study.body, seed=seed, protocol=study.protocol,
-                           per_label=study.per_label, test_limit=study.test_limit, progress=progress)
+    return embedded_splits(
+        study.data,
+        body=study.body,
+        seed=seed,
+        protocol=study.protocol,
+        per_label=study.per_label,
+        test_limit=study.test_limit,
+        progress=progress,
+    )
 
 
-def _run_trials(out: Path, trials: list[dict[str, Any]], finished: dict[str, dict[str, Any]],
-                splits: dict[int, EmbeddedSplits], *, workers: int, address: str | None,
-                progress: bool) -> dict[str, dict[str, Any]]:
+def _run_trials(
+    out: Path,
+    trials: list[dict[str, Any]],
+    finished: dict[str, dict[str, Any]],
+    splits: dict[int, EmbeddedSplits],
+    *,
+    workers: int,
+    address: str | None,
+    progress: bool,
+) -> dict[str, dict[str, Any]]:
     """Every trial by id: skipped ones, those ``finished`` before, and the rest run now (each saved as it ends)."""
     from tqdm.auto import tqdm
 
@@ -167,8 +216,9 @@ def _run_trials(out: Path, trials: list[dict[str, Any]], finished: dict[str, dic
         state["running"] = min(state["running"], left)  # at most the capacity, never more than what is left
         ok = [r["validation_accuracy"] for r in results.values() if r["status"] == "ok"]
         failed = sum(r["status"] == "failed" for r in results.values())
-        bar.set_postfix_str(f"running {max(state['running'], 0)}, failed {failed}, "
-                            f"best val {max(ok) if ok else float('nan'):.4f}")
+        bar.set_postfix_str(
+            f"running {max(state['running'], 0)}, failed {failed}, best val {max(ok) if ok else float('nan'):.4f}"
+        )
         bar.update()
 
     execute(todo, splits, workers=workers, address=address, on_result=on_result, on_start=on_start)
@@ -186,8 +236,10 @@ def _prepare_out(out: Path, study: Study, resume: bool) -> dict[str, dict[str, A
         earlier = read_json(saved)
         changed = sorted(k for k in set(earlier) | set(identity) if earlier.get(k) != identity.get(k))
         if changed:
-            raise QSetFitError(f"cannot resume {out}: the study differs from the one it holds in {changed}; "
-                               "use another --out for a new study")
+            raise QSetFitError(
+                f"cannot resume {out}: the study differs from the one it holds in {changed}; "
+                "use another --out for a new study"
+            )
     (out / "trials").mkdir(parents=True, exist_ok=True)
     write_json(saved, identity)
     finished = {}
@@ -202,8 +254,9 @@ def _prepare_out(out: Path, study: Study, resume: bool) -> dict[str, dict[str, A
     return finished
 
 
-def _final_stage(out: Path, study: Study, best: dict[str, Any] | None, seeds: int, resume: bool,
-                 progress: bool) -> dict[str, Any] | None:
+def _final_stage(
+    out: Path, study: Study, best: dict[str, Any] | None, seeds: int, resume: bool, progress: bool
+) -> dict[str, Any] | None:
     """Re-train the winner on fresh seeds beside the classical heads (reproduce: paired tests, ablations)."""
     from qsetfit.bench.reproduce import reproduce
 
@@ -211,10 +264,21 @@ def _final_stage(out: Path, study: Study, best: dict[str, Any] | None, seeds: in
         return None
     config = HeadConfig.from_dict(best["head"])
     args = TrainingArguments.from_dict(best["training"])
-    return reproduce(study.data, out / "final", body=study.body, seeds=seeds, first_seed=study.final_first_seed,
-                     heads={"screened": config}, training=args, hidden_grid=study.hidden_grid,
-                     per_label=study.per_label, protocol=study.protocol, test_limit=study.test_limit,
-                     resume=resume, progress=progress)
+    return reproduce(
+        study.data,
+        out / "final",
+        body=study.body,
+        seeds=seeds,
+        first_seed=study.final_first_seed,
+        heads={"screened": config},
+        training=args,
+        hidden_grid=study.hidden_grid,
+        per_label=study.per_label,
+        protocol=study.protocol,
+        test_limit=study.test_limit,
+        resume=resume,
+        progress=progress,
+    )
 
 
 def seconds_per_trial(rows: Sequence[dict[str, Any]]) -> float:

@@ -19,8 +19,18 @@ import numpy as np
 
 from qsetfit.io.persistence import atomic_write_bytes, write_json
 
-COLUMNS = ("id", "point_index", "seed", "status", "reason", "parameters", "validation_accuracy", "test_accuracy",
-           "best_epoch", "seconds")
+COLUMNS = (
+    "id",
+    "point_index",
+    "seed",
+    "status",
+    "reason",
+    "parameters",
+    "validation_accuracy",
+    "test_accuracy",
+    "best_epoch",
+    "seconds",
+)
 
 
 def _ok(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -42,8 +52,16 @@ def main_effects(study: Any, rows: Sequence[dict[str, Any]]) -> list[dict[str, A
             n = len(vals)
             mean = float(np.mean(vals)) if n else math.nan
             half = float(sps.t.ppf(0.975, n - 1) * np.std(vals, ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-            effects.append({"factor": factor, "level": level, "trials": n, "validation_accuracy": mean,
-                            "effect": mean - grand, "ci95": half})
+            effects.append(
+                {
+                    "factor": factor,
+                    "level": level,
+                    "trials": n,
+                    "validation_accuracy": mean,
+                    "effect": mean - grand,
+                    "ci95": half,
+                }
+            )
     return effects
 
 
@@ -54,13 +72,21 @@ def best_point(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
         points.setdefault(r["point_index"], []).append(r)
     if not points:
         return None
+
     def score(rs: list[dict[str, Any]]) -> tuple[float, int]:
         return float(np.mean([r["validation_accuracy"] for r in rs])), -rs[0]["parameters"]
+
     rs = max(points.values(), key=score)
-    return {"point_index": rs[0]["point_index"], "point": rs[0]["point"], "head": rs[0]["head"],
-            "training": rs[0]["training"], "parameters": rs[0]["parameters"], "seeds": [r["seed"] for r in rs],
-            "validation_accuracy": score(rs)[0],
-            "test_accuracy": float(np.mean([r["test_accuracy"] for r in rs]))}
+    return {
+        "point_index": rs[0]["point_index"],
+        "point": rs[0]["point"],
+        "head": rs[0]["head"],
+        "training": rs[0]["training"],
+        "parameters": rs[0]["parameters"],
+        "seeds": [r["seed"] for r in rs],
+        "validation_accuracy": score(rs)[0],
+        "test_accuracy": float(np.mean([r["test_accuracy"] for r in rs])),
+    }
 
 
 def trials_table(study: Any, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -69,8 +95,10 @@ def trials_table(study: Any, rows: Sequence[dict[str, Any]]) -> list[dict[str, A
     for r in rows:
         knobs = {**(r.get("head") or {}), **(r.get("training") or {}), **r["point"]}
         knobs.pop("seed", None)
-        flat.append({c: r.get(c, "") for c in COLUMNS} | {k: json.dumps(v) if isinstance(v, (list, dict)) else v
-                                                         for k, v in knobs.items()})
+        flat.append(
+            {c: r.get(c, "") for c in COLUMNS}
+            | {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in knobs.items()}
+        )
     return flat
 
 
@@ -85,29 +113,39 @@ def _csv(rows: list[dict[str, Any]]) -> bytes:
     return buf.getvalue().encode()
 
 
-def markdown(study: Any, rows: Sequence[dict[str, Any]], effects: list[dict[str, Any]],
-             best: dict[str, Any] | None) -> str:
+def markdown(
+    study: Any, rows: Sequence[dict[str, Any]], effects: list[dict[str, Any]], best: dict[str, Any] | None
+) -> str:
     """The main-effects table and the winner, as markdown."""
     ok = _ok(rows)
     secs = [r["seconds"] for r in ok]
-    lines = [f"## Screening study on `{study.data}`", "",
-             f"Body `{study.body}`, protocol `{study.protocol}`, design `{study.design}` "
-             f"({len({r['point_index'] for r in rows})} points x {len(study.seeds)} seed(s) = {len(rows)} trials: "
-             f"{len(ok)} ok, {sum(r['status'] == 'failed' for r in rows)} failed, "
-             f"{sum(r['status'] == 'skipped' for r in rows)} skipped as impossible); "
-             + (f"{np.mean(secs):.1f} s per trial on one thread (median {np.median(secs):.1f} s). " if secs else "")
-             + "Selection on validation accuracy only.", "",
-             "| factor | level | trials | mean validation accuracy % | main effect (points) | 95% CI of the mean |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = [
+        f"## Screening study on `{study.data}`",
+        "",
+        f"Body `{study.body}`, protocol `{study.protocol}`, design `{study.design}` "
+        f"({len({r['point_index'] for r in rows})} points x {len(study.seeds)} seed(s) = {len(rows)} trials: "
+        f"{len(ok)} ok, {sum(r['status'] == 'failed' for r in rows)} failed, "
+        f"{sum(r['status'] == 'skipped' for r in rows)} skipped as impossible); "
+        + (f"{np.mean(secs):.1f} s per trial on one thread (median {np.median(secs):.1f} s). " if secs else "")
+        + "Selection on validation accuracy only.",
+        "",
+        "| factor | level | trials | mean validation accuracy % | main effect (points) | 95% CI of the mean |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for e in effects:
         ci = f"± {100 * e['ci95']:.2f}" if not math.isnan(e["ci95"]) else "n/a"
-        lines.append(f"| {e['factor']} | {json.dumps(e['level'])} | {e['trials']} | "
-                     f"{100 * e['validation_accuracy']:.2f} | {100 * e['effect']:+.2f} | {ci} |")
+        lines.append(
+            f"| {e['factor']} | {json.dumps(e['level'])} | {e['trials']} | "
+            f"{100 * e['validation_accuracy']:.2f} | {100 * e['effect']:+.2f} | {ci} |"
+        )
     if best is not None:
-        lines += ["", f"**Best point** (#{best['point_index']}, mean validation "
-                      f"{100 * best['validation_accuracy']:.2f}%"
-                      f" over seeds {best['seeds']}, test {100 * best['test_accuracy']:.2f}% recorded, not used; "
-                      f"{best['parameters']} parameters): `{json.dumps(best['point'], sort_keys=True)}`"]
+        lines += [
+            "",
+            f"**Best point** (#{best['point_index']}, mean validation "
+            f"{100 * best['validation_accuracy']:.2f}%"
+            f" over seeds {best['seeds']}, test {100 * best['test_accuracy']:.2f}% recorded, not used; "
+            f"{best['parameters']} parameters): `{json.dumps(best['point'], sort_keys=True)}`",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -135,7 +173,7 @@ def plot(study: Any, effects: list[dict[str, Any]], path: Path) -> None:
         ax.set_xticks(x, [str(e["level"]) for e in es], fontsize=8)
         ax.set_title(factor, fontsize=10)
         ax.grid(alpha=0.3)
-    for ax in axes[len(factors):]:
+    for ax in axes[len(factors) :]:
         ax.set_visible(False)
     axes[0].set_ylabel("validation accuracy %")
     fig.suptitle("main effects (mean ± 95% CI; dashed: all trials)", fontsize=10)

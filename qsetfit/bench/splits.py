@@ -37,8 +37,11 @@ class EmbeddedSplits:
         return None if self.x_val is None or self.y_val is None else (self.x_val, self.y_val)
 
     def sizes(self) -> dict[str, int]:
-        return {"train": len(self.y_train), "validation": 0 if self.y_val is None else len(self.y_val),
-                "test": len(self.y_test)}
+        return {
+            "train": len(self.y_train),
+            "validation": 0 if self.y_val is None else len(self.y_val),
+            "test": len(self.y_test),
+        }
 
 
 def subsample(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
@@ -56,20 +59,36 @@ def load_seed_splits(data: str, *, seed: int, protocol: str = "paper", per_label
     return load_splits(data, protocol=protocol, seed=seed, per_label=per_label)
 
 
-def embedded_splits(data: str, *, body: str = DEFAULT_BODY, seed: int = 0, protocol: str = "paper",
-                    per_label: int = 256, test_limit: int | None = None,
-                    progress: bool = False) -> EmbeddedSplits:
+def embedded_splits(
+    data: str,
+    *,
+    body: str = DEFAULT_BODY,
+    seed: int = 0,
+    protocol: str = "paper",
+    per_label: int = 256,
+    test_limit: int | None = None,
+    progress: bool = False,
+) -> EmbeddedSplits:
     """Load one seed's split of ``data`` and embed it through the cache (the same call for every head)."""
     splits = load_seed_splits(data, seed=seed, protocol=protocol, per_label=per_label)
     if splits.test is None or not len(splits.test):
-        raise QSetFitError(f"{data!r} has no test split to score on (protocol {protocol!r}); use protocol='paper' "
-                           "or a folder with test.csv")
+        raise QSetFitError(
+            f"{data!r} has no test split to score on (protocol {protocol!r}); use protocol='paper' "
+            "or a folder with test.csv"
+        )
     test = subsample(splits.test, test_limit, seed)
 
     def vectors(ds: Dataset) -> np.ndarray:
         return np.asarray(embed(ds.texts, body, show_progress=progress), dtype=np.float64)
 
     val = splits.validation if splits.validation is not None and len(splits.validation) else None
-    return EmbeddedSplits(vectors(splits.train), np.asarray(splits.train.labels),
-                          vectors(val) if val else None, np.asarray(val.labels) if val else None,
-                          vectors(test), np.asarray(test.labels), list(splits.label_names), seed)
+    return EmbeddedSplits(
+        vectors(splits.train),
+        np.asarray(splits.train.labels),
+        vectors(val) if val else None,
+        np.asarray(val.labels) if val else None,
+        vectors(test),
+        np.asarray(test.labels),
+        list(splits.label_names),
+        seed,
+    )

@@ -95,8 +95,10 @@ def mcnemar_exact(correct_a: Sequence[bool] | np.ndarray, correct_b: Sequence[bo
 
     a, b = _correct("correct_a", correct_a), _correct("correct_b", correct_b)
     if len(a) != len(b) or not len(a):
-        raise QSetFitError(f"McNemar's test pairs the same examples: got {len(a)} and {len(b)} results; "
-                           "pass both classifiers' correctness on one non-empty test set")
+        raise QSetFitError(
+            f"McNemar's test pairs the same examples: got {len(a)} and {len(b)} results; "
+            "pass both classifiers' correctness on one non-empty test set"
+        )
     a_only, b_only = int((a & ~b).sum()), int((~a & b).sum())
     p = 1.0 if a_only + b_only == 0 else float(binomtest(a_only, a_only + b_only, 0.5).pvalue)
     return McNemarResult(len(a), a_only, b_only, min(p, 1.0), float(a.mean()), float(b.mean()))
@@ -147,8 +149,15 @@ def summary_rows(runs: Sequence[dict[str, Any]], *, keep: Sequence[str] = ("kind
     rows = []
     for name, rs in by_name.items():
         mean, std = mean_std([r["accuracy"] for r in rs])
-        rows.append({"name": name} | {k: rs[0].get(k) for k in keep} | {
-            "parameters": round(float(np.mean([r["parameters"] for r in rs]))), "accuracy": mean,
-            "accuracy_std": std, "accuracies": [r["accuracy"] for r in rs], "seeds": [r["seed"] for r in rs]})
+        rows.append(
+            {"name": name}
+            | {k: rs[0].get(k) for k in keep}
+            | {
+                "parameters": round(float(np.mean([r["parameters"] for r in rs]))),
+                "accuracy": mean,
+                "accuracy_std": std,
+                "accuracies": [r["accuracy"] for r in rs],
+                "seeds": [r["seed"] for r in rs],
+            }
+        )
     return rows
-

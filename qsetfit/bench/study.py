@@ -97,8 +97,9 @@ class Study:
                 _check_knob(name, section)
         both = sorted(set(self.factors) & set(self.fixed))
         if both:
-            raise QSetFitError(f"{both} appear in both the factors and the fixed fields; "
-                               "keep each field in one of them")
+            raise QSetFitError(
+                f"{both} appear in both the factors and the fixed fields; keep each field in one of them"
+            )
         for name, levels in self.factors.items():
             if not isinstance(levels, list) or not levels or len(set(map(json.dumps, levels))) != len(levels):
                 raise QSetFitError(f"factor {name!r} needs a list of distinct levels, got {levels!r}")
@@ -111,8 +112,9 @@ class Study:
             raise QSetFitError(f"unknown preset {self.preset!r}; available: {', '.join(sorted(PRESETS))}")
         if self.final_seeds < 0:
             raise QSetFitError(f"final_seeds must be >= 0, got {self.final_seeds}")
-        if self.final_seeds and set(self.seeds) & set(range(self.final_first_seed,
-                                                            self.final_first_seed + self.final_seeds)):
+        if self.final_seeds and set(self.seeds) & set(
+            range(self.final_first_seed, self.final_first_seed + self.final_seeds)
+        ):
             raise QSetFitError("the final stage's seeds overlap the screening seeds; raise final_first_seed")
 
     @classmethod
@@ -127,7 +129,7 @@ class Study:
             raise QSetFitError(f"{path} is not valid UTF-8 TOML: {exc}") from exc
         check_keys(values, [f.name for f in fields(cls)], f"study key {{!r}} in {path}")
         if "data" not in values:
-            raise QSetFitError(f"{path} names no data; add data = \"...\" (anything --data takes)")
+            raise QSetFitError(f'{path} names no data; add data = "..." (anything --data takes)')
         for key in ("data", "body"):  # "~/..." and "$VAR/..." so one study file serves several machines
             if isinstance(values.get(key), str) and values[key].startswith(("~", "$")):
                 values[key] = os.path.expanduser(os.path.expandvars(values[key]))
@@ -148,15 +150,17 @@ def _distinct(values: list[Any]) -> list[Any]:
 
 def _check_knob(name: str, section: str) -> None:
     if name == "seed":
-        raise QSetFitError(f"'seed' cannot be in the study's {section}: list the seeds in the study's top-level "
-                           "seeds = [...]")
+        raise QSetFitError(
+            f"'seed' cannot be in the study's {section}: list the seeds in the study's top-level seeds = [...]"
+        )
     if name == "classes":
         raise QSetFitError(f"'classes' cannot be in the study's {section}: it comes from the data")
     if name not in KNOBS:
         near = did_you_mean(name, KNOBS)
         hint = f"; did you mean {near[0]!r}?" if near else ""
-        raise QSetFitError(f"unknown factor {name!r} in the study's {section}{hint} (any HeadConfig or "
-                           "TrainingArguments field works)")
+        raise QSetFitError(
+            f"unknown factor {name!r} in the study's {section}{hint} (any HeadConfig or TrainingArguments field works)"
+        )
 
 
 # ---- the design -----------------------------------------------------------------------------------------

@@ -32,23 +32,50 @@ NoiseOut = Annotated[Path, typer.Option("--out", help="Folder for noise.csv, noi
 P2 = Annotated[list[float] | None, typer.Option("--p2", help="Two-qubit depolarizing rates (repeat; p1 = p2/10).")]
 Readout = Annotated[float, typer.Option("--readout", help="Symmetric readout error of the depolarizing cells.")]
 Shots = Annotated[list[str] | None, typer.Option("--shots", help="Shot counts, or 'exact' (repeat).")]
-FakeBackend = Annotated[list[str] | None, typer.Option("--fake-backend", help="Device noise, e.g. fake_torino "
-                                                       "(repeat; 'none' for no device cells).")]
-NoiseSeeds = Annotated[int | None, typer.Option("--seeds", help="Runs per stochastic cell (shots, trajectories); "
-                                                "default 3 (2 with --quick).")]
-Trajectories = Annotated[int | None, typer.Option("--trajectories", help="Noise trajectories per input where a "
-                                                  "density matrix is too large; default 100 (20 with --quick).")]
-Budget = Annotated[int | None, typer.Option("--budget", help="Statevector runs per cell and seed (default 5000; "
-                                            "0: no limit); above it a random sample of the undecided inputs is "
-                                            "simulated and the accuracy comes with a sampling interval.")]
+FakeBackend = Annotated[
+    list[str] | None,
+    typer.Option("--fake-backend", help="Device noise, e.g. fake_torino (repeat; 'none' for no device cells)."),
+]
+NoiseSeeds = Annotated[
+    int | None,
+    typer.Option("--seeds", help="Runs per stochastic cell (shots, trajectories); default 3 (2 with --quick)."),
+]
+Trajectories = Annotated[
+    int | None,
+    typer.Option(
+        "--trajectories",
+        help="Noise trajectories per input where a density matrix is too large; default 100 (20 with --quick).",
+    ),
+]
+Budget = Annotated[
+    int | None,
+    typer.Option(
+        "--budget",
+        help="Statevector runs per cell and seed (default 5000; "
+        "0: no limit); above it a random sample of the undecided inputs is "
+        "simulated and the accuracy comes with a sampling interval.",
+    ),
+]
 NoiseResume = Annotated[bool, typer.Option("--resume", help="Keep the cells an interrupted run into --out finished.")]
-NoiseQuick = Annotated[bool, typer.Option("--quick", help="p2 0/1e-3/1e-2, shots 256/exact, no device, 2 seeds, "
-                                          "20 trajectories, 200 test sentences.")]
-Simulator = Annotated[str, typer.Option("--simulator", help="'torch': depolarizing and shot cells on the noisy "
-                                        "torch engine, every undecided input (device cells stay on Aer); 'aer': all "
-                                        "on Aer.")]
-NoiseGrid = Annotated[list[str] | None, typer.Option("--grid", help="Only these axes of the grid: p2, shots, device "
-                                                  "(repeat; default all).")]
+NoiseQuick = Annotated[
+    bool,
+    typer.Option(
+        "--quick", help="p2 0/1e-3/1e-2, shots 256/exact, no device, 2 seeds, 20 trajectories, 200 test sentences."
+    ),
+]
+Simulator = Annotated[
+    str,
+    typer.Option(
+        "--simulator",
+        help="'torch': depolarizing and shot cells on the noisy "
+        "torch engine, every undecided input (device cells stay on Aer); 'aer': all "
+        "on Aer.",
+    ),
+]
+NoiseGrid = Annotated[
+    list[str] | None,
+    typer.Option("--grid", help="Only these axes of the grid: p2, shots, device (repeat; default all)."),
+]
 
 
 def bench_noise_cli(
@@ -73,10 +100,24 @@ def bench_noise_cli(
     """Accuracy of a trained head under depolarizing noise, finite shots and fake-device noise."""
     from qsetfit.bench import noise as noise_bench
 
-    result = noise_bench.bench_noise(run, out, data=data, p2_grid=p2, readout=readout, shots_grid=shots,
-                                     fake_backends=fake_backend, seeds=seeds, trajectories=trajectories,
-                                     test_limit=test_limit, budget=budget, quick=quick, resume=resume,
-                                     progress=not as_json, simulator=simulator, grid=grid)
+    result = noise_bench.bench_noise(
+        run,
+        out,
+        data=data,
+        p2_grid=p2,
+        readout=readout,
+        shots_grid=shots,
+        fake_backends=fake_backend,
+        seeds=seeds,
+        trajectories=trajectories,
+        test_limit=test_limit,
+        budget=budget,
+        quick=quick,
+        resume=resume,
+        progress=not as_json,
+        simulator=simulator,
+        grid=grid,
+    )
     if as_json:
         print_json(result)
         return
@@ -86,14 +127,34 @@ def bench_noise_cli(
 
 def _noise_table(run: Path, result: dict[str, Any]) -> Table:
     """A row per cell: method, read-out error, accuracy over seeds, agreement with exact, cost."""
-    rows = [[c["cell"], f"{c.get('simulator', 'aer')}: {c['method']}", _stderr(c),
-             f"{c['accuracy']:.4f} ± {c['accuracy_std']:.4f} ({c['seeds']})",
-             f"{c['sampling_ci95']:.4f}" if c["sampling_ci95"] else "-", f"{c['agreement']:.4f}",
-             f"{c['simulated']}/{c['undecided']}", f"{c['seconds']:.1f}"] for c in result["cells"]]
-    columns = ["cell", "method", "<Z> s.e. max (near boundary)", "accuracy ± std (seeds)", "± sampling 95%",
-               "agrees w/ exact", "simulated/undecided", "seconds"]
-    return _table(f"noise robustness of {run}: {result['n']} test examples, exact accuracy "
-                  f"{result['exact_accuracy']:.4f}", columns, rows)
+    rows = [
+        [
+            c["cell"],
+            f"{c.get('simulator', 'aer')}: {c['method']}",
+            _stderr(c),
+            f"{c['accuracy']:.4f} ± {c['accuracy_std']:.4f} ({c['seeds']})",
+            f"{c['sampling_ci95']:.4f}" if c["sampling_ci95"] else "-",
+            f"{c['agreement']:.4f}",
+            f"{c['simulated']}/{c['undecided']}",
+            f"{c['seconds']:.1f}",
+        ]
+        for c in result["cells"]
+    ]
+    columns = [
+        "cell",
+        "method",
+        "<Z> s.e. max (near boundary)",
+        "accuracy ± std (seeds)",
+        "± sampling 95%",
+        "agrees w/ exact",
+        "simulated/undecided",
+        "seconds",
+    ]
+    return _table(
+        f"noise robustness of {run}: {result['n']} test examples, exact accuracy {result['exact_accuracy']:.4f}",
+        columns,
+        rows,
+    )
 
 
 def _stderr(cell: dict[str, Any]) -> str:
@@ -125,20 +186,33 @@ def baselines_cli(
         kwargs["presets"] = preset
     if hidden:
         kwargs["hidden_grid"] = hidden
-    result = baselines.run_baselines(data, body=body, seeds=range(seeds), protocol=protocol, test_limit=test_limit,
-                                     progress=not as_json, **kwargs)
+    result = baselines.run_baselines(
+        data, body=body, seeds=range(seeds), protocol=protocol, test_limit=test_limit, progress=not as_json, **kwargs
+    )
     if as_json:
         print_json(result)
         return
-    rows = [[r["name"], str(r["parameters"]), f"{r['accuracy']:.4f}", f"{r['accuracy_std']:.4f}"]
-            for r in result["rows"]]
-    console.print(_table(f"classical heads on {data} ({body}, {seeds} seed(s))",
-                         ["head", "parameters", "test accuracy", "± std"], rows))
+    rows = [
+        [r["name"], str(r["parameters"]), f"{r['accuracy']:.4f}", f"{r['accuracy_std']:.4f}"] for r in result["rows"]
+    ]
+    console.print(
+        _table(
+            f"classical heads on {data} ({body}, {seeds} seed(s))",
+            ["head", "parameters", "test accuracy", "± std"],
+            rows,
+        )
+    )
 
 
-ReproduceLr = Annotated[float | None, typer.Option("--lr", help="[default: 0.02; a preset with its own training knobs, "
-                                                  "e.g. screened-sst2, uses them unless --lr/--epochs/--batch-size are "
-                                                  "given]")]
+ReproduceLr = Annotated[
+    float | None,
+    typer.Option(
+        "--lr",
+        help="[default: 0.02; a preset with its own training knobs, "
+        "e.g. screened-sst2, uses them unless --lr/--epochs/--batch-size are "
+        "given]",
+    ),
+]
 
 
 def reproduce_cli(
@@ -173,9 +247,21 @@ def reproduce_cli(
         if quick and epochs is None:
             given["epochs"] = reproduce.QUICK["epochs"]
         kwargs["head_training"] = {p: TrainingArguments.preset(p, **given) for p in preset if TRAINING_PRESETS.get(p)}
-    result = reproduce.reproduce(data, out, body=body, seeds=seeds, epochs=epochs, batch_size=batch_size or 32,
-                                 learning_rate=lr or 0.02, ablations=not no_ablations, test_limit=test_limit,
-                                 quick=quick, resume=resume, progress=not as_json, **kwargs)
+    result = reproduce.reproduce(
+        data,
+        out,
+        body=body,
+        seeds=seeds,
+        epochs=epochs,
+        batch_size=batch_size or 32,
+        learning_rate=lr or 0.02,
+        ablations=not no_ablations,
+        test_limit=test_limit,
+        quick=quick,
+        resume=resume,
+        progress=not as_json,
+        **kwargs,
+    )
     if as_json:
         print_json(result)
         return

@@ -75,7 +75,7 @@ def hoist_global_options(args: list[str]) -> list[str]:
         if arg in GLOBAL_FLAGS or (arg.split("=", 1)[0] in GLOBAL_VALUED and "=" in arg):
             front.append(arg)
         elif arg in GLOBAL_VALUED and i + 1 < len(args):
-            front += args[i:i + 2]
+            front += args[i : i + 2]
             i += 1
         else:
             rest.append(arg)

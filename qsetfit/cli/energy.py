@@ -21,18 +21,26 @@ NAMES = {"cpu": "CPU", "cuda": "GPU", "qpu": "QPU"}
 
 
 # ---- the options of `energy` -----------------------------------------------------------------------------
-QpuBackend = Annotated[str, typer.Option("--backend", help="Backend profile of the QPU side (an ibm or fake "
-                                         "backend, or any profile with qpu_circuit_duration_s).")]
+QpuBackend = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="Backend profile of the QPU side (an ibm or fake backend, or any profile with qpu_circuit_duration_s).",
+    ),
+]
 Samples = Annotated[int, typer.Option("--samples", help="Inputs timed per width (fewer where the time budget ends).")]
 MaxQubits = Annotated[int, typer.Option("--max-qubits", help="Widest module 2 in the table.")]
-MaxMeasured = Annotated[int, typer.Option("--max-measured-qubits", help="Widest width measured; wider ones "
-                                          "are extrapolated.")]
+MaxMeasured = Annotated[
+    int, typer.Option("--max-measured-qubits", help="Widest width measured; wider ones are extrapolated.")
+]
 TimeBudget = Annotated[float, typer.Option("--time-budget", help="Seconds of timing per width at most.")]
-CpuPower = Annotated[float, typer.Option("--cpu-core-power-w", help="Watts per busy core where no energy counter "
-                                         "exists.")]
+CpuPower = Annotated[
+    float, typer.Option("--cpu-core-power-w", help="Watts per busy core where no energy counter exists.")
+]
 GpuPower = Annotated[float, typer.Option("--gpu-power-w", help="GPU watts where no energy counter exists.")]
-Devices = Annotated[list[str] | None, typer.Option("--device", help="cpu and/or cuda (repeat; default: cpu, "
-                                                   "and cuda when available).")]
+Devices = Annotated[
+    list[str] | None, typer.Option("--device", help="cpu and/or cuda (repeat; default: cpu, and cuda when available).")
+]
 EnergyOut = Annotated[Path | None, typer.Option("--out", help="Folder for energy.csv/json/png (default RUN/energy).")]
 
 
@@ -56,18 +64,34 @@ def energy_cli(
         if not as_json:
             console.print(f"timing module 2 on {dev} at {qubits} qubits", style="dim", highlight=False)
 
-    result = energy.energy_report(run, backend=backend, samples=samples, max_qubits=max_qubits,
-                                  max_measured_qubits=max_measured_qubits, time_budget_s=time_budget,
-                                  cpu_core_power_w=cpu_core_power_w, gpu_power_w=gpu_power_w, devices=device,
-                                  out=out, on_width=_progress)
+    result = energy.energy_report(
+        run,
+        backend=backend,
+        samples=samples,
+        max_qubits=max_qubits,
+        max_measured_qubits=max_measured_qubits,
+        time_budget_s=time_budget,
+        cpu_core_power_w=cpu_core_power_w,
+        gpu_power_w=gpu_power_w,
+        devices=device,
+        out=out,
+        on_width=_progress,
+    )
     if as_json:
         print_json(result)
         return
     console.print(_energy_table(run, result))
     console.print(_constants_table(result["constants"]))
     for dev, q in result["break_even_qubits"].items():
-        console.print(f"break-even {NAMES[dev]} vs QPU: " + (f"{q:.1f} qubits" if q is not None else
-                      f"none in {result['rows'][0]['qubits']}-{result['rows'][-1]['qubits']} qubits"), highlight=False)
+        console.print(
+            f"break-even {NAMES[dev]} vs QPU: "
+            + (
+                f"{q:.1f} qubits"
+                if q is not None
+                else f"none in {result['rows'][0]['qubits']}-{result['rows'][-1]['qubits']} qubits"
+            ),
+            highlight=False,
+        )
     console.print(f"wrote {', '.join(result['files'])} to {result['out']}", highlight=False)
 
 
@@ -80,8 +104,9 @@ def _energy_table(run: Path, result: dict[str, Any]) -> Table:
         table.add_column(f"{NAMES[curve]} how")
     table.add_column("QPU success est.", justify="right")
     for row in result["rows"]:
-        cells = [c for curve in result["curves"]
-                 for c in (f"{row[curve]['joules_per_1000']:.3g}", row[curve]["method"])]
+        cells = [
+            c for curve in result["curves"] for c in (f"{row[curve]['joules_per_1000']:.3g}", row[curve]["method"])
+        ]
         success = row["qpu"]["success_probability"]
         table.add_row(str(row["qubits"]), *cells, "" if success is None else f"{success:.3g}")
     return table

@@ -12,8 +12,11 @@ from qsetfit.cli.common import AsJson, console, friendly, print_json
 from qsetfit.errors import QSetFitError
 
 JobsRun = Annotated[Path, typer.Argument(help="Run directory.")]
-jobs_app = typer.Typer(add_completion=False, no_args_is_help=True,
-                       help="Runtime jobs of a run: list them, ask their status, fetch their results.")
+jobs_app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Runtime jobs of a run: list them, ask their status, fetch their results.",
+)
 
 
 def _ledger(run: Path) -> Any:
@@ -50,8 +53,9 @@ def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None
 @friendly
 def list_cli(run: JobsRun, as_json: AsJson = False) -> None:
     """Every job of the run, from the ledger (no network)."""
-    rows = [{k: j[k] for k in ("job_id", "backend", "mode", "state", "pub_shapes", "local")}
-            for j in _ledger(run).jobs()]
+    rows = [
+        {k: j[k] for k in ("job_id", "backend", "mode", "state", "pub_shapes", "local")} for j in _ledger(run).jobs()
+    ]
     _emit(rows, as_json, ["job_id", "backend", "mode", "state", "pub_shapes", "local"])
 
 

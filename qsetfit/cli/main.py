@@ -13,31 +13,53 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from qsetfit.cli.common import (STATE, AsJson, Body, EvalData, GlobalOptionsAnywhere, RunDir, console,
-                                 engine_progress, friendly, print_json, quiet_progress)
+from qsetfit.cli.common import (
+    STATE,
+    AsJson,
+    Body,
+    EvalData,
+    GlobalOptionsAnywhere,
+    RunDir,
+    console,
+    engine_progress,
+    friendly,
+    print_json,
+    quiet_progress,
+)
 from qsetfit.training.arguments import TrainingArguments
 from qsetfit.head.circuits import PRESETS
 
 DEFAULTS = TrainingArguments()  # the CLI's training defaults are the library's: one source
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Quantum heads for sentence transformers.",
-                  cls=GlobalOptionsAnywhere)
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Quantum heads for sentence transformers.",
+    cls=GlobalOptionsAnywhere,
+)
 
 
 @app.callback()
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
-    threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch threads (1 is fastest on a busy "
-                                                "machine); accepted before or after the command.")] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            min=1,
+            help="torch threads (1 is fastest on a busy machine); accepted before or after the command.",
+        ),
+    ] = None,
 ) -> None:
     STATE["debug"] = debug
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 # ---- the options of `train`, declared once here so that its signature is one line per option -------------
@@ -69,11 +91,28 @@ BodyEpochs = Annotated[int, typer.Option("--body-epochs", help="Epochs over the 
 BodyLr = Annotated[float, typer.Option("--body-lr", help="Body learning rate.")]
 BodyBatchSize = Annotated[int, typer.Option("--body-batch-size", help="Pairs per body-tuning step.")]
 EndToEnd = Annotated[bool, typer.Option("--end-to-end", help="Then train body and head together (torch).")]
-BodyPrecision = Annotated[str, typer.Option(
-    "--body-precision", help="Phase 1's body forward: auto (bfloat16 where the CPU has it), float32, bfloat16.")]
+BodyPrecision = Annotated[
+    str,
+    typer.Option(
+        "--body-precision", help="Phase 1's body forward: auto (bfloat16 where the CPU has it), float32, bfloat16."
+    ),
+]
 TrainJson = Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")]
-HEAD_OPTIONS = ("qubits", "encoders", "encoder_qubits", "reuploads", "layers", "connectivity", "measured",
-                "encoder_layers", "amplitude_bias", "reduction", "pca_components", "module1", "skip")
+HEAD_OPTIONS = (
+    "qubits",
+    "encoders",
+    "encoder_qubits",
+    "reuploads",
+    "layers",
+    "connectivity",
+    "measured",
+    "encoder_layers",
+    "amplitude_bias",
+    "reduction",
+    "pca_components",
+    "module1",
+    "skip",
+)
 
 
 @app.command("train")
@@ -129,16 +168,32 @@ def _train(options: dict[str, Any]) -> None:
     from qsetfit import workflow
 
     o = SimpleNamespace(**options)
-    given = dict(epochs=o.epochs, batch_size=o.batch_size, learning_rate=o.lr, weight_decay=o.weight_decay,
-                 schedule=o.schedule)
-    args = workflow.training_arguments(o.preset, **{k: v for k, v in given.items() if v is not None},
-                                       patience=o.patience, engine=o.backend, train_shots=o.train_shots,
-                                       seed=o.seed, train_noise=o.train_noise,
-                                       train_trajectories=o.train_trajectories)
+    given = dict(
+        epochs=o.epochs, batch_size=o.batch_size, learning_rate=o.lr, weight_decay=o.weight_decay, schedule=o.schedule
+    )
+    args = workflow.training_arguments(
+        o.preset,
+        **{k: v for k, v in given.items() if v is not None},
+        patience=o.patience,
+        engine=o.backend,
+        train_shots=o.train_shots,
+        seed=o.seed,
+        train_noise=o.train_noise,
+        train_trajectories=o.train_trajectories,
+    )
     tuning = _body_tuning(o)
-    outcome = workflow.train(o.data, o.out, protocol=o.protocol, body=o.body, preset=o.preset,
-                             head_overrides={k: options[k] for k in HEAD_OPTIONS}, body_tuning=tuning, args=args,
-                             resume=o.resume, progress=not o.as_json)
+    outcome = workflow.train(
+        o.data,
+        o.out,
+        protocol=o.protocol,
+        body=o.body,
+        preset=o.preset,
+        head_overrides={k: options[k] for k in HEAD_OPTIONS},
+        body_tuning=tuning,
+        args=args,
+        resume=o.resume,
+        progress=not o.as_json,
+    )
     _print_trained(outcome.run_dir, outcome.metrics, o.as_json)
 
 
@@ -148,9 +203,15 @@ def _body_tuning(o: SimpleNamespace) -> Any:
         return None
     from qsetfit.training.body_tuning import BodyTuningArguments
 
-    return BodyTuningArguments(strategy=o.body_tuning or "contrastive", iterations=o.body_iterations,
-                               epochs=o.body_epochs, learning_rate=o.body_lr, batch_size=o.body_batch_size,
-                               end_to_end=o.end_to_end, precision=o.body_precision)
+    return BodyTuningArguments(
+        strategy=o.body_tuning or "contrastive",
+        iterations=o.body_iterations,
+        epochs=o.body_epochs,
+        learning_rate=o.body_lr,
+        batch_size=o.body_batch_size,
+        end_to_end=o.end_to_end,
+        precision=o.body_precision,
+    )
 
 
 def _print_trained(run_dir: Path, m: dict[str, Any], as_json: bool) -> None:
@@ -158,8 +219,10 @@ def _print_trained(run_dir: Path, m: dict[str, Any], as_json: bool) -> None:
         print_json(m)
         return
     val = m.get("best_validation") or {}
-    console.print(f"saved run to [bold]{run_dir}[/bold]; {m['parameters']['total']} parameters, "
-                  f"best epoch {m['best_epoch']}, validation accuracy {val.get('accuracy', float('nan')):.4f}")
+    console.print(
+        f"saved run to [bold]{run_dir}[/bold]; {m['parameters']['total']} parameters, "
+        f"best epoch {m['best_epoch']}, validation accuracy {val.get('accuracy', float('nan')):.4f}"
+    )
     if "test" in m:
         t = m["test"]
         console.print(f"test accuracy {t['accuracy']:.4f} ± {t['ci95']:.4f} (95% CI) on {t['n']} examples")
@@ -201,8 +264,14 @@ def predict_cli(
     texts: Annotated[list[str], typer.Argument(help="Texts to classify.")],
     backend: Annotated[str, typer.Option("--backend")] = "torch",
     as_json: AsJson = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Transpile for --backend (an ibm profile) and print depth, "
-                                          "qubits, success estimate, shots, QPU time; submit nothing.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Transpile for --backend (an ibm profile) and print depth, "
+            "qubits, success estimate, shots, QPU time; submit nothing.",
+        ),
+    ] = False,
 ) -> None:
     """Classify texts with a trained head."""
     from qsetfit import workflow

@@ -16,10 +16,16 @@ from rich.table import Table
 from qsetfit.cli.common import console, print_json
 
 
-StudyFile = Annotated[Path, typer.Argument(help="Study file (TOML): data, body, protocol, seeds, design, [factors], "
-                                            "[fixed].")]
-FinalSeeds = Annotated[int | None, typer.Option("--final-seeds", help="Fresh seeds for the winner's final stage "
-                                                "beside the classical heads (default: the study's; 0: skip).")]
+StudyFile = Annotated[
+    Path, typer.Argument(help="Study file (TOML): data, body, protocol, seeds, design, [factors], [fixed].")
+]
+FinalSeeds = Annotated[
+    int | None,
+    typer.Option(
+        "--final-seeds",
+        help="Fresh seeds for the winner's final stage beside the classical heads (default: the study's; 0: skip).",
+    ),
+]
 
 
 def screen_cli(
@@ -41,24 +47,35 @@ def screen_cli(
     """Screening study of main effects over head and training knobs (the paper's method), trials on Ray."""
     from qsetfit.bench.screening import screen
 
-    result = screen(study, out, workers=workers, address=address, resume=resume, progress=not as_json,
-                    final_seeds=final_seeds)
+    result = screen(
+        study, out, workers=workers, address=address, resume=resume, progress=not as_json, final_seeds=final_seeds
+    )
     if as_json:
-        print_json({k: v for k, v in result.items() if k not in ("trials", "final")}
-                   | {"final_table": result["final"]["table"] if result["final"] else None})
+        print_json(
+            {k: v for k, v in result.items() if k not in ("trials", "final")}
+            | {"final_table": result["final"]["table"] if result["final"] else None}
+        )
         return
     table = Table(title=f"main effects on validation accuracy ({out})")
     for col in ("factor", "level", "trials", "val acc %", "effect (pts)", "95% CI"):
         table.add_column(col, justify="left" if col in ("factor", "level") else "right")
     for e in result["main_effects"]:
         ci = "n/a" if e["ci95"] != e["ci95"] else f"± {100 * e['ci95']:.2f}"
-        table.add_row(e["factor"], json.dumps(e["level"]), str(e["trials"]), f"{100 * e['validation_accuracy']:.2f}",
-                      f"{100 * e['effect']:+.2f}", ci)
+        table.add_row(
+            e["factor"],
+            json.dumps(e["level"]),
+            str(e["trials"]),
+            f"{100 * e['validation_accuracy']:.2f}",
+            f"{100 * e['effect']:+.2f}",
+            ci,
+        )
     console.print(table)
     best = result["best"]
     if best:
-        console.print(f"best point: {json.dumps(best['point'], sort_keys=True)}; validation "
-                      f"{100 * best['validation_accuracy']:.2f}%, {best['parameters']} parameters")
+        console.print(
+            f"best point: {json.dumps(best['point'], sort_keys=True)}; validation "
+            f"{100 * best['validation_accuracy']:.2f}%, {best['parameters']} parameters"
+        )
     if result["final"]:
         console.print(result["final"]["table"], markup=False, highlight=False)
     console.print(f"wrote {out / 'trials.csv'}, {out / 'main_effects.md'}, {out / 'main_effects.png'}")

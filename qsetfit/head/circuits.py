@@ -13,12 +13,31 @@ from collections.abc import Sequence
 from qiskit.circuit import Parameter, ParameterVector, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
-from qsetfit.head.config import (MAX_ENCODER_QUBITS, MODULE1_KINDS, PAPER_MODULE1, PRESETS, REDUCTIONS, HeadConfig,
-                                 ansatz_layer_size)
+from qsetfit.head.config import (
+    MAX_ENCODER_QUBITS,
+    MODULE1_KINDS,
+    PAPER_MODULE1,
+    PRESETS,
+    REDUCTIONS,
+    HeadConfig,
+    ansatz_layer_size,
+)
 
 # The configuration's names stay importable from here, where they were before ``head/config.py``.
-__all__ = ["MAX_ENCODER_QUBITS", "MODULE1_KINDS", "PAPER_MODULE1", "PRESETS", "REDUCTIONS", "HeadCircuit", "HeadConfig",
-           "ansatz_layer_size", "append_ansatz_layer", "build_encoder_circuit", "build_head_circuit", "z_observables"]
+__all__ = [
+    "MAX_ENCODER_QUBITS",
+    "MODULE1_KINDS",
+    "PAPER_MODULE1",
+    "PRESETS",
+    "REDUCTIONS",
+    "HeadCircuit",
+    "HeadConfig",
+    "ansatz_layer_size",
+    "append_ansatz_layer",
+    "build_encoder_circuit",
+    "build_head_circuit",
+    "z_observables",
+]
 
 
 def append_ansatz_layer(circuit: QuantumCircuit, weights: Sequence[Parameter], connectivity: int) -> None:

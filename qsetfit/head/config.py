@@ -141,13 +141,17 @@ class HeadConfig:
             self.encoders, self.encoder_qubits = (1, q) if q <= MAX_ENCODER_QUBITS else (0, q)
         elif self.encoder_qubits is None:
             if self.encoders and q % self.encoders:
-                raise QSetFitError(f"qubits ({q}) is not a multiple of encoders ({self.encoders}); module 2 takes "
-                                   "one encoder read-out per qubit: change qubits or encoders")
+                raise QSetFitError(
+                    f"qubits ({q}) is not a multiple of encoders ({self.encoders}); module 2 takes "
+                    "one encoder read-out per qubit: change qubits or encoders"
+                )
             self.encoder_qubits = q // self.encoders if self.encoders else q
         elif self.encoders is None:
             if q % self.encoder_qubits:
-                raise QSetFitError(f"qubits ({q}) is not a multiple of encoder_qubits ({self.encoder_qubits}); "
-                                   "change qubits or encoder_qubits")
+                raise QSetFitError(
+                    f"qubits ({q}) is not a multiple of encoder_qubits ({self.encoder_qubits}); "
+                    "change qubits or encoder_qubits"
+                )
             self.encoders = q // self.encoder_qubits
         if self.encoder_connectivity is None:
             self.encoder_connectivity = max(0, min(2, self.encoder_qubits - 1))
@@ -166,8 +170,10 @@ class HeadConfig:
         if self.pca_components and self.reduction != "pca":
             raise QSetFitError("pca_components is set but reduction is 'none'; set reduction='pca' or drop it")
         if self.amplitude_bias and (self.module1 != "amplitude" or not self.encoders):
-            raise QSetFitError("amplitude_bias applies to amplitude encoders; set module1='amplitude' with "
-                               "encoders >= 1, or amplitude_bias=0")
+            raise QSetFitError(
+                "amplitude_bias applies to amplitude encoders; set module1='amplitude' with "
+                "encoders >= 1, or amplitude_bias=0"
+            )
         if self.amplitude_bias and self.encoder_qubits < 1:
             raise QSetFitError("amplitude_bias needs encoder_qubits >= 1")
 
@@ -239,8 +245,9 @@ class HeadConfig:
         else:
             assert self.encoders is not None and self.encoder_qubits is not None  # set by __post_init__
             assert self.encoder_connectivity is not None
-            enc = self.encoders * self.encoder_layers * ansatz_layer_size(self.encoder_qubits,
-                                                                           self.encoder_connectivity)
+            enc = (
+                self.encoders * self.encoder_layers * ansatz_layer_size(self.encoder_qubits, self.encoder_connectivity)
+            )
         blocks = min(self.reuploads, 1) if self.share_reupload_weights else self.reuploads
         assert self.connectivity is not None  # set by __post_init__
         head = (blocks + self.layers) * ansatz_layer_size(self.qubits, self.connectivity)
@@ -262,29 +269,77 @@ class HeadConfig:
 PAPER_MODULE1 = dict(amplitude_bias=0.0, reduction="none", module1="amplitude", skip=True)
 PRESETS: dict[str, dict[str, Any]] = {
     "paper-10q-single": dict(
-        qubits=10, connectivity=2, reuploads=2, layers=2, measured=1,
-        encoders=1, encoder_qubits=10, encoder_layers=2, encoder_connectivity=2, classes=2, **PAPER_MODULE1,
+        qubits=10,
+        connectivity=2,
+        reuploads=2,
+        layers=2,
+        measured=1,
+        encoders=1,
+        encoder_qubits=10,
+        encoder_layers=2,
+        encoder_connectivity=2,
+        classes=2,
+        **PAPER_MODULE1,
     ),
     "paper-14q-multi": dict(
-        qubits=14, connectivity=2, reuploads=2, layers=2, measured=1,
-        encoders=2, encoder_qubits=7, encoder_layers=7, encoder_connectivity=6, classes=2, **PAPER_MODULE1,
+        qubits=14,
+        connectivity=2,
+        reuploads=2,
+        layers=2,
+        measured=1,
+        encoders=2,
+        encoder_qubits=7,
+        encoder_layers=7,
+        encoder_connectivity=6,
+        classes=2,
+        **PAPER_MODULE1,
     ),
     # The SST-2 screening study's winner by validation (benchmarks/studies/sst2-screen.toml, then
     # sst2-confirm.toml; README "Screening study"): a 6-qubit amplitude head on the PCA of the embedding.
     "screened-sst2": dict(
-        qubits=6, connectivity=1, reuploads=1, layers=2, measured=1,
-        encoders=1, encoder_qubits=6, encoder_layers=2, encoder_connectivity=2, classes=2,
-        amplitude_bias=1.0, reduction="pca", pca_components=0, module1="amplitude", skip=True,
+        qubits=6,
+        connectivity=1,
+        reuploads=1,
+        layers=2,
+        measured=1,
+        encoders=1,
+        encoder_qubits=6,
+        encoder_layers=2,
+        encoder_connectivity=2,
+        classes=2,
+        amplitude_bias=1.0,
+        reduction="pca",
+        pca_components=0,
+        module1="amplitude",
+        skip=True,
     ),
     # The best of the linear-on-PCA family in the same confirmation stage (module 1 a learned projection of 32
     # principal components); measured beside screened-sst2 in the README.
     "screened-sst2-linear": dict(
-        qubits=6, connectivity=2, reuploads=1, layers=2, measured=1, classes=2,
-        amplitude_bias=0.0, reduction="pca", pca_components=32, module1="linear", skip=True,
+        qubits=6,
+        connectivity=2,
+        reuploads=1,
+        layers=2,
+        measured=1,
+        classes=2,
+        amplitude_bias=0.0,
+        reduction="pca",
+        pca_components=32,
+        module1="linear",
+        skip=True,
     ),
     "tiny": dict(
-        qubits=4, connectivity=1, reuploads=1, layers=1, measured=1,
-        encoders=1, encoder_qubits=4, encoder_layers=1, encoder_connectivity=1, classes=2, **PAPER_MODULE1,
+        qubits=4,
+        connectivity=1,
+        reuploads=1,
+        layers=1,
+        measured=1,
+        encoders=1,
+        encoder_qubits=4,
+        encoder_layers=1,
+        encoder_connectivity=1,
+        classes=2,
+        **PAPER_MODULE1,
     ),
 }
 

@@ -29,8 +29,9 @@ def amplitude_states(embeddings: torch.Tensor, config: HeadConfig) -> torch.Tens
             f"{(config.encoders - 1) * width} of a {dim}-dim embedding; use fewer encoders, fewer encoder_qubits, "
             "encoder_input='shared' or reduction='pca'"
         )
-    padded = torch.zeros(batch, config.encoders * width if split else width, dtype=torch.float64,
-                         device=embeddings.device)
+    padded = torch.zeros(
+        batch, config.encoders * width if split else width, dtype=torch.float64, device=embeddings.device
+    )
     take = min(dim, padded.shape[1])
     padded[:, :take] = embeddings[:, :take].to(torch.float64)
     states = padded.reshape(batch, -1, width).transpose(0, 1) if split else padded[None].expand(config.encoders, -1, -1)
@@ -54,8 +55,9 @@ class AmplitudeEncoders(nn.Module):
         assert config.encoder_connectivity is not None
         self.layers = nn.ModuleList(
             QuantumLayer(
-                build_encoder_circuit(config.encoder_qubits, config.encoder_layers, config.encoder_connectivity,
-                                      name=f"enc{i}"),
+                build_encoder_circuit(
+                    config.encoder_qubits, config.encoder_layers, config.encoder_connectivity, name=f"enc{i}"
+                ),
                 "torch",
                 generator=generator,
             )

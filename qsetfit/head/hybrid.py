@@ -30,23 +30,38 @@ class HybridHead(nn.Module):
         **engine_options: passed to module 2's engine.
     """
 
-    def __init__(self, config: HeadConfig, engine: str = "torch", *, seed: int = 0, input_dim: int | None = None,
-                 module2: bool = True, **engine_options: Any) -> None:
+    def __init__(
+        self,
+        config: HeadConfig,
+        engine: str = "torch",
+        *,
+        seed: int = 0,
+        input_dim: int | None = None,
+        module2: bool = True,
+        **engine_options: Any,
+    ) -> None:
         super().__init__()
         self.config, self.input_dim = config, input_dim
         if needs_input_dim(config) and input_dim is None:
-            raise QSetFitError(f"reduction={config.reduction!r} / module1={config.module1!r} size their weights by "
-                               "the embedding width: pass input_dim (QSetFitModel.fit does this for you)")
+            raise QSetFitError(
+                f"reduction={config.reduction!r} / module1={config.module1!r} size their weights by "
+                "the embedding width: pass input_dim (QSetFitModel.fit does this for you)"
+            )
         gen = torch.Generator().manual_seed(seed)
-        self.reduction = (PCAReduction(input_dim, config.reduced_dim(input_dim))
-                          if config.reduction == "pca" and input_dim is not None else None)
-        self.encoders = AmplitudeEncoders(config, generator=gen) if config.module1 == "amplitude" and config.encoders \
+        self.reduction = (
+            PCAReduction(input_dim, config.reduced_dim(input_dim))
+            if config.reduction == "pca" and input_dim is not None
             else None
+        )
+        self.encoders = (
+            AmplitudeEncoders(config, generator=gen) if config.module1 == "amplitude" and config.encoders else None
+        )
         self.projection = None
         if config.module1 == "linear" and input_dim is not None:
             self.projection = _seeded_linear(config.reduced_dim(input_dim), config.feature_dim, gen)
-        self.quantum = QuantumLayer(build_head_circuit(config), engine, generator=gen, **engine_options) \
-            if module2 else None
+        self.quantum = (
+            QuantumLayer(build_head_circuit(config), engine, generator=gen, **engine_options) if module2 else None
+        )
         self.linear = _seeded_linear(config.linear_inputs if module2 else config.feature_dim, config.classes, gen)
 
     def set_engine(self, engine: str, **engine_options: Any) -> None:
@@ -70,8 +85,10 @@ class HybridHead(nn.Module):
         if embeddings.dim() != 2:
             raise QSetFitError(f"expected embeddings of shape (batch, dim), got {tuple(embeddings.shape)}")
         if self.input_dim is not None and embeddings.shape[1] != self.input_dim:
-            raise QSetFitError(f"this head was built for {self.input_dim}-dim embeddings, got {embeddings.shape[1]}; "
-                               "use the body it was trained with")
+            raise QSetFitError(
+                f"this head was built for {self.input_dim}-dim embeddings, got {embeddings.shape[1]}; "
+                "use the body it was trained with"
+            )
         if not torch.isfinite(embeddings).all():
             raise QSetFitError("embeddings contain NaN or infinite values; check the body's output")
         return embeddings
@@ -123,7 +140,6 @@ class HybridHead(nn.Module):
         x = torch.as_tensor(embeddings, dtype=torch.float64)
         parts = [self(x[i : i + batch_size])[0] for i in range(0, len(x), batch_size)]
         return torch.cat(parts) if parts else torch.zeros(0, self.config.classes, dtype=torch.float64)
-
 
     def readout(self, features: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """The final layer: (B, Q) features and (B, Qm) module-2 read-outs -> (B, K) logits (honours ``skip``)."""

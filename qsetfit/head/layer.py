@@ -60,5 +60,6 @@ class QuantumLayer(nn.Module):
 
     def extra_repr(self) -> str:
         hc = self.head_circuit
-        return (f"qubits={hc.num_qubits}, inputs={len(hc.inputs)}, weights={len(hc.weights)}, "
-                f"engine={self.engine_name!r}")
+        return (
+            f"qubits={hc.num_qubits}, inputs={len(hc.inputs)}, weights={len(hc.weights)}, engine={self.engine_name!r}"
+        )

@@ -59,6 +59,8 @@ class PCAReduction(nn.Module):
         if not self.is_fitted:
             raise QSetFitError("the PCA reduction was never fitted; train the head (fit) before using it")
         if embeddings.shape[-1] != self.mean.shape[0]:
-            raise QSetFitError(f"expected {self.mean.shape[0]}-dim embeddings (the PCA was fitted on them), got "
-                               f"{embeddings.shape[-1]}; use the body the head was trained with")
+            raise QSetFitError(
+                f"expected {self.mean.shape[0]}-dim embeddings (the PCA was fitted on them), got "
+                f"{embeddings.shape[-1]}; use the body the head was trained with"
+            )
         return (embeddings.to(torch.float64) - self.mean) @ self.components.T  # (B, k)

@@ -38,8 +38,15 @@ class SetFitQuantumHead(nn.Module):
         >>> model = setfit.SetFitModel(model_body=body, model_head=SetFitQuantumHead(cfg))  # doctest: +SKIP
     """
 
-    def __init__(self, config: HeadConfig | None = None, *, seed: int = 0, head: HybridHead | None = None,
-                 input_dim: int | None = None, temperature: float = 1.0) -> None:
+    def __init__(
+        self,
+        config: HeadConfig | None = None,
+        *,
+        seed: int = 0,
+        head: HybridHead | None = None,
+        input_dim: int | None = None,
+        temperature: float = 1.0,
+    ) -> None:
         super().__init__()
         if head is None and config is None:
             raise QSetFitError("SetFitQuantumHead needs a HeadConfig (e.g. HeadConfig.preset('tiny')) or head=")
@@ -57,8 +64,9 @@ class SetFitQuantumHead(nn.Module):
         logits, _ = self.head(embeddings.to(torch.float64))
         return logits / self.temperature
 
-    def forward(self, features: dict[str, torch.Tensor] | torch.Tensor
-                ) -> dict[str, torch.Tensor] | tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, features: dict[str, torch.Tensor] | torch.Tensor
+    ) -> dict[str, torch.Tensor] | tuple[torch.Tensor, torch.Tensor]:
         """A sentence-transformers output dict (adds ``logits`` and ``probs``) or an (N, D) tensor
         (returns ``(logits, probs)``), like setfit's ``SetFitHead``."""
         if isinstance(features, dict):
@@ -91,8 +99,11 @@ class SetFitQuantumHead(nn.Module):
 
     def get_config_dict(self) -> dict[str, Any]:
         """The head's configuration as plain JSON (setfit and model cards read this)."""
-        return {"head": self.config.to_dict(), "temperature": self.temperature,
-                "input_dim": getattr(self.head, "input_dim", None)}
+        return {
+            "head": self.config.to_dict(),
+            "temperature": self.temperature,
+            "input_dim": getattr(self.head, "input_dim", None),
+        }
 
     # ---- safe persistence (setfit's own save is a pickle) ----------------------------
     def save_pretrained(self, directory: str | Path) -> Path:
@@ -107,8 +118,9 @@ class SetFitQuantumHead(nn.Module):
         """Rebuild a head written by ``save_pretrained`` (nothing is unpickled)."""
         path = Path(directory)
         cfg = persistence.read_json(path / HEAD_CONFIG)
-        head = cls(HeadConfig.from_dict(cfg["head"]), temperature=cfg.get("temperature", 1.0),
-                   input_dim=cfg.get("input_dim"))
+        head = cls(
+            HeadConfig.from_dict(cfg["head"]), temperature=cfg.get("temperature", 1.0), input_dim=cfg.get("input_dim")
+        )
         state = persistence.read_tensors(path / HEAD_WEIGHTS)
         if set(state) != set(head.head.state_dict()):
             raise QSetFitError(f"{path / HEAD_WEIGHTS} does not match {HEAD_CONFIG}; save both with save_pretrained")

@@ -48,8 +48,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def read_resumable(path: Path, identity: Callable[[dict[str, Any]], dict[str, Any]], expected: dict[str, Any]
-                   ) -> dict[str, Any] | None:
+def read_resumable(
+    path: Path, identity: Callable[[dict[str, Any]], dict[str, Any]], expected: dict[str, Any]
+) -> dict[str, Any] | None:
     """The JSON an interrupted run left at ``path`` (None if there is none), when ``identity`` of it equals
     ``expected``; otherwise one clear error naming the keys that differ."""
     if not path.exists():
@@ -62,8 +63,10 @@ def read_resumable(path: Path, identity: Callable[[dict[str, Any]], dict[str, An
     expected = json.loads(json.dumps(expected))  # as stored: tuples become lists
     if found != expected:
         changed = sorted(k for k in set(found) | set(expected) if found.get(k) != expected.get(k))
-        raise QSetFitError(f"cannot resume from {path}: it was run on another head, data or grid settings "
-                           f"(differing: {', '.join(changed)}); rerun with the same options or pick another --out")
+        raise QSetFitError(
+            f"cannot resume from {path}: it was run on another head, data or grid settings "
+            f"(differing: {', '.join(changed)}); rerun with the same options or pick another --out"
+        )
     return earlier
 
 
@@ -128,8 +131,9 @@ def read_circuit(path: Path) -> Any:
         with path.open("rb") as fh:
             return qpy.load(fh)[0]
     except Exception as exc:  # qpy raises QpyError, QiskitError or struct errors on a damaged file
-        raise QSetFitError(f"{path} is damaged and cannot be read ({type(exc).__name__}); copy the run "
-                           "directory again or retrain") from exc
+        raise QSetFitError(
+            f"{path} is damaged and cannot be read ({type(exc).__name__}); copy the run directory again or retrain"
+        ) from exc
 
 
 def optimizer_to_tensors(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

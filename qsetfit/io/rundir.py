@@ -54,13 +54,18 @@ def run_lock(run_dir: str | Path) -> Iterator[None]:
     except Timeout:
         holder = _read_info(info)
         who = f"pid {holder['pid']} on {holder['host']}" if holder else "another process"
-        raise QSetFitError(f"{folder} is in use by another training ({who}); wait for it to finish or choose "
-                           "another --out") from None
+        raise QSetFitError(
+            f"{folder} is in use by another training ({who}); wait for it to finish or choose another --out"
+        ) from None
     try:
         stale = _read_info(info)
         if stale:  # we hold the OS lock, so its writer is gone: killed before it could clean up
-            logger.warning("%s held a stale lock of pid %s on %s (that training is gone); taking it over",
-                           folder, stale["pid"], stale["host"])
+            logger.warning(
+                "%s held a stale lock of pid %s on %s (that training is gone); taking it over",
+                folder,
+                stale["pid"],
+                stale["host"],
+            )
         info.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}))
         _HELD[key] = 1
         yield
@@ -78,6 +83,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def holds_run_dir(method: F) -> F:
     """Decorate a method taking keyword ``run_dir``: it runs holding ``run_lock(run_dir)`` when one is given."""
+
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         run_dir = kwargs.get("run_dir")
@@ -111,8 +117,10 @@ def require_complete(run_dir: str | Path) -> None:
     """One clear error when ``run_dir`` holds a run that did not finish (no completion marker)."""
     folder = Path(run_dir)
     if not (folder / COMPLETE).is_file():
-        raise QSetFitError(f"{folder}: this run did not finish (no {COMPLETE}); complete it with "
-                           f"`qsetfit train --data ... --out {folder} --resume` and the same options")
+        raise QSetFitError(
+            f"{folder}: this run did not finish (no {COMPLETE}); complete it with "
+            f"`qsetfit train --data ... --out {folder} --resume` and the same options"
+        )
 
 
 def data_fingerprint(texts: list[str], labels: list[str]) -> str:
@@ -122,6 +130,7 @@ def data_fingerprint(texts: list[str], labels: list[str]) -> str:
 
 def run_identity(train: Any, validation: Any, body: str, head: dict[str, Any]) -> dict[str, Any]:
     """What a checkpoint must share with a run resuming it: data hashes, the body, the head config."""
+
     def fingerprint(data: Any) -> str | None:
         if data is None or not len(data):
             return None
@@ -130,8 +139,11 @@ def run_identity(train: Any, validation: Any, body: str, head: dict[str, Any]) -
     return {"data": fingerprint(train), "validation": fingerprint(validation), "body": body, "head": head}
 
 
-_WHAT = {"data": "training data (hash of texts and labels)", "validation": "validation data (hash of texts and labels)",
-         "body": "body"}
+_WHAT = {
+    "data": "training data (hash of texts and labels)",
+    "validation": "validation data (hash of texts and labels)",
+    "body": "body",
+}
 
 
 def identity_mismatch(saved: dict[str, Any], current: dict[str, Any]) -> str | None:

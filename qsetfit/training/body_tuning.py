@@ -15,7 +15,6 @@ import secrets
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from collections.abc import Sequence
@@ -25,80 +24,21 @@ import numpy as np
 from qsetfit.io import persistence
 from qsetfit.data.embeddings import TUNED_BODY_MARKER, resolve_body, weights_sha256
 from qsetfit.errors import QSetFitError
-from qsetfit.training.arguments import check_fields
+from qsetfit.training.arguments import BodyTuningArguments
 from qsetfit.training.length_sorted import length_sorted_loss
 from qsetfit.training.mixed_precision import autocast_forward, resolve_precision
 
 logger = logging.getLogger(__name__)
 
-STRATEGIES = ("contrastive",)
-SAMPLING = ("oversampling", "undersampling", "unique")
 BODY_FOLDER = "body"
 # setfit trains these on single sentences grouped by label and tells them apart by identity.
-SINGLE_COLUMN_LOSSES = ("BatchAllTripletLoss", "BatchHardTripletLoss", "BatchSemiHardTripletLoss",
-                        "BatchHardSoftMarginTripletLoss", "SupConLoss")
-
-
-@dataclass
-class BodyTuningArguments:
-    """How phase 1 tunes the body (setfit's names in brackets).
-
-    Attributes:
-        strategy: "contrastive" (setfit's phase 1).
-        iterations: pairs drawn per sentence [num_iterations]; None uses ``sampling_strategy`` instead.
-        sampling_strategy: setfit's pair sampling when ``iterations`` is None [sampling_strategy].
-        epochs: passes over the pairs [num_epochs, body part].
-        learning_rate: AdamW learning rate of the body [body_learning_rate, body part].
-        batch_size: pairs per step [batch_size, body part].
-        loss: a ``sentence_transformers.losses`` class name, or "SupConLoss" (setfit's) [loss].
-        max_steps: stop after this many steps (-1: no limit) [max_steps].
-        seed: seeds pair sampling and training (None: the head's seed).
-        end_to_end: after phase 1, train body and head together (setfit's end_to_end; torch engine only).
-        precision: phase 1's body forward in "float32", "bfloat16" (mixed precision: weights and optimizer stay
-            float32) or "auto" (bfloat16 where the CPU has it natively) [use_amp; see ``mixed_precision``].
-    """
-
-    strategy: str = "contrastive"
-    iterations: int | None = 20
-    sampling_strategy: str = "oversampling"
-    epochs: int = 1
-    learning_rate: float = 2e-5
-    batch_size: int = 16
-    loss: str = "CosineSimilarityLoss"
-    max_steps: int = -1
-    seed: int | None = None
-    end_to_end: bool = False
-    precision: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise QSetFitError(f"body tuning {self.strategy!r} is unknown; use one of {STRATEGIES}")
-        if self.iterations is not None and self.iterations < 1:
-            raise QSetFitError(f"body iterations must be >= 1 (or None for {self.sampling_strategy}), "
-                               f"got {self.iterations}")
-        if self.sampling_strategy not in SAMPLING:
-            raise QSetFitError(f"sampling_strategy must be one of {SAMPLING}, got {self.sampling_strategy!r}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise QSetFitError(f"body epochs and batch size must be >= 1, got {self.epochs} and {self.batch_size}")
-        if not self.learning_rate > 0:
-            raise QSetFitError(f"body learning rate must be > 0, got {self.learning_rate}")
-        resolve_precision(self.precision)  # one clear error for an unknown precision
-
-    @classmethod
-    def coerce(cls, value: BodyTuningArguments | str | dict[str, Any] | None) -> BodyTuningArguments | None:
-        """None, a strategy name ("contrastive"), a dict of fields, or an instance."""
-        if value is None or isinstance(value, cls):
-            return value
-        if isinstance(value, str):
-            return cls(strategy=value)
-        if isinstance(value, dict):
-            check_fields(cls, value, "body-tuning argument")
-            return cls(**value)
-        raise QSetFitError(f"body_tuning must be 'contrastive', a dict or BodyTuningArguments, got {value!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form."""
-        return asdict(self)
+SINGLE_COLUMN_LOSSES = (
+    "BatchAllTripletLoss",
+    "BatchHardTripletLoss",
+    "BatchSemiHardTripletLoss",
+    "BatchHardSoftMarginTripletLoss",
+    "SupConLoss",
+)
 
 
 def _setfit() -> Any:
@@ -130,15 +70,24 @@ def _loss_class(name: str) -> Any:
 def _setfit_args(args: BodyTuningArguments, seed: int, scratch: Path, progress: bool) -> Any:
     setfit = _setfit()
     return setfit.TrainingArguments(
-        output_dir=str(scratch), num_iterations=args.iterations, sampling_strategy=args.sampling_strategy,
-        num_epochs=(args.epochs, 1), batch_size=(args.batch_size, 16),
-        body_learning_rate=(args.learning_rate, args.learning_rate), loss=_loss_class(args.loss),
-        max_steps=args.max_steps, seed=seed, show_progress_bar=progress, report_to="none", save_strategy="no",
+        output_dir=str(scratch),
+        num_iterations=args.iterations,
+        sampling_strategy=args.sampling_strategy,
+        num_epochs=(args.epochs, 1),
+        batch_size=(args.batch_size, 16),
+        body_learning_rate=(args.learning_rate, args.learning_rate),
+        loss=_loss_class(args.loss),
+        max_steps=args.max_steps,
+        seed=seed,
+        show_progress_bar=progress,
+        report_to="none",
+        save_strategy="no",
     )
 
 
-def contrastive_pairs(texts: Sequence[str], labels: Sequence[int], args: BodyTuningArguments, seed: int
-                      ) -> list[dict[str, Any]]:
+def contrastive_pairs(
+    texts: Sequence[str], labels: Sequence[int], args: BodyTuningArguments, seed: int
+) -> list[dict[str, Any]]:
     """The (sentence_1, sentence_2, label) pairs setfit's sampler draws for phase 1 (its ``ContrastiveDataset``)."""
     _setfit()
     from setfit.sampler import ContrastiveDataset
@@ -163,8 +112,16 @@ def load_body(body: str) -> Any:
     return SentenceTransformer(resolve_body(body), device="cpu")
 
 
-def tune_body(base_body: str, texts: Sequence[str], labels: Sequence[int], out: str | Path,
-              args: BodyTuningArguments | None = None, *, seed: int = 0, progress: bool = True) -> Path:
+def tune_body(
+    base_body: str,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    out: str | Path,
+    args: BodyTuningArguments | None = None,
+    *,
+    seed: int = 0,
+    progress: bool = True,
+) -> Path:
     """Phase 1: tune ``base_body`` contrastively on labelled ``texts`` with setfit; save it to ``out``.
 
     Args:
@@ -193,30 +150,56 @@ def tune_body(base_body: str, texts: Sequence[str], labels: Sequence[int], out: 
     model = setfit.SetFitModel(model_body=body, model_head=LogisticRegression())  # head unused in phase 1
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="qsetfit-setfit-") as scratch:
-        trainer = setfit.Trainer(model=model, args=_setfit_args(args, seed, Path(scratch), progress),
-                                 metric=lambda y_pred, y_true: {})
+        trainer = setfit.Trainer(
+            model=model, args=_setfit_args(args, seed, Path(scratch), progress), metric=lambda y_pred, y_true: {}
+        )
         with autocast_forward(body, args.precision):
             trainer.train_embeddings(list(texts), list(labels))
-    return save_body(body, out, base_body=base_body, args=args, seed=seed, n=len(texts),
-                     seconds=time.perf_counter() - started)
+    return save_body(
+        body, out, base_body=base_body, args=args, seed=seed, n=len(texts), seconds=time.perf_counter() - started
+    )
 
 
-def _save_folder(body: Any, folder: Path, base_body: str, args: BodyTuningArguments, seed: int, n: int,
-                 stage: str, seconds: float | None) -> None:
+def _save_folder(
+    body: Any,
+    folder: Path,
+    base_body: str,
+    args: BodyTuningArguments,
+    seed: int,
+    n: int,
+    stage: str,
+    seconds: float | None,
+) -> None:
     body.save(str(folder), safe_serialization=True, create_model_card=False)
     pickles = [p.name for p in folder.rglob("*") if p.suffix in (".bin", ".pkl", ".pt", ".pth")]
     if pickles:  # our loader never unpickles: refuse to leave any behind
         raise QSetFitError(f"the tuned body was written with pickled files {pickles}; upgrade sentence-transformers")
-    persistence.write_json(folder / TUNED_BODY_MARKER, {
-        "base_body": base_body, "tuning": args.to_dict(), "seed": seed, "train_sentences": n,
-        "stage": stage, "precision_used": resolve_precision(args.precision),
-        "tuning_seconds": None if seconds is None else round(seconds, 1),
-        "weights_sha256": weights_sha256(folder),
-    })
+    persistence.write_json(
+        folder / TUNED_BODY_MARKER,
+        {
+            "base_body": base_body,
+            "tuning": args.to_dict(),
+            "seed": seed,
+            "train_sentences": n,
+            "stage": stage,
+            "precision_used": resolve_precision(args.precision),
+            "tuning_seconds": None if seconds is None else round(seconds, 1),
+            "weights_sha256": weights_sha256(folder),
+        },
+    )
 
 
-def save_body(body: Any, out: str | Path, *, base_body: str, args: BodyTuningArguments, seed: int, n: int,
-              stage: str = "contrastive", seconds: float | None = None) -> Path:
+def save_body(
+    body: Any,
+    out: str | Path,
+    *,
+    base_body: str,
+    args: BodyTuningArguments,
+    seed: int,
+    n: int,
+    stage: str = "contrastive",
+    seconds: float | None = None,
+) -> Path:
     """Write an in-memory ``SentenceTransformer`` as a tuned-body folder; ``stage`` says what trained it last
     ("contrastive": phase 1; "end-to-end": body and head together), ``seconds`` how long phase 1 took."""
     out = Path(out)
@@ -245,8 +228,17 @@ def read_marker(folder: str | Path) -> dict[str, Any] | None:
     return persistence.read_json(path) if path.is_file() else None
 
 
-def tuned_or_resumed(base_body: str, texts: Sequence[str], labels: Sequence[int], out: Path,
-                     args: BodyTuningArguments, *, seed: int, resume: bool, progress: bool) -> tuple[Path, bool]:
+def tuned_or_resumed(
+    base_body: str,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    out: Path,
+    args: BodyTuningArguments,
+    *,
+    seed: int,
+    resume: bool,
+    progress: bool,
+) -> tuple[Path, bool]:
     """On ``resume``, reuse the finished body in ``out`` when it was tuned the same way; else tune afresh.
 
     A run killed during phase 1 left no ``out`` (it is written by one rename), so it is tuned again; a run
@@ -261,12 +253,18 @@ def tuned_or_resumed(base_body: str, texts: Sequence[str], labels: Sequence[int]
         logger.warning("%s was already trained end to end; tuning the body afresh", out)
         marker = None
     if marker is not None:
-        expected = {"base_body": base_body, "tuning": args.to_dict(),
-                    "seed": args.seed if args.seed is not None else seed, "train_sentences": len(texts)}
+        expected = {
+            "base_body": base_body,
+            "tuning": args.to_dict(),
+            "seed": args.seed if args.seed is not None else seed,
+            "train_sentences": len(texts),
+        }
         differing = sorted(k for k, v in expected.items() if marker.get(k) != v)
         if differing:
-            raise QSetFitError(f"cannot resume: {out} was tuned with other settings (differing: "
-                               f"{', '.join(differing)}); rerun with the same options or pick another --out")
+            raise QSetFitError(
+                f"cannot resume: {out} was tuned with other settings (differing: "
+                f"{', '.join(differing)}); rerun with the same options or pick another --out"
+            )
         if marker.get("weights_sha256") != weights_sha256(out):
             raise QSetFitError(f"cannot resume: the weights in {out} changed after tuning; pick another --out")
         logger.info("resuming on the tuned body in %s", out)
@@ -275,8 +273,9 @@ def tuned_or_resumed(base_body: str, texts: Sequence[str], labels: Sequence[int]
 
 
 # ---- QSetFitModel's hooks (kept here so modeling.py only calls them) ------------------------------
-def prepare_tuned_body(model: Any, train: Any, run_dir: str | Path | None, body_tuning: Any, *, seed: int,
-                       resume: bool, progress: bool) -> bool:
+def prepare_tuned_body(
+    model: Any, train: Any, run_dir: str | Path | None, body_tuning: Any, *, seed: int, resume: bool, progress: bool
+) -> bool:
     """Phase 1 for ``QSetFitModel.fit``: point ``model.body`` at a tuned body (``run_dir/body`` or a temporary
     folder); return whether the head's checkpoint may be resumed (only on the very body it was trained on)."""
     args = BodyTuningArguments.coerce(body_tuning)
@@ -286,8 +285,9 @@ def prepare_tuned_body(model: Any, train: Any, run_dir: str | Path | None, body_
         out = Path(tempfile.mkdtemp(prefix="qsetfit-body-")) / BODY_FOLDER
     else:
         out = Path(run_dir) / BODY_FOLDER
-    folder, reused = tuned_or_resumed(base, train.texts, train.labels, out, args, seed=seed, resume=resume,
-                                      progress=progress)
+    folder, reused = tuned_or_resumed(
+        base, train.texts, train.labels, out, args, seed=seed, resume=resume, progress=progress
+    )
     checkpoint = Path(run_dir) / persistence.CHECKPOINT if run_dir is not None else None
     if resume and not reused and checkpoint is not None and checkpoint.exists():
         # The head's checkpoint was trained on embeddings of a body that is gone: never mix the two.
@@ -318,8 +318,10 @@ def attach_tuned_body(model: Any, folder: Path, base_body: str) -> None:
     if marker is None:
         raise QSetFitError(f"{folder} (the run's tuned body) is missing or incomplete; copy the whole run folder")
     if marker.get("weights_sha256") != weights_sha256(folder):
-        raise QSetFitError(f"the weights in {folder} do not match the hash recorded when it was tuned; "
-                           "the body was modified: train the run again")
+        raise QSetFitError(
+            f"the weights in {folder} do not match the hash recorded when it was tuned; "
+            "the body was modified: train the run again"
+        )
     model.base_body, model.body = base_body, str(folder)
     model.body_tuning = BodyTuningArguments.coerce(marker["tuning"])
 
@@ -328,8 +330,9 @@ def train_end_to_end(model: Any, train: Any, args: Any, *, progress: bool) -> No
     """setfit's ``end_to_end``: body and quantum head trained together (``SetFitModel.fit``), then the body saved
     again (a new weight hash, so a new cache key). The torch engine only: module 2 needs autograd."""
     if args.engine != "torch":
-        raise QSetFitError(f"end_to_end trains through the body with autograd and needs --backend torch, "
-                           f"got {args.engine!r}")
+        raise QSetFitError(
+            f"end_to_end trains through the body with autograd and needs --backend torch, got {args.engine!r}"
+        )
     setfit = _setfit()
     from qsetfit.head.setfit_head import SetFitQuantumHead
 
@@ -337,9 +340,18 @@ def train_end_to_end(model: Any, train: Any, args: Any, *, progress: bool) -> No
     body = load_body(model.body)
     joint = setfit.SetFitModel(model_body=body, model_head=SetFitQuantumHead(head=model.head))
     model.head.set_engine("torch")
-    joint.fit(list(train.texts), list(train.labels), num_epochs=tuning.epochs, batch_size=args.batch_size,
-              body_learning_rate=tuning.learning_rate, head_learning_rate=args.learning_rate,
-              l2_weight=args.weight_decay, end_to_end=True, show_progress_bar=progress)
+    joint.fit(
+        list(train.texts),
+        list(train.labels),
+        num_epochs=tuning.epochs,
+        batch_size=args.batch_size,
+        body_learning_rate=tuning.learning_rate,
+        head_learning_rate=args.learning_rate,
+        l2_weight=args.weight_decay,
+        end_to_end=True,
+        show_progress_bar=progress,
+    )
     seed = tuning.seed if tuning.seed is not None else args.seed
-    save_body(body, model.body, base_body=model.base_body, args=tuning, seed=seed, n=len(train.texts),
-              stage="end-to-end")
+    save_body(
+        body, model.body, base_body=model.base_body, args=tuning, seed=seed, n=len(train.texts), stage="end-to-end"
+    )

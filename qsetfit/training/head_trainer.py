@@ -118,8 +118,14 @@ class Trainer:
         tensors |= optim_tensors
         tensors["rng.generator"] = self.generator.get_state()
         meta = {
-            "epoch": epoch, "step": step, "stale": stale, "args": self.args.to_dict(), "optimizer": optim_meta,
-            "history": result.history, "best_epoch": result.best_epoch, "best_validation": result.best_validation,
+            "epoch": epoch,
+            "step": step,
+            "stale": stale,
+            "args": self.args.to_dict(),
+            "optimizer": optim_meta,
+            "history": result.history,
+            "best_epoch": result.best_epoch,
+            "best_validation": result.best_validation,
             "identity": self.identity,
         }
         persistence.write_tensors(self.checkpoint_path, tensors, metadata={"trainer": json.dumps(meta)})
@@ -132,14 +138,18 @@ class Trainer:
         self._check_identity(meta.get("identity"), path)
         if meta["args"] != self.args.to_dict():
             changed = sorted(k for k in meta["args"] if meta["args"][k] != self.args.to_dict().get(k))
-            raise QSetFitError(f"cannot resume: training arguments differ from the checkpoint's ({changed}); "
-                               "resume with the same arguments or start a new run")
+            raise QSetFitError(
+                f"cannot resume: training arguments differ from the checkpoint's ({changed}); "
+                "resume with the same arguments or start a new run"
+            )
         try:
             self.head.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         except RuntimeError as exc:  # a head of another shape (a checkpoint from before identities were stored)
-            raise QSetFitError(f"cannot resume from {path}: it holds a head of another shape "
-                               f"({str(exc).splitlines()[-1].strip()}); use the run's head options or start a "
-                               "new run with another --out") from None
+            raise QSetFitError(
+                f"cannot resume from {path}: it holds a head of another shape "
+                f"({str(exc).splitlines()[-1].strip()}); use the run's head options or start a "
+                "new run with another --out"
+            ) from None
         best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
         self.optimizer.load_state_dict(persistence.optimizer_from_tensors(tensors, meta["optimizer"]))
         self.generator.set_state(tensors["rng.generator"])
@@ -155,8 +165,10 @@ class Trainer:
             return
         differs = identity_mismatch(saved, json.loads(json.dumps(self.identity)))
         if differs:
-            raise QSetFitError(f"cannot resume from {path}: it was trained with another {differs}; resume with "
-                               "the run's --data, --body and head options, or start a new run with another --out")
+            raise QSetFitError(
+                f"cannot resume from {path}: it was trained with another {differs}; resume with "
+                "the run's --data, --body and head options, or start a new run with another --out"
+            )
 
     # ---- the loop --------------------------------------------------------------------------
     def _is_better(self, metrics: dict, best: dict | None) -> bool:
@@ -168,8 +180,9 @@ class Trainer:
         """Run the epochs; leave the head holding the selected (best-on-validation, else last) weights, on the
         engine it ran on before (training switches module 2 to ``args.engine``, or to noisy trajectories)."""
         before = self.head.engine_spec
-        engine, engine_options = training_engine(self.args.engine, self.args.train_noise,
-                                                 self.args.train_trajectories, self.args.seed)
+        engine, engine_options = training_engine(
+            self.args.engine, self.args.train_noise, self.args.train_trajectories, self.args.seed
+        )
         if before != (engine, engine_options):
             self.head.set_engine(engine, **engine_options)
         try:
@@ -199,8 +212,13 @@ class Trainer:
             seen += len(idx)
             loss_sum += loss.item() * len(idx)
             correct += int((logits.argmax(dim=1) == labels[idx]).sum())
-        return {"epoch": epoch + 1, "step": step, "lr": lr, "train_loss": loss_sum / seen,
-                "train_accuracy": correct / seen}
+        return {
+            "epoch": epoch + 1,
+            "step": step,
+            "lr": lr,
+            "train_loss": loss_sum / seen,
+            "train_accuracy": correct / seen,
+        }
 
     def _epochs(self, resume: bool) -> TrainResult:
         args, head = self.args, self.head
@@ -211,8 +229,14 @@ class Trainer:
             start_epoch, step, best, stale = self._load_checkpoint(result)
         else:
             head.prepare(self.train_set[0])
-        bar = tqdm(range(start_epoch, args.epochs), desc="training", unit="epoch", disable=not self.progress,
-                   initial=start_epoch, total=args.epochs)
+        bar = tqdm(
+            range(start_epoch, args.epochs),
+            desc="training",
+            unit="epoch",
+            disable=not self.progress,
+            initial=start_epoch,
+            total=args.epochs,
+        )
         for epoch in bar:
             if args.patience is not None and stale >= args.patience:
                 break
@@ -229,8 +253,9 @@ class Trainer:
                     stale += 1
             row["seconds"] = round(time.perf_counter() - t0, 4)
             result.history.append(row)
-            bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in ("train_loss", "train_accuracy",
-                                                                             "val_accuracy")})
+            bar.set_postfix(
+                {k: f"{v:.3f}" for k, v in row.items() if k in ("train_loss", "train_accuracy", "val_accuracy")}
+            )
             self._save_checkpoint(epoch + 1, step, result, best, stale)
         if best:
             head.load_state_dict(best)
@@ -248,8 +273,10 @@ def _read_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor
             meta = json.loads((fh.metadata() or {})["trainer"])
         return meta, persistence.read_tensors(path)
     except Exception as exc:  # safetensors, JSON and missing-key errors alike: the file is not a checkpoint
-        raise QSetFitError(f"cannot resume: the checkpoint {path} is damaged ({type(exc).__name__}); train again "
-                           "without --resume into a new --out (or delete the run folder first)") from None
+        raise QSetFitError(
+            f"cannot resume: the checkpoint {path} is damaged ({type(exc).__name__}); train again "
+            "without --resume into a new --out (or delete the run folder first)"
+        ) from None
 
 
 # The embedding-level loop under a name that says so (qsetfit.Trainer is the setfit-shaped model trainer).

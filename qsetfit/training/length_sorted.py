@@ -44,8 +44,11 @@ def embed_length_sorted(model: Any, features_list: Iterable[dict[str, Any]]) -> 
     width = max(f["attention_mask"].shape[1] for f in features_list)
     first = features_list[0]
     metadata = {k: v for k, v in first.items() if not isinstance(v, torch.Tensor)}
-    pooled = {k: torch.cat([F.pad(f[k], (0, width - f[k].shape[1])) for f in features_list])
-              for k in first if k not in metadata}
+    pooled = {
+        k: torch.cat([F.pad(f[k], (0, width - f[k].shape[1])) for f in features_list])
+        for k in first
+        if k not in metadata
+    }
     lengths = pooled["attention_mask"].sum(dim=1)
     order = torch.argsort(lengths, stable=True)
     pieces = []
@@ -70,5 +73,8 @@ def length_sorted_loss(loss_class: type[Any]) -> type[Any]:
             return loss_class.forward(self, features_list, labels)
         return self.compute_loss_from_embeddings(embeddings, labels)
 
-    return type(loss_class.__name__, (loss_class,), {"forward": forward, "__doc__": loss_class.__doc__,
-                                                     "__module__": loss_class.__module__})
+    return type(
+        loss_class.__name__,
+        (loss_class,),
+        {"forward": forward, "__doc__": loss_class.__doc__, "__module__": loss_class.__module__},
+    )

@@ -30,7 +30,7 @@ def native_bfloat16() -> bool:
 
 
 def resolve_precision(precision: str) -> str:
-    """"float32" or "bfloat16" for a requested precision ("auto": bfloat16 where it is native)."""
+    """ "float32" or "bfloat16" for a requested precision ("auto": bfloat16 where it is native)."""
     if precision not in PRECISIONS:
         raise QSetFitError(f"body precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "auto":

@@ -26,8 +26,10 @@ def as_dataset(data: Any, label_names: list[str] | None = None) -> Dataset:
         return data
     columns = getattr(data, "column_names", None)
     if columns is None or "text" not in columns or "label" not in columns:
-        raise QSetFitError(f"expected a datasets.Dataset with 'text' and 'label' columns, got columns {columns}; "
-                           "rename them with dataset.rename_column(...)")
+        raise QSetFitError(
+            f"expected a datasets.Dataset with 'text' and 'label' columns, got columns {columns}; "
+            "rename them with dataset.rename_column(...)"
+        )
     texts, labels = list(data["text"]), list(data["label"])
     if labels and all(isinstance(y, str) for y in labels):
         names = label_names or sorted(set(labels))
@@ -49,8 +51,16 @@ class Trainer:
         run_dir: where the run is saved (checkpoints, tuned body); None keeps it in memory.
     """
 
-    def __init__(self, model: QSetFitModel, args: TrainingArguments | None = None, train_dataset: Any = None,
-                 eval_dataset: Any = None, *, body_tuning: Any = None, run_dir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        model: QSetFitModel,
+        args: TrainingArguments | None = None,
+        train_dataset: Any = None,
+        eval_dataset: Any = None,
+        *,
+        body_tuning: Any = None,
+        run_dir: str | Path | None = None,
+    ) -> None:
         if not isinstance(model, QSetFitModel):
             raise QSetFitError(f"model must be a QSetFitModel, got {type(model).__name__}")
         if train_dataset is None:
@@ -63,8 +73,15 @@ class Trainer:
 
     def train(self, *, resume: bool = False, progress: bool = True) -> TrainResult:
         """Fit the model (selecting the epoch on ``eval_dataset``)."""
-        return self.model.fit(self.train_dataset, self.eval_dataset, args=self.args, run_dir=self.run_dir,
-                              resume=resume, progress=progress, body_tuning=self.body_tuning)
+        return self.model.fit(
+            self.train_dataset,
+            self.eval_dataset,
+            args=self.args,
+            run_dir=self.run_dir,
+            resume=resume,
+            progress=progress,
+            body_tuning=self.body_tuning,
+        )
 
     def evaluate(self, dataset: Any = None) -> dict[str, Any]:
         """Accuracy and loss on ``dataset`` (default ``eval_dataset``)."""

@@ -186,10 +186,14 @@ class AerEngine(Engine):
 
     capabilities = Capabilities(initial_state=False, gradients=True, noise=True)
 
-    def __init__(self, head_circuit: HeadCircuit, profile: profiles.BackendProfile | None = None, *,
-                 gradient: str = "batched") -> None:
-        super().__init__(num_inputs=len(head_circuit.inputs), num_weights=len(head_circuit.weights),
-                         num_outputs=len(head_circuit.observables))
+    def __init__(
+        self, head_circuit: HeadCircuit, profile: profiles.BackendProfile | None = None, *, gradient: str = "batched"
+    ) -> None:
+        super().__init__(
+            num_inputs=len(head_circuit.inputs),
+            num_weights=len(head_circuit.weights),
+            num_outputs=len(head_circuit.observables),
+        )
         from qiskit_machine_learning.gradients import ParamShiftEstimatorGradient
 
         from qsetfit.engines.aer import noise
@@ -202,27 +206,45 @@ class AerEngine(Engine):
         circuit, observables, self.physical_qubits = head_circuit.circuit, list(head_circuit.observables), None
         if noise_profile.kind == "device":
             circuit, observables, self.physical_qubits = noise.device_isa_circuit(
-                circuit, observables, noise_profile.backend,
-                optimization_level=profile.optimization_level, seed_transpiler=profile.seed_transpiler,
+                circuit,
+                observables,
+                noise_profile.backend,
+                optimization_level=profile.optimization_level,
+                seed_transpiler=profile.seed_transpiler,
             )
         model = noise.build_noise_model(noise_profile, self.physical_qubits)
         self.method, self.trajectories = choose_method(profile, noise_profile, circuit.num_qubits)
         self.circuit = circuit = aer_circuit(circuit, self.method.replace("_trajectories", ""))
         observables = self._configure_estimator(model, circuit.num_qubits, observables)
-        grad = (BatchedParamShiftGradient(self.estimator, max_rows=profile.max_pub_rows) if gradient == "batched"
-                else ParamShiftEstimatorGradient(self.estimator))
+        grad = (
+            BatchedParamShiftGradient(self.estimator, max_rows=profile.max_pub_rows)
+            if gradient == "batched"
+            else ParamShiftEstimatorGradient(self.estimator)
+        )
         self._x_cols, self._w_cols = _used_columns(circuit, head_circuit)
         self.qnn = BatchedEstimatorQNN(
-            circuit=circuit, observables=observables, input_params=[head_circuit.inputs[i] for i in self._x_cols],
-            weight_params=[head_circuit.weights[i] for i in self._w_cols], estimator=self.estimator, gradient=grad,
-            input_gradients=True, default_precision=0.0,
+            circuit=circuit,
+            observables=observables,
+            input_params=[head_circuit.inputs[i] for i in self._x_cols],
+            weight_params=[head_circuit.weights[i] for i in self._w_cols],
+            estimator=self.estimator,
+            gradient=grad,
+            input_gradients=True,
+            default_precision=0.0,
         )
-        logger.info("aer engine %r: %d qubits, method %s%s%s, noise %r", profile.name, circuit.num_qubits,
-                    self.method, f", {self.trajectories} trajectories per input" if self.trajectories else "",
-                    f", {profile.shots} shots" if profile.shots else ", exact expectation values", noise_profile.name)
+        logger.info(
+            "aer engine %r: %d qubits, method %s%s%s, noise %r",
+            profile.name,
+            circuit.num_qubits,
+            self.method,
+            f", {self.trajectories} trajectories per input" if self.trajectories else "",
+            f", {profile.shots} shots" if profile.shots else ", exact expectation values",
+            noise_profile.name,
+        )
 
-    def _configure_estimator(self, model: Any, num_qubits: int, observables: list[SparsePauliOp]
-                             ) -> list[SparsePauliOp]:
+    def _configure_estimator(
+        self, model: Any, num_qubits: int, observables: list[SparsePauliOp]
+    ) -> list[SparsePauliOp]:
         """Set ``self.estimator`` (counted) for the profile; return the observables it estimates.
 
         With shots: Aer's sampler-based estimator. Exact <O>: Aer ignores readout error there, so the error is
@@ -233,14 +255,18 @@ class AerEngine(Engine):
         from qsetfit.engines.aer import noise
 
         profile = self.profile
-        options: dict[str, Any] = {"method": self.method.replace("_trajectories", ""),
-                                   "runtime_parameter_bind_enable": True, "max_parallel_threads": profile.threads}
+        options: dict[str, Any] = {
+            "method": self.method.replace("_trajectories", ""),
+            "runtime_parameter_bind_enable": True,
+            "max_parallel_threads": profile.threads,
+        }
         if model is not None:
             options["noise_model"] = model
         rng = np.random.default_rng(profile.seed)
         if profile.shots:
-            inner: BaseEstimatorV2 = AerShotEstimator(shots=profile.shots, backend_options=options,
-                                                      seed=int(rng.integers(2**31 - 1)))
+            inner: BaseEstimatorV2 = AerShotEstimator(
+                shots=profile.shots, backend_options=options, seed=int(rng.integers(2**31 - 1))
+            )
             self.estimator = TrackedEstimator(inner, self.counters)
             return observables
         inner = EstimatorV2(options={"backend_options": options, "run_options": {"shots": self.trajectories or 1}})
@@ -255,8 +281,9 @@ class AerEngine(Engine):
     def _expectation_values(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         return self.qnn.forward(x[:, self._x_cols], w[self._w_cols])
 
-    def _vjp(self, x: np.ndarray, w: np.ndarray, grad_out: np.ndarray, *, need_x: bool,
-             need_w: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def _vjp(
+        self, x: np.ndarray, w: np.ndarray, grad_out: np.ndarray, *, need_x: bool, need_w: bool
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
         self.qnn.input_gradients = need_x  # weights only: shift only weight-dependent angles
         try:
             gx, gw = self.qnn.backward(x[:, self._x_cols], w[self._w_cols])
@@ -284,27 +311,34 @@ def _used_columns(circuit: QuantumCircuit, head_circuit: HeadCircuit) -> tuple[l
     if stray:
         raise QSetFitError(f"circuit parameter {stray[0]} is neither an input nor a weight of the engine")
     used = set(circuit.parameters)
-    return ([i for i, p in enumerate(head_circuit.inputs) if p in used],
-            [i for i, p in enumerate(head_circuit.weights) if p in used])
+    return (
+        [i for i, p in enumerate(head_circuit.inputs) if p in used],
+        [i for i, p in enumerate(head_circuit.weights) if p in used],
+    )
 
 
-def choose_method(profile: profiles.BackendProfile, noise_profile: profiles.NoiseProfile,
-                  num_qubits: int) -> tuple[str, int]:
+def choose_method(
+    profile: profiles.BackendProfile, noise_profile: profiles.NoiseProfile, num_qubits: int
+) -> tuple[str, int]:
     """(method, trajectories per input) for a profile on ``num_qubits`` qubits; never Aer's "automatic".
 
     Gate noise on statevector needs trajectories (exact mode averages ``profile.trajectories`` of them per
     input; shot mode runs one per shot). A noisy density matrix falls back to trajectories above
     ``density_matrix_max_qubits``. Readout-only noise needs neither (it is applied exactly or when sampling).
     """
-    gate_noise = noise_profile.kind == "device" or (noise_profile.kind == "depolarizing"
-                                                    and (noise_profile.p1 > 0 or noise_profile.p2 > 0))
+    gate_noise = noise_profile.kind == "device" or (
+        noise_profile.kind == "depolarizing" and (noise_profile.p1 > 0 or noise_profile.p2 > 0)
+    )
     if not gate_noise:
         return profile.method, 0
     if profile.method == "density_matrix" and num_qubits <= profile.density_matrix_max_qubits:
         return "density_matrix", 0
     if profile.method == "density_matrix":
-        logger.info("a %d-qubit density matrix exceeds density_matrix_max_qubits=%d: using statevector "
-                    "trajectories instead", num_qubits, profile.density_matrix_max_qubits)
+        logger.info(
+            "a %d-qubit density matrix exceeds density_matrix_max_qubits=%d: using statevector trajectories instead",
+            num_qubits,
+            profile.density_matrix_max_qubits,
+        )
     return "statevector_trajectories", 0 if profile.shots else profile.trajectories
 
 
@@ -314,5 +348,3 @@ def engine_from_profile(head_circuit: HeadCircuit, profile: profiles.BackendProf
     if options:
         profile = profile.replace(**options)
     return AerEngine(head_circuit, profile, gradient=gradient)
-
-

@@ -86,8 +86,11 @@ def make_shift_plan(circuit: QuantumCircuit) -> ShiftPlan:
             terms = affine_terms(angle, column)
             if terms is None:
                 for p in angle.parameters:
-                    not_affine.setdefault(column[p], f"gate {inst.operation.name} has angle {angle}, which is not "
-                                          f"affine in {p}; the batched parameter-shift gradient needs angles a*p + b")
+                    not_affine.setdefault(
+                        column[p],
+                        f"gate {inst.operation.name} has angle {angle}, which is not "
+                        f"affine in {p}; the batched parameter-shift gradient needs angles a*p + b",
+                    )
                 continue
             offset = complex(angle.bind({p: 0.0 for p in angle.parameters})).real
             rows.append((terms, float(offset)))

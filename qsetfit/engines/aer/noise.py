@@ -48,8 +48,9 @@ def fake_backend(name: str) -> Any:
         if cls is not None:
             return cls()
     known = sorted(n for n in dir(fake_provider) if n.startswith("Fake") and not n.startswith("FakeProvider"))
-    raise QSetFitError(f"no fake backend {name!r} ({stem}) in qiskit_ibm_runtime.fake_provider; "
-                       f"known: {', '.join(known)}")
+    raise QSetFitError(
+        f"no fake backend {name!r} ({stem}) in qiskit_ibm_runtime.fake_provider; known: {', '.join(known)}"
+    )
 
 
 @functools.lru_cache(maxsize=16)
@@ -73,8 +74,9 @@ def _device_noise_on(name: str, physical: tuple[int, ...]) -> Any:
 
     backend = fake_backend(name)
     target = _sub_target(backend.target, physical)
-    model = NoiseModel.from_backend(SimpleNamespace(version=2, operation_names=list(target.operation_names),
-                                                    target=target, dt=target.dt))
+    model = NoiseModel.from_backend(
+        SimpleNamespace(version=2, operation_names=list(target.operation_names), target=target, dt=target.dt)
+    )
     model._custom_noise_passes.clear()  # delay noise: ISA circuits here are unscheduled (no delays) -> no per-run pass
     properties = backend.properties()
     index = {q: i for i, q in enumerate(physical)}
@@ -183,8 +185,14 @@ def device_isa_circuit(
     used = {isa.find_bit(q).index for inst in isa.data for q in inst.qubits} | set(final)
     physical = sorted(used)
     if narrow and len(physical) > circuit.num_qubits:
-        return _narrowed(circuit, observables, backend, physical, optimization_level=optimization_level,
-                         seed_transpiler=seed_transpiler)
+        return _narrowed(
+            circuit,
+            observables,
+            backend,
+            physical,
+            optimization_level=optimization_level,
+            seed_transpiler=seed_transpiler,
+        )
     index = {q: i for i, q in enumerate(physical)}
     compact = QuantumCircuit(len(physical), global_phase=isa.global_phase, name=f"{circuit.name}_isa")
     for inst in isa.data:
@@ -194,26 +202,38 @@ def device_isa_circuit(
     laid_out = [o.apply_layout(layout, num_qubits=len(physical)) for o in observables]
     logger.info(
         "transpiled %s to %s (optimization_level=%d): %d gates on device qubits %s",
-        circuit.name, backend_name, optimization_level, compact.size(), physical,
+        circuit.name,
+        backend_name,
+        optimization_level,
+        compact.size(),
+        physical,
     )
     return compact, laid_out, physical
 
 
-
-def _narrowed(circuit: QuantumCircuit, observables: Sequence[SparsePauliOp], backend: Any, used: Sequence[int], *,
-              optimization_level: int, seed_transpiler: int) -> tuple[QuantumCircuit, list[SparsePauliOp], list[int]]:
+def _narrowed(
+    circuit: QuantumCircuit,
+    observables: Sequence[SparsePauliOp],
+    backend: Any,
+    used: Sequence[int],
+    *,
+    optimization_level: int,
+    seed_transpiler: int,
+) -> tuple[QuantumCircuit, list[SparsePauliOp], list[int]]:
     """The circuit transpiled again within ``circuit.num_qubits`` connected qubits of ``used`` (``narrow=True``)."""
     from qiskit.transpiler import generate_preset_pass_manager
 
     width = circuit.num_qubits
     keep = _connected_subset(backend, used, width)
-    pm = generate_preset_pass_manager(optimization_level=optimization_level, target=_sub_target(backend.target, keep),
-                                      seed_transpiler=seed_transpiler)
+    pm = generate_preset_pass_manager(
+        optimization_level=optimization_level, target=_sub_target(backend.target, keep), seed_transpiler=seed_transpiler
+    )
     isa = pm.run(circuit)
     final = isa.layout.final_index_layout()
     isa.metadata = {"device_layout": [keep[final[v]] for v in range(width)]}
     logger.info("routed %s within device qubits %s: %d gates", circuit.name, keep, isa.size())
     return isa, [o.apply_layout(isa.layout) for o in observables], keep
+
 
 def _connected_subset(backend: Any, qubits: Sequence[int], size: int) -> list[int]:
     """``size`` of ``qubits`` that stay connected on the device, dropping the worst read-out first."""
@@ -239,13 +259,19 @@ def _sub_target(target: Any, physical: Sequence[int]) -> Any:
 
     index = {q: i for i, q in enumerate(physical)}
     properties = target.qubit_properties
-    out = Target(num_qubits=len(physical), dt=target.dt,
-                 qubit_properties=[properties[q] for q in physical] if properties else None)
+    out = Target(
+        num_qubits=len(physical),
+        dt=target.dt,
+        qubit_properties=[properties[q] for q in physical] if properties else None,
+    )
     for name in target.operation_names:
         operation, table = target.operation_from_name(name), target[name]
         if inspect.isclass(operation) or table is None or None in table:  # control flow, or global instructions
             out.add_instruction(operation, name=name)
             continue
-        out.add_instruction(operation, {tuple(index[q] for q in qargs): props for qargs, props in table.items()
-                                        if all(q in index for q in qargs)}, name=name)
+        out.add_instruction(
+            operation,
+            {tuple(index[q] for q in qargs): props for qargs, props in table.items() if all(q in index for q in qargs)},
+            name=name,
+        )
     return out

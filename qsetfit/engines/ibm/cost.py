@@ -33,8 +33,9 @@ def target_property(target: Any, name: str, qargs: tuple[int, ...], field: str) 
     return float(getattr(props, field) or 0.0) if props is not None else 0.0
 
 
-def dry_run_report(head_circuit: HeadCircuit, profile: profiles.BackendProfile, *, n_inputs: int = 1,
-                   service: Any = None, **extra: Any) -> dict[str, Any]:
+def dry_run_report(
+    head_circuit: HeadCircuit, profile: profiles.BackendProfile, *, n_inputs: int = 1, service: Any = None, **extra: Any
+) -> dict[str, Any]:
     """What running ``n_inputs`` inputs on ``profile`` would cost; transpiles, submits nothing.
 
     Returns a dict: backend, mode, qubits (head), physical_qubits (layout), isa_depth, two_qubit_gates,
@@ -59,10 +60,13 @@ def dry_run_report(head_circuit: HeadCircuit, profile: profiles.BackendProfile, 
             service = runtime_service(instance=settings.instance or None, channel=settings.channel or None)
         backend = service.backend(profile.backend)
     if head_circuit.num_qubits > backend.num_qubits:
-        raise QSetFitError(f"the head needs {head_circuit.num_qubits} qubits but backend {profile.backend!r} "
-                           f"has only {backend.num_qubits}; use a narrower head or a larger backend")
-    pm = generate_preset_pass_manager(optimization_level=profile.optimization_level, backend=backend,
-                                      seed_transpiler=profile.seed_transpiler)
+        raise QSetFitError(
+            f"the head needs {head_circuit.num_qubits} qubits but backend {profile.backend!r} "
+            f"has only {backend.num_qubits}; use a narrower head or a larger backend"
+        )
+    pm = generate_preset_pass_manager(
+        optimization_level=profile.optimization_level, backend=backend, seed_transpiler=profile.seed_transpiler
+    )
     isa = pm.run(head_circuit.circuit)
     observables = [o.apply_layout(isa.layout) for o in head_circuit.observables]
     measured = sorted({q for o in observables for p in o.paulis for q in np.flatnonzero(p.z | p.x).tolist()})
@@ -71,12 +75,20 @@ def dry_run_report(head_circuit: HeadCircuit, profile: profiles.BackendProfile, 
     rep_delay = float(getattr(backend, "default_rep_delay", None) or DEFAULT_REP_DELAY_S)
     total = n_inputs * shots
     return {
-        "backend": profile.backend, "mode": profile.mode, "local_testing": is_fake(profile.backend),
-        "qubits": head_circuit.num_qubits, "physical_qubits": list(isa.layout.final_index_layout()),
-        "isa_depth": isa.depth(), "two_qubit_gates": two_qubit_count(isa),
-        "success_probability": math.exp(log_success), "circuit_duration_s": duration,
-        "shots_per_input": shots, "inputs": n_inputs, "total_shots": total,
-        "pubs": math.ceil(n_inputs / profile.max_pub_rows), "rep_delay_s": rep_delay,
+        "backend": profile.backend,
+        "mode": profile.mode,
+        "local_testing": is_fake(profile.backend),
+        "qubits": head_circuit.num_qubits,
+        "physical_qubits": list(isa.layout.final_index_layout()),
+        "isa_depth": isa.depth(),
+        "two_qubit_gates": two_qubit_count(isa),
+        "success_probability": math.exp(log_success),
+        "circuit_duration_s": duration,
+        "shots_per_input": shots,
+        "inputs": n_inputs,
+        "total_shots": total,
+        "pubs": math.ceil(n_inputs / profile.max_pub_rows),
+        "rep_delay_s": rep_delay,
         "qpu_seconds": total * (duration + rep_delay),
     }
 
@@ -103,16 +115,18 @@ def _schedule(isa: Any, target: Any, measured: list[int]) -> tuple[float, float]
 
 def format_dry_run(report: dict[str, Any]) -> str:
     """The dry-run report as the lines ``predict --dry-run`` prints."""
-    return "\n".join([
-        f"dry run on {report['backend']} ({report['mode']} mode"
-        f"{', local testing' if report['local_testing'] else ''}): nothing submitted",
-        f"  head qubits {report['qubits']} -> physical qubits {report['physical_qubits']}",
-        f"  ISA depth {report['isa_depth']}, two-qubit gates {report['two_qubit_gates']}, "
-        f"circuit duration {report['circuit_duration_s'] * 1e6:.1f} us",
-        f"  estimated success probability {report['success_probability']:.3f} (target gate and read-out errors)",
-        f"  {report['inputs']} input(s) x {report['shots_per_input']} shots = {report['total_shots']} shots "
-        f"in {report['pubs']} PUB(s); estimated QPU time {report['qpu_seconds']:.1f} s",
-    ])
+    return "\n".join(
+        [
+            f"dry run on {report['backend']} ({report['mode']} mode"
+            f"{', local testing' if report['local_testing'] else ''}): nothing submitted",
+            f"  head qubits {report['qubits']} -> physical qubits {report['physical_qubits']}",
+            f"  ISA depth {report['isa_depth']}, two-qubit gates {report['two_qubit_gates']}, "
+            f"circuit duration {report['circuit_duration_s'] * 1e6:.1f} us",
+            f"  estimated success probability {report['success_probability']:.3f} (target gate and read-out errors)",
+            f"  {report['inputs']} input(s) x {report['shots_per_input']} shots = {report['total_shots']} shots "
+            f"in {report['pubs']} PUB(s); estimated QPU time {report['qpu_seconds']:.1f} s",
+        ]
+    )
 
 
 def dry_run(run_dir: Any, backend: str, *, n_inputs: int = 1, service: Any = None) -> dict[str, Any]:
@@ -121,7 +135,6 @@ def dry_run(run_dir: Any, backend: str, *, n_inputs: int = 1, service: Any = Non
     if not path.is_file():
         raise QSetFitError(f"{run_dir} is not a run directory (no {CONFIG})")
     config = HeadConfig.from_dict(read_json(path)["head"])
-    return dry_run_report(build_head_circuit(config), profiles.load_backend_profile(backend), n_inputs=n_inputs,
-                          service=service)
-
-
+    return dry_run_report(
+        build_head_circuit(config), profiles.load_backend_profile(backend), n_inputs=n_inputs, service=service
+    )

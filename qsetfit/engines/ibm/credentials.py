@@ -24,7 +24,7 @@ DEFAULT_CHANNEL = "ibm_quantum_platform"
 
 SETUP_HELP = (
     "no IBM Quantum credentials found. Either save an account once:\n"
-    "    python -c \"from qiskit_ibm_runtime import QiskitRuntimeService; "
+    '    python -c "from qiskit_ibm_runtime import QiskitRuntimeService; '
     "QiskitRuntimeService.save_account(channel='ibm_quantum_platform', token='<API key>', "
     "instance='<CRN or instance name>', set_as_default=True)\"\n"
     f"or set the environment variables {TOKEN_VAR}=<API key> and {INSTANCE_VAR}=<CRN or instance name> "
@@ -87,12 +87,18 @@ def runtime_service(*, instance: str | None = None, channel: str | None = None) 
             raise QSetFitError(known) from None
         message = _scrub(str(exc), kwargs.get("token"))
         if isinstance(exc, InvalidAccountError):
-            raise QSetFitError(f"the {source} IBM Quantum account is invalid ({message}); "
-                               + SETUP_HELP.split('. ', 1)[1]) from None
-        raise QSetFitError(f"could not connect to IBM Quantum with the {source} credentials ({where}): "
-                           f"{message}") from None
-    logger.info("IBM Quantum account from the %s (channel %s, instance %s)", source, kwargs["channel"],
-                chosen or "(account default)")
+            raise QSetFitError(
+                f"the {source} IBM Quantum account is invalid ({message}); " + SETUP_HELP.split(". ", 1)[1]
+            ) from None
+        raise QSetFitError(
+            f"could not connect to IBM Quantum with the {source} credentials ({where}): {message}"
+        ) from None
+    logger.info(
+        "IBM Quantum account from the %s (channel %s, instance %s)",
+        source,
+        kwargs["channel"],
+        chosen or "(account default)",
+    )
     return service
 
 
@@ -137,16 +143,21 @@ def connection_error(exc: BaseException, *, source: str, token: str | None = Non
 
     for link in _chain(exc):
         if isinstance(link, (requests.ConnectionError, requests.Timeout)):
-            return (f"could not reach IBM Quantum ({_network_reason(link)}); the {source} credentials were not "
-                    "checked: check the network connection or proxy (HTTPS_PROXY) and try again. Local testing "
-                    "needs no network: use a fake backend profile such as 'fake-torino'")
+            return (
+                f"could not reach IBM Quantum ({_network_reason(link)}); the {source} credentials were not "
+                "checked: check the network connection or proxy (HTTPS_PROXY) and try again. Local testing "
+                "needs no network: use a fake backend profile such as 'fake-torino'"
+            )
         status = getattr(link, "status_code", None)
         if isinstance(link, IBMNotAuthorizedError) or (_is_http_error(link) and status in REJECTED_STATUS):
             detail = _scrub(str(getattr(link, "message", None) or link), token)
-            key = {"environment": f"the API key in {TOKEN_VAR}",
-                   "saved account": "the saved account's API key"}.get(source, "the API key")
-            return (f"IBM Quantum rejected {key} (HTTP {status or 401}: {detail}); create a new API key on "
-                    f"quantum.cloud.ibm.com and set {TOKEN_VAR} or save the account again")
+            key = {"environment": f"the API key in {TOKEN_VAR}", "saved account": "the saved account's API key"}.get(
+                source, "the API key"
+            )
+            return (
+                f"IBM Quantum rejected {key} (HTTP {status or 401}: {detail}); create a new API key on "
+                f"quantum.cloud.ibm.com and set {TOKEN_VAR} or save the account again"
+            )
     return None
 
 

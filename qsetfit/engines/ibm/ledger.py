@@ -56,15 +56,38 @@ class Ledger:
             fh.flush()
             os.fsync(fh.fileno())
 
-    def record(self, *, job_id: str, backend: str, mode: str, pub_shapes: list[list[int]], inputs: Any,
-               weights: Any, local: bool = False, observables: int = 0, **extra: Any) -> None:
+    def record(
+        self,
+        *,
+        job_id: str,
+        backend: str,
+        mode: str,
+        pub_shapes: list[list[int]],
+        inputs: Any,
+        weights: Any,
+        local: bool = False,
+        observables: int = 0,
+        **extra: Any,
+    ) -> None:
         """Append a submission (the arrays are hashed, not stored)."""
         for key in extra:
             if "token" in key.lower():
                 raise QSetFitError("credentials are never written to the ledger")
-        self._append({"event": "submitted", "job_id": job_id, "backend": backend, "mode": mode, "local": local,
-                      "pub_shapes": pub_shapes, "observables": observables, "inputs_sha256": array_hash(inputs),
-                      "weights_sha256": array_hash(weights), "time": time.time(), **extra})
+        self._append(
+            {
+                "event": "submitted",
+                "job_id": job_id,
+                "backend": backend,
+                "mode": mode,
+                "local": local,
+                "pub_shapes": pub_shapes,
+                "observables": observables,
+                "inputs_sha256": array_hash(inputs),
+                "weights_sha256": array_hash(weights),
+                "time": time.time(),
+                **extra,
+            }
+        )
 
     def mark(self, job_id: str, event: str, **fields: Any) -> None:
         """Append an event ("fetched", "failed", "retried"...) for a job."""
@@ -111,8 +134,13 @@ class Ledger:
         e.g. ``local_kind="narrow"``: a job recorded without such a field does not match), or None."""
         x_hash, w_hash = array_hash(inputs), array_hash(weights)
         for job in reversed(self.jobs()):
-            if (job["backend"] == backend and job["inputs_sha256"] == x_hash and job["weights_sha256"] == w_hash
-                    and job["state"] != "failed" and all(job.get(k) == v for k, v in same.items())):
+            if (
+                job["backend"] == backend
+                and job["inputs_sha256"] == x_hash
+                and job["weights_sha256"] == w_hash
+                and job["state"] != "failed"
+                and all(job.get(k) == v for k, v in same.items())
+            ):
                 return job
         return None
 
@@ -131,8 +159,16 @@ class Ledger:
                     remote = str(service.job(job["job_id"]).status())
                 except Exception as exc:  # network errors: report, do not crash the listing
                     remote = f"unknown ({type(exc).__name__})"
-            rows.append({"job_id": job["job_id"], "backend": job["backend"], "mode": job["mode"],
-                         "state": job["state"], "status": remote, "pub_shapes": job["pub_shapes"]})
+            rows.append(
+                {
+                    "job_id": job["job_id"],
+                    "backend": job["backend"],
+                    "mode": job["mode"],
+                    "state": job["state"],
+                    "status": remote,
+                    "pub_shapes": job["pub_shapes"],
+                }
+            )
         return rows
 
     def fetch(self, job_id: str, service: Any) -> np.ndarray:
@@ -170,5 +206,6 @@ class Ledger:
 
 def results_to_array(result: Any) -> np.ndarray:
     """Concatenate the (R, O) ``evs`` of each PUB result into (B, O) float64."""
-    return np.concatenate([np.asarray(r.data.evs, dtype=np.float64).reshape(-1, np.shape(r.data.evs)[-1])
-                           for r in result], axis=0)
+    return np.concatenate(
+        [np.asarray(r.data.evs, dtype=np.float64).reshape(-1, np.shape(r.data.evs)[-1]) for r in result], axis=0
+    )

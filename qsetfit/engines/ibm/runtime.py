@@ -53,12 +53,16 @@ def _checked_options(profile: profiles.BackendProfile, local: str | None, extra:
     if local not in LOCAL_KINDS:
         raise QSetFitError(f"local must be one of {', '.join(LOCAL_KINDS)}, got {local!r}")
     if local != "compact" and not is_fake(profile.backend):
-        raise QSetFitError(f"local = {local!r} is for local testing mode on a fake backend (e.g. 'fake_torino'); "
-                           f"{profile.backend!r} is a real device: remove it")
+        raise QSetFitError(
+            f"local = {local!r} is for local testing mode on a fake backend (e.g. 'fake_torino'); "
+            f"{profile.backend!r} is a real device: remove it"
+        )
     unknown = set(extra) - set(RuntimeSettings.__dataclass_fields__)
     if unknown:
-        raise QSetFitError(f"unknown ibm engine option(s) {', '.join(sorted(unknown))}; valid: local, noise, "
-                           f"service, ledger, retries, {', '.join(RuntimeSettings.__dataclass_fields__)}")
+        raise QSetFitError(
+            f"unknown ibm engine option(s) {', '.join(sorted(unknown))}; valid: local, noise, "
+            f"service, ledger, retries, {', '.join(RuntimeSettings.__dataclass_fields__)}"
+        )
     return local
 
 
@@ -91,11 +95,23 @@ class IBMRuntimeEngine(Engine):
 
     capabilities = Capabilities(initial_state=False, gradients=False, noise=True)
 
-    def __init__(self, head_circuit: HeadCircuit, profile: profiles.BackendProfile, *, local: str | None = None,
-                 noise: bool = True, service: Any = None, ledger: Any = None, retries: int = 2,
-                 **extra: Any) -> None:
-        super().__init__(num_inputs=len(head_circuit.inputs), num_weights=len(head_circuit.weights),
-                         num_outputs=len(head_circuit.observables))
+    def __init__(
+        self,
+        head_circuit: HeadCircuit,
+        profile: profiles.BackendProfile,
+        *,
+        local: str | None = None,
+        noise: bool = True,
+        service: Any = None,
+        ledger: Any = None,
+        retries: int = 2,
+        **extra: Any,
+    ) -> None:
+        super().__init__(
+            num_inputs=len(head_circuit.inputs),
+            num_weights=len(head_circuit.weights),
+            num_outputs=len(head_circuit.observables),
+        )
         local = _checked_options(profile, local, extra)
         self.profile = profile
         self.settings = RuntimeSettings.from_profile(profile, extra)
@@ -119,10 +135,17 @@ class IBMRuntimeEngine(Engine):
                 "use a narrower head (HeadConfig qubits) or a larger backend"
             )
         self._transpile(noise)
-        logger.info("ibm engine %r: backend %s (%s), mode %s, head qubits -> device qubits %s, ISA depth %d, "
-                    "%d two-qubit gates", profile.name, profile.backend,
-                    f"local testing mode, {self.local_kind}" if self.local else "QPU", profile.mode,
-                    self.physical_qubits, self.isa_circuit.depth(), two_qubit_count(self.isa_circuit))
+        logger.info(
+            "ibm engine %r: backend %s (%s), mode %s, head qubits -> device qubits %s, ISA depth %d, "
+            "%d two-qubit gates",
+            profile.name,
+            profile.backend,
+            f"local testing mode, {self.local_kind}" if self.local else "QPU",
+            profile.mode,
+            self.physical_qubits,
+            self.isa_circuit.depth(),
+            two_qubit_count(self.isa_circuit),
+        )
 
     # ---- set-up ---------------------------------------------------------------------------------------
     def _resolve_backend(self, service: Any) -> Any:
@@ -140,8 +163,9 @@ class IBMRuntimeEngine(Engine):
             return service.backend(self.profile.backend)
         except Exception as exc:  # QiskitBackendNotFoundError, or the network / a refused key, said as such
             known = connection_error(exc, source="account")
-            raise QSetFitError(known or f"IBM backend {self.profile.backend!r} is not available to this account: "
-                               f"{exc}") from None
+            raise QSetFitError(
+                known or f"IBM backend {self.profile.backend!r} is not available to this account: {exc}"
+            ) from None
 
     def _transpile(self, noise: bool) -> None:
         from qiskit.transpiler import generate_preset_pass_manager
@@ -154,8 +178,13 @@ class IBMRuntimeEngine(Engine):
 
             _stage(self._transpiling_message(level))
             isa, observables, used = noise_mod.device_isa_circuit(
-                hc.circuit, hc.observables, self.profile.backend, optimization_level=level, seed_transpiler=seed,
-                narrow=self.local_kind == "narrow")
+                hc.circuit,
+                hc.observables,
+                self.profile.backend,
+                optimization_level=level,
+                seed_transpiler=seed,
+                narrow=self.local_kind == "narrow",
+            )
             self.used_qubits = used
             self.physical_qubits = list(isa.metadata["device_layout"])  # the same transpile's layout: no second one
             model = None
@@ -214,8 +243,10 @@ class IBMRuntimeEngine(Engine):
         """The PUBs for inputs (B, n_in) and weights (n_w,): (ISA circuit, [observables] (1, O), values (R, 1, P))."""
         rows = np.concatenate([x, np.broadcast_to(w, (x.shape[0], w.shape[0]))], axis=1)[:, self._columns]
         step = self.profile.max_pub_rows
-        return [(self.isa_circuit, [list(self.isa_observables)], rows[i:i + step, None, :])
-                for i in range(0, rows.shape[0], step)]
+        return [
+            (self.isa_circuit, [list(self.isa_observables)], rows[i : i + step, None, :])
+            for i in range(0, rows.shape[0], step)
+        ]
 
     def submit(self, x: np.ndarray, w: np.ndarray) -> Any:
         """Submit one job for a batch of inputs; returns the Runtime job (also recorded in ``jobs``/ledger)."""
@@ -224,9 +255,17 @@ class IBMRuntimeEngine(Engine):
         self.counters.count_job(len(pubs))
         self.jobs.append(job.job_id())
         if self.ledger is not None:
-            self.ledger.record(job_id=job.job_id(), backend=self.profile.backend, mode=self.profile.mode,
-                               local=self.local, pub_shapes=[list(p[2].shape) for p in pubs],
-                               observables=len(self.isa_observables), inputs=x, weights=w, **self._ledger_key())
+            self.ledger.record(
+                job_id=job.job_id(),
+                backend=self.profile.backend,
+                mode=self.profile.mode,
+                local=self.local,
+                pub_shapes=[list(p[2].shape) for p in pubs],
+                observables=len(self.isa_observables),
+                inputs=x,
+                weights=w,
+                **self._ledger_key(),
+            )
         return job
 
     def _expectation_values(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -259,8 +298,9 @@ class IBMRuntimeEngine(Engine):
                 if self.ledger is not None:
                     self.ledger.mark(job.job_id(), "failed", error=failures[-1][:500])
                 if len(failures) > self.retries:
-                    raise QSetFitError(f"{len(failures)} Runtime job(s) failed on {self.profile.backend}; "
-                                       "last: " + failures[-1]) from None
+                    raise QSetFitError(
+                        f"{len(failures)} Runtime job(s) failed on {self.profile.backend}; last: " + failures[-1]
+                    ) from None
                 logger.warning("job %s failed (%s); retry %d of %d", job.job_id(), exc, len(failures), self.retries)
                 continue
             if self.ledger is not None:
@@ -276,10 +316,16 @@ class IBMRuntimeEngine(Engine):
 
     def _running_message(self, rows: int) -> str:
         """What a job is about to do, for the progress line."""
-        where = (f"Runtime local testing mode, Aer {self.mode_backend.options.method} on {self.isa_circuit.num_qubits} "
-                 "qubits" if self.local_kind in ("compact", "narrow") else f"{self.profile.backend}")
-        return (f"running {rows} input(s) x {self.settings.shots_per_row} shots, {two_qubit_count(self.isa_circuit)} "
-                f"two-qubit gates ({where})")
+        where = (
+            f"Runtime local testing mode, Aer {self.mode_backend.options.method} on {self.isa_circuit.num_qubits} "
+            "qubits"
+            if self.local_kind in ("compact", "narrow")
+            else f"{self.profile.backend}"
+        )
+        return (
+            f"running {rows} input(s) x {self.settings.shots_per_row} shots, {two_qubit_count(self.isa_circuit)} "
+            f"two-qubit gates ({where})"
+        )
 
     def describe(self) -> EngineInfo:
         """A QPU (or its local testing mode): shots per input, the layout's physical qubits."""
@@ -287,8 +333,10 @@ class IBMRuntimeEngine(Engine):
         return EngineInfo("ibm", "qpu", 0, self.settings.shots_per_row, physical)
 
     def extra_repr(self) -> str:
-        return (f"profile={self.profile.name!r}, backend={self.profile.backend!r}, mode={self.profile.mode!r}, "
-                f"physical_qubits={self.physical_qubits}")
+        return (
+            f"profile={self.profile.name!r}, backend={self.profile.backend!r}, mode={self.profile.mode!r}, "
+            f"physical_qubits={self.physical_qubits}"
+        )
 
 
 _listeners: list[Callable[[str], None]] = []
@@ -313,8 +361,9 @@ def _stage(message: str) -> None:
         callback(message)
 
 
-def engine_from_profile(head_circuit: HeadCircuit, profile: profiles.BackendProfile,
-                        **options: Any) -> IBMRuntimeEngine:
+def engine_from_profile(
+    head_circuit: HeadCircuit, profile: profiles.BackendProfile, **options: Any
+) -> IBMRuntimeEngine:
     """Builder for ``engine = "ibm"`` profiles: engine options (local, noise, service, ledger, retries, precision,
     twirling, dynamical_decoupling, instance, channel) go to the engine, other options override profile fields."""
     engine_keys = {"local", "noise", "service", "ledger", "retries", *RuntimeSettings.__dataclass_fields__}

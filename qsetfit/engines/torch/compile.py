@@ -10,7 +10,11 @@ from dataclasses import dataclass, field
 from qiskit.circuit import Parameter, ParameterExpression, QuantumCircuit
 
 from qsetfit.engines.torch.gates import (
-    IGNORED, expand_custom_gates, gate_spec, is_standard_gate, unsupported_gate_error,
+    IGNORED,
+    expand_custom_gates,
+    gate_spec,
+    is_standard_gate,
+    unsupported_gate_error,
 )
 from qsetfit.errors import QSetFitError
 from qsetfit.head.angles import affine_terms, constant_term
@@ -95,8 +99,11 @@ def fuse(gates: list[ParsedGate], num_qubits: int, max_width: int) -> list[Block
     for gi, g in enumerate(gates):
         earliest = max(0, *(last[q] for q in g.qubits))
         b = next(
-            (j for j in range(len(blocks) - 1, earliest - 1, -1)
-             if ring_span(set(blocks[j].qubits) | set(g.qubits), num_qubits) <= max_width),
+            (
+                j
+                for j in range(len(blocks) - 1, earliest - 1, -1)
+                if ring_span(set(blocks[j].qubits) | set(g.qubits), num_qubits) <= max_width
+            ),
             -1,
         )
         if b < 0:

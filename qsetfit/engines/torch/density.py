@@ -56,16 +56,31 @@ class GateProgram(nn.Module):
     const: torch.Tensor
     dtype: torch.dtype
 
-    def __init__(self, circuit: QuantumCircuit, inputs: list[Parameter], weights: list[Parameter],
-                 depolarizing: list[float] | None = None, *, dtype: torch.dtype = torch.float64) -> None:
+    def __init__(
+        self,
+        circuit: QuantumCircuit,
+        inputs: list[Parameter],
+        weights: list[Parameter],
+        depolarizing: list[float] | None = None,
+        *,
+        dtype: torch.dtype = torch.float64,
+    ) -> None:
         super().__init__()
         self.num_qubits = circuit.num_qubits
         index = {p: ("x", i) for i, p in enumerate(inputs)} | {p: ("w", i) for i, p in enumerate(weights)}
         parsed, rows = parse_circuit(circuit, index)  # the torch engine's gate set and angle rule
         if depolarizing is not None and len(depolarizing) != len(parsed):
             raise QSetFitError(f"{len(depolarizing)} noise rates for {len(parsed)} gates")
-        gates = [Gate(g.name, g.qubits, tuple(g.slots), g.input_dependent,
-                      0.0 if depolarizing is None else float(depolarizing[i])) for i, g in enumerate(parsed)]
+        gates = [
+            Gate(
+                g.name,
+                g.qubits,
+                tuple(g.slots),
+                g.input_dependent,
+                0.0 if depolarizing is None else float(depolarizing[i]),
+            )
+            for i, g in enumerate(parsed)
+        ]
         self.gates = gates
         real = dtype if dtype in (torch.float64, torch.float32) else None
         if real is None:

@@ -139,7 +139,12 @@ class AdjointEvolve(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, plan: Plan, chunk: int, diag: torch.Tensor, init: torch.Tensor | None, batch: int,
+        ctx: Any,
+        plan: Plan,
+        chunk: int,
+        diag: torch.Tensor,
+        init: torch.Tensor | None,
+        batch: int,
         *mats: torch.Tensor,
     ) -> torch.Tensor:
         dtype, device = mats[0].dtype, mats[0].device

@@ -57,8 +57,14 @@ class FusedPlan:
         return permute(table.T, inverse(self.to_canonical), len(self.to_canonical)).T.contiguous()
 
 
-def fused_plan(circuit: Any, inputs: list[Any], weights: list[Any], num_gates: int, fusion_qubits: int | None = None,
-               support: set[int] | None = None) -> FusedPlan:
+def fused_plan(
+    circuit: Any,
+    inputs: list[Any],
+    weights: list[Any],
+    num_gates: int,
+    fusion_qubits: int | None = None,
+    support: set[int] | None = None,
+) -> FusedPlan:
     """The noiseless torch engine's fusion and schedule of ``circuit`` (the circuit of a ``GateProgram``).
 
     With ``support`` (the qubits the observables read) gates outside its backward light cone are left out:
@@ -89,9 +95,15 @@ def fused_plan(circuit: Any, inputs: list[Any], weights: list[Any], num_gates: i
             block_of[index[g]], local[index[g]] = b, j
             for t, q in enumerate(sv.gates[g].qubits[:2]):  # noise follows one- and two-qubit gates only
                 bits[index[g], t] = len(block.qubits) - 1 - block.qubits.index(q)
-    return FusedPlan(tuple(tuple(int(index[g]) for g in b.gates) for b in sv.blocks),
-                     tuple(tuple(b.qubits) for b in sv.blocks), tuple(sv.plan.steps), list(sv.to_canonical),
-                     block_of, local, bits)
+    return FusedPlan(
+        tuple(tuple(int(index[g]) for g in b.gates) for b in sv.blocks),
+        tuple(tuple(b.qubits) for b in sv.blocks),
+        tuple(sv.plan.steps),
+        list(sv.to_canonical),
+        block_of,
+        local,
+        bits,
+    )
 
 
 def table_support(table: torch.Tensor, n: int) -> set[int]:
@@ -100,8 +112,9 @@ def table_support(table: torch.Tensor, n: int) -> set[int]:
     return {q for q in range(n) if not torch.equal(t.select(n - 1 - q, 0), t.select(n - 1 - q, 1))}
 
 
-def block_prefixes(program: GateProgram, plan: FusedPlan, mats: list[torch.Tensor],
-                   needed: dict[int, set[int]] | None = None) -> list[tuple[torch.Tensor, dict]]:
+def block_prefixes(
+    program: GateProgram, plan: FusedPlan, mats: list[torch.Tensor], needed: dict[int, set[int]] | None = None
+) -> list[tuple[torch.Tensor, dict]]:
     """Per block: its (1 or B, d, d) row-convention matrix, and {position j: the product up to gate j} for the
     positions in ``needed[block]`` (where errors follow).
 
@@ -145,8 +158,9 @@ def _apply_per_input(m: torch.Tensor, mat: torch.Tensor, axes: list[int], k: int
     return (u[:, :, :, 0] * a0 + u[:, :, :, 1] * a1).reshape(-1, d, d)
 
 
-def error_operators(plan: FusedPlan, prefix: torch.Tensor, gates: np.ndarray, inputs: np.ndarray,
-                     codes: np.ndarray) -> torch.Tensor:
+def error_operators(
+    plan: FusedPlan, prefix: torch.Tensor, gates: np.ndarray, inputs: np.ndarray, codes: np.ndarray
+) -> torch.Tensor:
     """(E, d, d) operators E_j = (Pre_j P^T) Pre_j^H of errors after ``gates`` (all in one block).
 
     P = X^x Z^z on the gate's qubits (Y as XZ: a global phase no expectation value sees, as ``apply_paulis``),
@@ -160,8 +174,9 @@ def error_operators(plan: FusedPlan, prefix: torch.Tensor, gates: np.ndarray, in
     for j in np.unique(local):  # errors after the same gate share its prefix (per input, or shared)
         sel = order[np.searchsorted(local[order], j) : np.searchsorted(local[order], j, side="right")]
         pre_j = saved[int(j)]
-        parts.append(pre_j[torch.as_tensor(inputs[sel], device=device)] if pre_j.shape[0] > 1 else
-                     pre_j.expand(len(sel), d, d))
+        parts.append(
+            pre_j[torch.as_tensor(inputs[sel], device=device)] if pre_j.shape[0] > 1 else pre_j.expand(len(sel), d, d)
+        )
     pre = torch.cat(parts)[torch.as_tensor(np.argsort(order), device=device)]
     xmask, zmask = np.zeros(len(gates), dtype=np.int64), np.zeros(len(gates), dtype=np.int64)
     for t in range(2):
@@ -177,8 +192,9 @@ def error_operators(plan: FusedPlan, prefix: torch.Tensor, gates: np.ndarray, in
     return flipped @ pre.conj().transpose(-1, -2)
 
 
-def special_matrices(plan: FusedPlan, prefix: torch.Tensor, rows: np.ndarray, gates: np.ndarray,
-                      inputs: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
+def special_matrices(
+    plan: FusedPlan, prefix: torch.Tensor, rows: np.ndarray, gates: np.ndarray, inputs: np.ndarray, codes: np.ndarray
+) -> tuple[np.ndarray, torch.Tensor]:
     """(distinct rows, their (R, d, d) block matrices) for errors (row, gate, input, code) in one block."""
     order = np.lexsort((plan.local[gates], rows))  # by row, then gate order within the block
     rows, gates, inputs, codes = rows[order], gates[order], inputs[order], codes[order]
@@ -190,6 +206,7 @@ def special_matrices(plan: FusedPlan, prefix: torch.Tensor, rows: np.ndarray, ga
         idx = torch.as_tensor(has, device=ops.device)
         acc = acc.index_put((idx,), acc[idx] @ ops[torch.as_tensor(start[has] + extra, device=ops.device)])
     full = prefix[0]  # (1 or B, d, d): the whole block
-    uniq_inputs = torch.as_tensor(inputs[start] if full.shape[0] > 1 else np.zeros(len(start), dtype=np.int64),
-                                  device=full.device)
+    uniq_inputs = torch.as_tensor(
+        inputs[start] if full.shape[0] > 1 else np.zeros(len(start), dtype=np.int64), device=full.device
+    )
     return uniq, acc @ full[uniq_inputs]

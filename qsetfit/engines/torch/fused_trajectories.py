@@ -70,8 +70,9 @@ class _Layout:
     groups: list[_Group]
 
 
-def _layout(plan: FusedPlan, prefixes: list, batch: int, per_input: int, sample: ErrorSample, cap: int,
-            per_group: int) -> _Layout:
+def _layout(
+    plan: FusedPlan, prefixes: list, batch: int, per_input: int, sample: ErrorSample, cap: int, per_group: int
+) -> _Layout:
     """Groups of ``per_group`` inputs, their trajectories in chunks of at most ``cap`` rows sorted by join
     block, and the error matrices of every block. A trajectory whose errors all fall outside the light cone
     has no row: its values are its input's error-free ones."""
@@ -107,9 +108,18 @@ def _layout(plan: FusedPlan, prefixes: list, batch: int, per_input: int, sample:
     return _Layout(rows_of_input, value_of, specials, groups)
 
 
-def evolve_fused(program: GateProgram, plan: FusedPlan, mats: list[torch.Tensor], batch: int, per_input: int,
-                 sample: ErrorSample, table: torch.Tensor, *, mixture: bool = False,
-                 cache_bytes: int = 1 << 22) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+def evolve_fused(
+    program: GateProgram,
+    plan: FusedPlan,
+    mats: list[torch.Tensor],
+    batch: int,
+    per_input: int,
+    sample: ErrorSample,
+    table: torch.Tensor,
+    *,
+    mixture: bool = False,
+    cache_bytes: int = 1 << 22,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Final probabilities times ``table`` of the error-free states and of every trajectory.
 
     Args:
@@ -130,9 +140,18 @@ def evolve_fused(program: GateProgram, plan: FusedPlan, mats: list[torch.Tensor]
         return _evolve_fused(program, plan, mats, batch, per_input, sample, table, mixture, cache_bytes, threads)
 
 
-def _evolve_fused(program: GateProgram, plan: FusedPlan, mats: list[torch.Tensor], batch: int, per_input: int,
-                  sample: ErrorSample, table: torch.Tensor, mixture: bool, cache_bytes: int,
-                  threads: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+def _evolve_fused(
+    program: GateProgram,
+    plan: FusedPlan,
+    mats: list[torch.Tensor],
+    batch: int,
+    per_input: int,
+    sample: ErrorSample,
+    table: torch.Tensor,
+    mixture: bool,
+    cache_bytes: int,
+    threads: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     device, n_blocks = program.a_w.device, len(plan.steps)
     gates = np.concatenate([sample.first, sample.gate])
     needed: dict[int, set[int]] = {}
@@ -220,8 +239,9 @@ def _block_rows(full: torch.Tensor, inputs: np.ndarray) -> torch.Tensor:
     return full[torch.as_tensor(inputs, device=full.device)]
 
 
-def _group_finals(program: GateProgram, plan: FusedPlan, prefixes: list, lay: _Layout, group: _Group,
-                  bufs: list[torch.Tensor]) -> Iterator[tuple[_Chunk | None, torch.Tensor]]:
+def _group_finals(
+    program: GateProgram, plan: FusedPlan, prefixes: list, lay: _Layout, group: _Group, bufs: list[torch.Tensor]
+) -> Iterator[tuple[_Chunk | None, torch.Tensor]]:
     """(None, the group's final error-free states), then (chunk, its final states) for each of its chunks."""
     snaps = _clean_snapshots(program, plan, prefixes, group.inputs, bufs)
     yield None, snaps[-1]
@@ -229,8 +249,9 @@ def _group_finals(program: GateProgram, plan: FusedPlan, prefixes: list, lay: _L
         yield chunk, _run_chunk(program, plan, prefixes, lay, chunk, snaps, int(group.inputs[0]), bufs)
 
 
-def _clean_snapshots(program: GateProgram, plan: FusedPlan, prefixes: list, inputs: np.ndarray,
-                     bufs: list[torch.Tensor]) -> list[torch.Tensor]:
+def _clean_snapshots(
+    program: GateProgram, plan: FusedPlan, prefixes: list, inputs: np.ndarray, bufs: list[torch.Tensor]
+) -> list[torch.Tensor]:
     """The error-free rows of ``inputs`` before every block (after its permutation), and after the last.
 
     Kept for the group's trajectories, which start from them: each input's error-free row runs once, not
@@ -256,8 +277,16 @@ def _clean_snapshots(program: GateProgram, plan: FusedPlan, prefixes: list, inpu
     return snaps
 
 
-def _run_chunk(program: GateProgram, plan: FusedPlan, prefixes: list, lay: _Layout, chunk: _Chunk,
-               snaps: list[torch.Tensor], base: int, bufs: list[torch.Tensor]) -> torch.Tensor:
+def _run_chunk(
+    program: GateProgram,
+    plan: FusedPlan,
+    prefixes: list,
+    lay: _Layout,
+    chunk: _Chunk,
+    snaps: list[torch.Tensor],
+    base: int,
+    bufs: list[torch.Tensor],
+) -> torch.Tensor:
     """Final states of a chunk's rows. A row joins at its first error's block as that block's error matrix
     applied to its input's error-free state (``snaps``, of the inputs from ``base`` on)."""
     n, device, first, fast = program.num_qubits, program.a_w.device, chunk.first, bool(bufs)
@@ -272,14 +301,20 @@ def _run_chunk(program: GateProgram, plan: FusedPlan, prefixes: list, lay: _Layo
         parts = []
         if active:
             mat = _block_rows(prefixes[b][0], chunk.inputs[:active])
-            parts.append(apply_block_into(state, mat, left, right, out[:active]) if fast else
-                         apply_block(state, mat, left, right))
+            parts.append(
+                apply_block_into(state, mat, left, right, out[:active])
+                if fast
+                else apply_block(state, mat, left, right)
+            )
         rows, mats = lay.specials.get(b, (np.zeros(0, dtype=np.int64), None))
         lo, mid, hi = np.searchsorted(rows, [first, first + active, first + nxt])
         if nxt > active:  # joiners: their error matrices on their inputs' error-free states
             src = snaps[b].index_select(0, torch.as_tensor(chunk.inputs[active:nxt] - base, device=device))
-            parts.append(apply_block_into(src, mats[mid:hi], left, right, out[active:nxt]) if fast else
-                         apply_block(src, mats[mid:hi], left, right))
+            parts.append(
+                apply_block_into(src, mats[mid:hi], left, right, out[active:nxt])
+                if fast
+                else apply_block(src, mats[mid:hi], left, right)
+            )
         new = out if fast else parts[0] if len(parts) == 1 else torch.cat(parts)
         if mid > lo:  # rows already running that err again here: their own matrices
             local = torch.as_tensor(rows[lo:mid] - first, device=device)

@@ -19,17 +19,38 @@ from qiskit.circuit import library as lib
 from qsetfit.errors import QSetFitError
 
 FIXED_GATES = {
-    "id": lib.IGate, "x": lib.XGate, "y": lib.YGate, "z": lib.ZGate, "h": lib.HGate,
-    "s": lib.SGate, "sdg": lib.SdgGate, "t": lib.TGate, "tdg": lib.TdgGate,
-    "sx": lib.SXGate, "sxdg": lib.SXdgGate,
-    "cx": lib.CXGate, "cy": lib.CYGate, "cz": lib.CZGate, "ch": lib.CHGate,
-    "swap": lib.SwapGate, "iswap": lib.iSwapGate, "ecr": lib.ECRGate,
+    "id": lib.IGate,
+    "x": lib.XGate,
+    "y": lib.YGate,
+    "z": lib.ZGate,
+    "h": lib.HGate,
+    "s": lib.SGate,
+    "sdg": lib.SdgGate,
+    "t": lib.TGate,
+    "tdg": lib.TdgGate,
+    "sx": lib.SXGate,
+    "sxdg": lib.SXdgGate,
+    "cx": lib.CXGate,
+    "cy": lib.CYGate,
+    "cz": lib.CZGate,
+    "ch": lib.CHGate,
+    "swap": lib.SwapGate,
+    "iswap": lib.iSwapGate,
+    "ecr": lib.ECRGate,
 }
 # name -> (gate class, angle frequency f)
 ONE_ANGLE_GATES = {
-    "rx": (lib.RXGate, 0.5), "ry": (lib.RYGate, 0.5), "rz": (lib.RZGate, 0.5), "p": (lib.PhaseGate, 1.0),
-    "rxx": (lib.RXXGate, 0.5), "ryy": (lib.RYYGate, 0.5), "rzz": (lib.RZZGate, 0.5),
-    "crx": (lib.CRXGate, 0.5), "cry": (lib.CRYGate, 0.5), "crz": (lib.CRZGate, 0.5), "cp": (lib.CPhaseGate, 1.0),
+    "rx": (lib.RXGate, 0.5),
+    "ry": (lib.RYGate, 0.5),
+    "rz": (lib.RZGate, 0.5),
+    "p": (lib.PhaseGate, 1.0),
+    "rxx": (lib.RXXGate, 0.5),
+    "ryy": (lib.RYYGate, 0.5),
+    "rzz": (lib.RZZGate, 0.5),
+    "crx": (lib.CRXGate, 0.5),
+    "cry": (lib.CRYGate, 0.5),
+    "crz": (lib.CRZGate, 0.5),
+    "cp": (lib.CPhaseGate, 1.0),
 }
 THREE_ANGLE_GATES = {"u": lib.UGate, "u3": lib.U3Gate}
 SUPPORTED_GATES = sorted([*FIXED_GATES, *ONE_ANGLE_GATES, *THREE_ANGLE_GATES])
@@ -37,7 +58,9 @@ SUPPORTED_GATES = sorted([*FIXED_GATES, *ONE_ANGLE_GATES, *THREE_ANGLE_GATES])
 REAL_GATES = frozenset({"id", "x", "z", "h", "cx", "cz", "ch", "swap", "ry", "cry"})
 IGNORED = frozenset({"barrier"})
 STANDARD_CLASSES = {
-    **FIXED_GATES, **{name: cls for name, (cls, _) in ONE_ANGLE_GATES.items()}, **THREE_ANGLE_GATES,
+    **FIXED_GATES,
+    **{name: cls for name, (cls, _) in ONE_ANGLE_GATES.items()},
+    **THREE_ANGLE_GATES,
 }
 
 

@@ -142,10 +142,14 @@ class TorchNoiseEngine(Engine):
     diag: torch.Tensor
     read_diag: torch.Tensor
 
-    def __init__(self, head_circuit: HeadCircuit, profile: profiles.BackendProfile, *,
-                 dtype: torch.dtype | None = None) -> None:
-        super().__init__(num_inputs=len(head_circuit.inputs), num_weights=len(head_circuit.weights),
-                         num_outputs=len(head_circuit.observables))
+    def __init__(
+        self, head_circuit: HeadCircuit, profile: profiles.BackendProfile, *, dtype: torch.dtype | None = None
+    ) -> None:
+        super().__init__(
+            num_inputs=len(head_circuit.inputs),
+            num_weights=len(head_circuit.weights),
+            num_outputs=len(head_circuit.observables),
+        )
         from qsetfit.engines.aer import noise
 
         self.profile = profile
@@ -153,8 +157,11 @@ class TorchNoiseEngine(Engine):
         circuit, observables, physical = expand_custom_gates(head_circuit.circuit), list(head_circuit.observables), None
         if noise_profile.kind == "device":
             circuit, observables, physical = noise.device_isa_circuit(
-                circuit, observables, noise_profile.backend,
-                optimization_level=profile.optimization_level, seed_transpiler=profile.seed_transpiler,
+                circuit,
+                observables,
+                noise_profile.backend,
+                optimization_level=profile.optimization_level,
+                seed_transpiler=profile.seed_transpiler,
             )
             rates: list[float] | None = device_rates(circuit, physical, noise_profile.backend)
             self.isa_circuit = (circuit, observables, physical)
@@ -172,17 +179,28 @@ class TorchNoiseEngine(Engine):
         self.readout_qubits = [q for q in range(n) if flips[q].any()]
         self.register_buffer("confusion", torch.tensor(confusion, dtype=real), persistent=False)
         self.register_buffer("diag", torch.tensor(diagonal_observables(observables, n), dtype=real), persistent=False)
-        self.plan = fused_plan(circuit, head_circuit.inputs, head_circuit.weights, len(self.program.gates),
-                               support=table_support(self.diag, n))  # the observables' light cone only
+        self.plan = fused_plan(
+            circuit,
+            head_circuit.inputs,
+            head_circuit.weights,
+            len(self.program.gates),
+            support=table_support(self.diag, n),
+        )  # the observables' light cone only
         # Read-out folded into the observables (probs' @ diag = probs @ C^T diag), in the fused final axis order:
         # the trajectories' big (B T, 2^n) tensor is then multiplied once, never transformed.
         read_diag = self.read_out(self.diag.T).T
         self.register_buffer("read_diag", self.plan.final_order(read_diag), persistent=False)
         self._configure_sampling(profile)
         self.last_result: NoisyResult | None = None
-        logger.info("torch noise engine %r: %d qubits, method %s%s, %s, noise %r", profile.name, n, self.method,
-                    f" ({self.trajectories} per input)" if self.trajectories else "",
-                    f"{self.shots} shots" if self.shots else "exact expectation values", noise_profile.name)
+        logger.info(
+            "torch noise engine %r: %d qubits, method %s%s, %s, noise %r",
+            profile.name,
+            n,
+            self.method,
+            f" ({self.trajectories} per input)" if self.trajectories else "",
+            f"{self.shots} shots" if self.shots else "exact expectation values",
+            noise_profile.name,
+        )
 
     def _configure_sampling(self, profile: profiles.BackendProfile) -> None:
         """Shots per forward pass and the seeded generator (the method is chosen by ``_method``)."""
@@ -234,14 +252,16 @@ class TorchNoiseEngine(Engine):
         self.last_result = NoisyResult(values, stderr.detach(), self.method, self.trajectories, self.shots)
         return self.last_result
 
-    def _trajectories(self, mats: list[torch.Tensor], batch: int
-                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def _trajectories(
+        self, mats: list[torch.Tensor], batch: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """(B, n_obs) estimate, its standard error, and the (B, 2^n) mixed read-out distribution."""
         per = self.trajectories
         sample = sample_errors(self.program, batch * per, self.generator)
         p0 = sample.p0
-        clean, traj, noisy = evolve_fused(self.program, self.plan, mats, batch, per, sample, self.read_diag,
-                                          mixture=bool(self.shots))  # read-out expectation values
+        clean, traj, noisy = evolve_fused(
+            self.program, self.plan, mats, batch, per, sample, self.read_diag, mixture=bool(self.shots)
+        )  # read-out expectation values
         estimate = p0 * clean + (1 - p0) * traj.mean(dim=1)
         spread = traj.detach().std(dim=1, unbiased=True) if per > 1 else torch.full_like(estimate, math.nan)
         mixture = None if noisy is None else self.read_out(noisy)  # the read-out distribution the shots sample
@@ -263,19 +283,20 @@ class TorchNoiseEngine(Engine):
         return EngineInfo("torch-noise", self.method, self.trajectories, self.shots or 0, physical, precision)
 
     def extra_repr(self) -> str:
-        return (f"profile={self.profile.name!r}, method={self.method!r}, trajectories={self.trajectories}, "
-                f"shots={self.shots}, noise={self.noise.name!r}")
+        return (
+            f"profile={self.profile.name!r}, method={self.method!r}, trajectories={self.trajectories}, "
+            f"shots={self.shots}, noise={self.noise.name!r}"
+        )
 
 
-def engine_from_profile(head_circuit: HeadCircuit, profile: profiles.BackendProfile,
-                        **options: Any) -> TorchNoiseEngine:
+def engine_from_profile(
+    head_circuit: HeadCircuit, profile: profiles.BackendProfile, **options: Any
+) -> TorchNoiseEngine:
     """Builder for ``engine = "torch"`` profiles: ``dtype`` goes to the engine, other options override fields."""
     dtype = options.pop("dtype", None)
     if options:
         profile = profile.replace(**options)
     return TorchNoiseEngine(head_circuit, profile, dtype=dtype)
-
-
 
 
 def training_engine(engine: str, noise: str, trajectories: int, seed: int) -> tuple[str, dict[str, Any]]:
@@ -288,5 +309,11 @@ def training_engine(engine: str, noise: str, trajectories: int, seed: int) -> tu
         return engine, {}
     profiles.load_noise_profile(noise)  # an unknown name fails here, with the look-up's "did you mean"
     dtype = torch.float32 if engine == "torch-float32" else torch.float64
-    return "torch-trajectories", {"noise_model": noise, "method": "statevector", "shots": 0,
-                                  "trajectories": trajectories, "seed": seed, "dtype": dtype}
+    return "torch-trajectories", {
+        "noise_model": noise,
+        "method": "statevector",
+        "shots": 0,
+        "trajectories": trajectories,
+        "seed": seed,
+        "dtype": dtype,
+    }

@@ -28,7 +28,9 @@ from qsetfit.engines.base import Capabilities, Engine
 from qsetfit.engines.torch.compile import ParsedGate, fuse, parse_circuit, ring_span
 from qsetfit.engines.torch.evolve import AdjointEvolve, Plan, evolve, permute, probabilities, zero_state
 from qsetfit.engines.torch.gates import (
-    REAL_GATES, angle_matrix, fixed_matrix,
+    REAL_GATES,
+    angle_matrix,
+    fixed_matrix,
 )
 from qsetfit.errors import QSetFitError, did_you_mean
 
@@ -91,8 +93,9 @@ class TorchStatevectorEngine(Engine):
         self.real = all(g.name in REAL_GATES for g in gates) and all(_is_real(o) for o in observables)
         if real_path is not None:
             if real_path and not self.real:
-                raise QSetFitError("real_path=True needs only real gates (ry, cx, cz, h, x, z, swap...) and real "
-                                   "observables")
+                raise QSetFitError(
+                    "real_path=True needs only real gates (ry, cx, cz, h, x, z, swap...) and real observables"
+                )
             self.real = real_path
         self.gates = gates
         # Angle tables: angles = const + A_w @ w (+ x @ A_x^T for input-dependent slots).
@@ -210,8 +213,9 @@ class TorchStatevectorEngine(Engine):
         self.groups = []
         for gi, ((k, template), members) in enumerate(groups.items()):
             slots = [[s for g in self.blocks[bi].gates for s in self.gates[g].slots] for bi in members]
-            self.register_buffer(f"group_slots_{gi}", torch.tensor(slots, dtype=torch.long).reshape(len(members), -1),
-                                 persistent=False)
+            self.register_buffer(
+                f"group_slots_{gi}", torch.tensor(slots, dtype=torch.long).reshape(len(members), -1), persistent=False
+            )
             self.groups.append((k, template, members))
 
     def _block_matrices(self, base: torch.Tensor, xin: torch.Tensor) -> list[torch.Tensor]:
@@ -327,7 +331,6 @@ def _is_real(obs: SparsePauliOp) -> bool:
     return bool(np.all(ny == 0) and np.allclose(np.imag(obs.coeffs), 0))
 
 
-
 TORCH_OPTIONS = ("fusion_qubits", "gradient", "real_path", "cache_bytes", "max_memory_bytes")
 
 
@@ -336,10 +339,17 @@ def _build(head_circuit: Any, dtype: torch.dtype, options: dict[str, Any]) -> To
     if unknown:
         guess = did_you_mean(unknown[0], TORCH_OPTIONS)
         hint = f"; did you mean {guess[0]!r}" if guess else ""
-        raise QSetFitError(f"unknown option {unknown[0]!r} for the torch engine{hint}; options: "
-                           f"{', '.join(TORCH_OPTIONS)}")
-    return TorchStatevectorEngine(head_circuit.circuit, head_circuit.inputs, head_circuit.weights,
-                                  head_circuit.observables, dtype=dtype, **options)
+        raise QSetFitError(
+            f"unknown option {unknown[0]!r} for the torch engine{hint}; options: {', '.join(TORCH_OPTIONS)}"
+        )
+    return TorchStatevectorEngine(
+        head_circuit.circuit,
+        head_circuit.inputs,
+        head_circuit.weights,
+        head_circuit.observables,
+        dtype=dtype,
+        **options,
+    )
 
 
 def torch_float64(head_circuit: Any, **options: Any) -> TorchStatevectorEngine:

@@ -32,8 +32,9 @@ def one_thread() -> Iterator[int]:
         torch.set_num_threads(threads)
 
 
-def map_in_threads(fn: Callable[[Item, Any], Result], items: Sequence[Item], threads: int,
-                   setup: Callable[[], Any] | None = None) -> list[Result]:
+def map_in_threads(
+    fn: Callable[[Item, Any], Result], items: Sequence[Item], threads: int, setup: Callable[[], Any] | None = None
+) -> list[Result]:
     """``[fn(item, state) for item in items]``, in order, over up to ``threads`` Python threads.
 
     Every torch op runs single-threaded. ``setup()`` builds each thread's ``state`` once (e.g. its buffers;

@@ -83,8 +83,9 @@ def sample_errors(program: GateProgram, n_traj: int, generator: torch.Generator)
     return ErrorSample(first, paulis(first), traj, gate, paulis(gate), p0)
 
 
-def evolve_trajectories(program: GateProgram, mats: list[torch.Tensor], batch: int, per_input: int,
-                        sample: ErrorSample) -> tuple[torch.Tensor, torch.Tensor]:
+def evolve_trajectories(
+    program: GateProgram, mats: list[torch.Tensor], batch: int, per_input: int, sample: ErrorSample
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, 2^n) probabilities of the error-free branch and (B, T, 2^n) of each trajectory.
 
     Rows of the state: the B clean states, then trajectories in order of their first error (each joins as a
