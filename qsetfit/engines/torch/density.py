@@ -98,11 +98,6 @@ class GateProgram(nn.Module):
         for name in {g.name for g in gates if not g.slots}:
             self.register_buffer(f"fixed_{name}", fixed_matrix(name, self.dtype), persistent=False)
 
-    @property
-    def has_gate_noise(self) -> bool:
-        """True when some gate is followed by a depolarizing channel."""
-        return any(g.depolarizing > 0 for g in self.gates)
-
     def matrices(self, x: torch.Tensor, w: torch.Tensor) -> list[torch.Tensor]:
         """Each gate's matrix, (1, d, d) when shared by the batch, (B, d, d) when it depends on the inputs."""
         real = self.a_w.dtype
