@@ -2,9 +2,9 @@
 
 setfit's own ``use_amp`` sets the transformers Trainer's ``fp16`` flag after the Trainer (and its accelerator)
 exist, so on a CPU it changes nothing. Instead, while phase 1 runs, the body's ``forward`` is wrapped in
-``torch.autocast("cpu", bfloat16)`` and its outputs are cast back to float32, which is what accelerate's
-mixed precision does to a prepared model; the backward pass and the AdamW step stay outside autocast, and the
-wrapper is removed afterwards, so embeddings computed later are plain float32.
+``torch.autocast("cpu", bfloat16)`` and its outputs are cast back to float32 (accelerate's ``convert_to_fp32``),
+which is what accelerate's mixed precision does to a prepared model; the backward pass and the AdamW step stay
+outside autocast, and the wrapper is removed afterwards, so embeddings computed later are plain float32.
 
 Only worth it where the CPU multiplies bfloat16 natively (AMX or AVX512-BF16): there the matrix products of a
 MiniLM step run ~1.5x faster; elsewhere bfloat16 is emulated and slower, so "auto" keeps float32.
@@ -38,14 +38,6 @@ def resolve_precision(precision: str) -> str:
     return precision
 
 
-def _to_float32(value: Any) -> Any:
-    if isinstance(value, torch.Tensor) and value.is_floating_point():
-        return value.float()
-    if isinstance(value, dict):
-        return {k: _to_float32(v) for k, v in value.items()}
-    return value
-
-
 @contextmanager
 def autocast_forward(module: torch.nn.Module, precision: str) -> Iterator[None]:
     """Within the block, ``module``'s forward runs under bfloat16 autocast (if ``precision`` resolves to it).
@@ -55,12 +47,14 @@ def autocast_forward(module: torch.nn.Module, precision: str) -> Iterator[None]:
     if resolve_precision(precision) != "bfloat16":
         yield
         return
+    from accelerate.utils import convert_to_fp32  # what accelerate's own mixed precision casts outputs with
+
     plain = module.forward
 
     def forward(*args: Any, **kwargs: Any) -> Any:
         with torch.autocast("cpu", dtype=torch.bfloat16):
             out = plain(*args, **kwargs)
-        return _to_float32(out)
+        return convert_to_fp32(out)
 
     module.forward = forward
     try:
