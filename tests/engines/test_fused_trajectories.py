@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from qsetfit.engines.torch.density import GateProgram
-from qsetfit.engines.torch.evolve import permute, permute_into
+from qsetfit.engines.torch.evolve import apply_block, permute, permute_into
 from qsetfit.engines.torch.fused_trajectories import (
+    _stacked_into,
     evolve_clean,
     evolve_fused,
     fused_plan,
@@ -90,13 +91,31 @@ def test_gradients_through_fused_trajectories_equal_gate_by_gate():
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_merged_permutation_copy_equals_permute(seed):
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.complex128])
+def test_merged_permutation_copy_equals_permute(seed, dtype):
+    """Exactly: rotations (two runs; real states as a product with an identity) and general permutations."""
     rng = np.random.default_rng(seed)
     n = 7
-    perm = rng.permutation(n).tolist() if seed else [3, 4, 5, 6, 0, 1, 2]  # seed 0: a rotation (two runs)
-    state = torch.tensor(rng.normal(size=(3, 2**n)))
-    buf = torch.empty(5, 2**n, dtype=torch.float64)
+    perm = rng.permutation(n).tolist() if seed > 1 else [[3, 4, 5, 6, 0, 1, 2], [6, 0, 1, 2, 3, 4, 5]][seed]
+    state = torch.tensor(rng.normal(size=(3, 2**n))).to(dtype)
+    buf = torch.empty(5, 2**n, dtype=dtype)
     assert torch.equal(permute_into(state, perm, n, buf), permute(state, perm, n))
+
+
+@pytest.mark.parametrize("left, right", [(8, 1), (2, 4), (1, 8), (4, 2)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.complex128])
+def test_stacked_joiners_equal_one_block_per_row(left, right, dtype):
+    """k error matrices on one error-free row, as one product, equal k separate block applications."""
+    gen = torch.Generator().manual_seed(left * 10 + right)
+    d, dim = 4, 4 * left * right
+    row = torch.randn(dim, dtype=dtype, generator=gen)
+    for k in (1, 3):
+        mats = torch.randn(k, d, d, dtype=dtype, generator=gen)
+        out, tmp = torch.full((k + 2, dim), torch.nan, dtype=dtype), torch.empty(k + 2, dim, dtype=dtype)
+        _stacked_into(row, mats, left, right, out[:k], tmp)
+        want = apply_block(row.expand(k, dim), mats, left, right)
+        assert torch.allclose(out[:k], want, atol=1e-5 if dtype == torch.float32 else 1e-12, rtol=0)
+        assert out[k:].isnan().all()  # rows past k untouched
 
 
 def test_light_cone_pruning_and_parallel_chunks_change_no_value():

@@ -80,8 +80,33 @@ def permute_into(state: torch.Tensor, perm: list[int], n: int, buf: torch.Tensor
     sizes = [2 ** len(r) for r in by_start]
     order = [by_start.index(r) + 1 for r in runs]
     out = buf[:rows]
-    out.view(rows, *(sizes[o - 1] for o in order)).copy_(state.view(rows, *sizes).permute(0, *order))
+    if len(runs) == 2 and not state.is_complex():  # a rotation: one (a, b) -> (b, a) transpose per row
+        _transpose_into(state.view(rows, *sizes), out.view(rows, sizes[1], sizes[0]))
+    else:
+        out.view(rows, *(sizes[o - 1] for o in order)).copy_(state.view(rows, *sizes).permute(0, *order))
     return out
+
+
+_EYES: dict[tuple[int, torch.dtype, torch.device], torch.Tensor] = {}
+
+
+def _transpose_into(src: torch.Tensor, out: torch.Tensor) -> None:
+    """``out = src.transpose(1, 2)`` for (rows, a, b) -> (rows, b, a), exact, as a product with an identity.
+
+    Why not ``copy_``: torch's strided copy moves a (4, 4096) float32 transpose at ~3 GB/s; BLAS packs a
+    transposed operand 1.3-2.4x faster (measured on 64 rows of 14 qubits, float32 and float64, 1 thread;
+    complex128 was slower than the copy, so complex states keep it).
+    Multiplying by 1 and adding zeros is exact for finite values. The identity is the smaller side.
+    """
+    a, b = src.shape[1], src.shape[2]
+    key = (min(a, b), src.dtype, src.device)
+    eye = _EYES.get(key)
+    if eye is None:
+        eye = _EYES[key] = torch.eye(key[0], dtype=src.dtype, device=src.device)
+    if a <= b:
+        torch.matmul(src.transpose(1, 2), eye, out=out)
+    else:
+        torch.matmul(eye, src.transpose(1, 2), out=out)
 
 
 def apply_block_into(state: torch.Tensor, mat: torch.Tensor, left: int, right: int, out: torch.Tensor) -> torch.Tensor:
