@@ -13,7 +13,17 @@ import torch
 from qiskit.circuit import QuantumCircuit
 from qiskit.quantum_info import Statevector, random_statevector
 
-from qsetfit.engines.torch.evolve import AdjointEvolve, Plan, evolve, inverse, permute, probabilities, zero_state
+from qsetfit.engines.torch.evolve import (
+    AdjointEvolve,
+    Plan,
+    apply_block,
+    apply_block_into,
+    evolve,
+    inverse,
+    permute,
+    probabilities,
+    zero_state,
+)
 from qsetfit.engines.torch.gates import STANDARD_CLASSES, SUPPORTED_GATES, angle_matrix, fixed_matrix, gate_spec
 
 ANGLED = {1: ["ry", "rx", "rz", "p"], 2: ["rzz", "cry", "crx", "ryy"]}  # differentiable one-angle gates
@@ -162,3 +172,19 @@ def test_adjoint_gradients_pass_gradcheck_including_the_initial_state(complex_in
         return AdjointEvolve.apply(plan, 2, diag, init, 3, *_mats(names, angles_, torch.complex128))
 
     assert torch.autograd.gradcheck(f, (init, *angles), atol=1e-7)
+
+
+@pytest.mark.parametrize("left, right", [(16, 1), (4, 4), (2, 8), (1, 16), (8, 2), (2, 64)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.complex128])
+@pytest.mark.parametrize("shared", [True, False])
+def test_apply_block_into_equals_apply_block(left, right, dtype, shared):
+    """Every branch of the buffer-writing block product (shared, per-row matmul, per-row einsum) on 3 rows."""
+    gen = torch.Generator().manual_seed(left * 100 + right)
+    d = 4
+    state = torch.randn(3, d * left * right, dtype=dtype, generator=gen)
+    mat = torch.randn(1 if shared else 3, d, d, dtype=dtype, generator=gen)
+    out = torch.empty_like(state)
+    got = apply_block_into(state, mat, left, right, out)
+    assert got.data_ptr() == out.data_ptr()
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    assert torch.allclose(got, apply_block(state, mat, left, right), atol=tol, rtol=0)

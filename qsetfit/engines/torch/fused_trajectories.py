@@ -12,6 +12,7 @@ to rounding. Differentiable by autograd; without it, rows run in preallocated bu
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -328,8 +329,14 @@ def _run_chunk(
                 else apply_block(state, mat, left, right)
             )
         rows, mats = lay.specials.get(b, (None, None))
-        if fast and nxt > active and one >= 0:  # one input's joiners: one stacked product
-            _stacked_into(snaps[b][one - base], mats[mid:hi], left, right, out[active:nxt], bufs[4])
+        if fast and nxt > active:  # each input's joiners (consecutive rows): one stacked product
+            ins = chunk.inputs[active:nxt]
+            cuts = (
+                [0, *(np.flatnonzero(ins[1:] != ins[:-1]) + 1).tolist(), nxt - active] if one < 0 else [0, nxt - active]
+            )
+            for a, z in itertools.pairwise(cuts):
+                row = snaps[b][int(ins[a]) - base]
+                _stacked_into(row, mats[mid + a : mid + z], left, right, out[active + a : active + z], bufs[4])
         elif nxt > active:  # joiners: their error matrices on their inputs' error-free states
             joiners = chunk.inputs[active:nxt]
             src = snaps[b].index_select(0, torch.as_tensor(joiners - base, device=device))
