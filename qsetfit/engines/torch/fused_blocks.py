@@ -24,7 +24,6 @@ from qsetfit.engines.torch.density import GateProgram
 from qsetfit.engines.torch.evolve import inverse, permute
 from qsetfit.engines.torch.gates import IGNORED
 from qsetfit.engines.torch.statevector import TorchStatevectorEngine, _apply
-from qsetfit.engines.torch.threads import map_in_threads
 from qsetfit.errors import QSetFitError
 
 
@@ -114,48 +113,33 @@ def table_support(table: torch.Tensor, n: int) -> set[int]:
 
 
 def block_prefixes(
-    program: GateProgram,
-    plan: FusedPlan,
-    mats: list[torch.Tensor],
-    needed: dict[int, set[int]] | None = None,
-    threads: int = 1,
+    program: GateProgram, plan: FusedPlan, mats: list[torch.Tensor], needed: dict[int, set[int]] | None = None
 ) -> list[tuple[torch.Tensor, dict]]:
     """Per block: its (1 or B, d, d) row-convention matrix, and {position j: the product up to gate j} for the
-    positions in ``needed[block]`` (where errors follow). Blocks spread over ``threads`` Python threads.
+    positions in ``needed[block]`` (where errors follow).
 
     Runs of gates shared by the batch are multiplied as d x d matrices first and meet the (B, d, d) product
     once (measured: applying every gate to B copies cost more than the trajectories at 64 inputs).
     """
-    grad = torch.is_grad_enabled()  # per thread: the workers follow the caller
-
-    def one(b: int, _: None) -> tuple[torch.Tensor, dict]:
-        with torch.set_grad_enabled(grad):
-            return _block_prefix(program, plan, mats, b, (needed or {}).get(b, set()))
-
-    return map_in_threads(one, range(len(plan.gates)), threads)
-
-
-def _block_prefix(
-    program: GateProgram, plan: FusedPlan, mats: list[torch.Tensor], b: int, want: set[int]
-) -> tuple[torch.Tensor, dict]:
-    """``block_prefixes`` of block ``b``."""
-    gates, qubits = plan.gates[b], plan.qubits[b]
-    k = len(qubits)
-    d, pos = 2**k, {q: i for i, q in enumerate(qubits)}
-    eye = torch.eye(d, dtype=program.dtype, device=program.a_w.device).reshape(1, 1, d, *([2] * k))
-    m, run, saved = eye.reshape(1, d, d), None, {}
-    for j, g in enumerate(gates):
-        if g < len(program.gates):  # else the identity the torch engine puts in an empty circuit
-            axes = [3 + pos[q] for q in reversed(program.gates[g].qubits)]
-            if mats[g].shape[0] == 1:  # shared: join the run
-                step = _apply(eye, mats[g][None], axes).reshape(d, d)
-                run = step if run is None else run @ step
-            else:
-                m, run = _apply_per_input(m if run is None else m @ run, mats[g], axes, k), None
-        if j in want:
-            m, run = (m if run is None else m @ run), None
-            saved[j] = m
-    return m if run is None else m @ run, saved
+    out = []
+    for b, (gates, qubits) in enumerate(zip(plan.gates, plan.qubits, strict=False)):
+        k, want = len(qubits), (needed or {}).get(b, set())
+        d, pos = 2**k, {q: i for i, q in enumerate(qubits)}
+        eye = torch.eye(d, dtype=program.dtype, device=program.a_w.device).reshape(1, 1, d, *([2] * k))
+        m, run, saved = eye.reshape(1, d, d), None, {}
+        for j, g in enumerate(gates):
+            if g < len(program.gates):  # else the identity the torch engine puts in an empty circuit
+                axes = [3 + pos[q] for q in reversed(program.gates[g].qubits)]
+                if mats[g].shape[0] == 1:  # shared: join the run
+                    step = _apply(eye, mats[g][None], axes).reshape(d, d)
+                    run = step if run is None else run @ step
+                else:
+                    m, run = _apply_per_input(m if run is None else m @ run, mats[g], axes, k), None
+            if j in want:
+                m, run = (m if run is None else m @ run), None
+                saved[j] = m
+        out.append((m if run is None else m @ run, saved))
+    return out
 
 
 def _apply_per_input(m: torch.Tensor, mat: torch.Tensor, axes: list[int], k: int) -> torch.Tensor:

@@ -81,12 +81,10 @@ def _layout(
     cap: int,
     per_group: int,
     per_chunk: int,
-    threads: int,
 ) -> _Layout:
     """Groups of ``per_group`` inputs; in each, the trajectories of every ``per_chunk`` inputs sorted by join
     block, in chunks of at most ``cap`` rows; and the error matrices of every block. A trajectory whose errors
-    all fall outside the light cone has no row: its values are its input's error-free ones. The error matrices
-    of the blocks spread over ``threads`` Python threads."""
+    all fall outside the light cone has no row: its values are its input's error-free ones."""
     n_traj, n_blocks = len(sample.first), len(plan.steps)
     traj = np.concatenate([np.arange(n_traj), sample.traj])  # every error: trajectory, gate, Pauli code
     gate = np.concatenate([sample.first, sample.gate])
@@ -112,19 +110,13 @@ def _layout(
         groups.append(_Group(inputs, chunks))
     rows_of_input = np.concatenate(row_input)
     err_block, err_row = plan.block_of[gate], value_of[traj] - batch
-    grad = torch.is_grad_enabled()  # per thread: the workers follow the caller
-
-    def matrices(b: int, _: None) -> tuple[np.ndarray, torch.Tensor]:
+    specials = {}
+    before = np.zeros((n_blocks, row + 1), dtype=np.int64)
+    for b in np.unique(err_block):
         hits = np.flatnonzero(err_block == b)
         rows = err_row[hits]
-        with torch.set_grad_enabled(grad):
-            return special_matrices(plan, prefixes[b], rows, gate[hits], rows_of_input[rows], code[hits])
-
-    blocks = np.unique(err_block).tolist()
-    specials = dict(zip(blocks, map_in_threads(matrices, blocks, threads), strict=True))
-    before = np.zeros((n_blocks, row + 1), dtype=np.int64)
-    for b, (rows, _) in specials.items():
-        before[b] = np.searchsorted(rows, np.arange(row + 1))
+        specials[int(b)] = special_matrices(plan, prefixes[b], rows, gate[hits], rows_of_input[rows], code[hits])
+        before[b] = np.searchsorted(specials[int(b)][0], np.arange(row + 1))
     return _Layout(rows_of_input, value_of, specials, before, groups)
 
 
@@ -177,8 +169,7 @@ def _evolve_fused(
     needed: dict[int, set[int]] = {}
     for g in np.unique(gates[plan.block_of[gates] >= 0]):
         needed.setdefault(int(plan.block_of[g]), set()).add(int(plan.local[g]))
-    prep = threads if device.type == "cpu" else 1  # threads for the per-block matrices
-    prefixes = block_prefixes(program, plan, mats, needed, prep)
+    prefixes = block_prefixes(program, plan, mats, needed)
     like = prefixes[0][0]
     per_row = 2**program.num_qubits * like.element_size()
     if device.type == "cpu":
@@ -189,7 +180,7 @@ def _evolve_fused(
         per_group = max(per_chunk, per_group // per_chunk * per_chunk)
     else:  # one chunk: the GPU wants big matmuls
         cap, per_group, per_chunk = batch * per_input, batch, batch
-    lay = _layout(plan, prefixes, batch, per_input, sample, cap, per_group, per_chunk, prep)
+    lay = _layout(plan, prefixes, batch, per_input, sample, cap, per_group, per_chunk)
     fast = not (torch.is_grad_enabled() and any(m.requires_grad for m in mats))
     rows = max((len(c.join) for g in lay.groups for c in g.chunks), default=0)
     mix = _Mixture(lay, batch, per_input, sample.p0, table) if mixture else None
