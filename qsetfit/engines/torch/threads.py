@@ -4,7 +4,10 @@ Measured on 2 shared cores: torch's intra-op threads stall 5-50x on the small op
 other core is busy (a 64 x 32 x 32 one-qubit update took 46 ms; the exact module-1 features and module-2
 read-outs of 2,048 SST-2 inputs of the 14-qubit head took 23 s with 2 intra-op threads against 7.4 s with one).
 Whole pieces of work in Python threads (torch releases the GIL), each with single-threaded ops, do not
-synchronise.
+synchronise. They still share the GIL between ops: every torch call, even a view, releases and re-takes it, so
+small ops in two threads hand it back and forth (measured: 200,000 views took 5x the CPU time in two threads as
+in one; the 14-qubit noisy trajectories, ~19 torch calls per trajectory, run ~25% slower per thread with two).
+Large ops per call are what make threads scale.
 """
 
 from __future__ import annotations
