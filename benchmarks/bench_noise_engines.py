@@ -12,8 +12,10 @@ every one-qubit gate, p2 = 1e-3 after every CX, readout 1e-2), forward only, exa
   qiskit-aer's statevector method with the noise model, T trajectories (shots) per input
   (``max_parallel_threads=k``).
 
-Throughput = inputs x trajectories per second of wall time, repeating one call until ``--seconds`` have
-passed (after an untimed warm-up call). Both count T trajectories per input, but they are not the same
+Throughput = inputs x trajectories per second of wall time, repeating one call until a time slice has passed
+(after an untimed warm-up call). The engines take turns: ``--rounds`` rounds of one slice each (``--seconds`` /
+``--rounds``), and every ratio is the median over the rounds of the ratio within a round, so drifts of the
+machine's speed between rounds (20-40% within a minute on the shared 2-core box) cancel; rates are medians too. Both count T trajectories per input, but they are not the same
 estimator: torch simulates the error-free branch once and draws its T trajectories conditioned on at least
 one error, so at equal T its standard error is smaller. ``torch/Aer`` does not credit that; ``var gain`` is
 the variance of one unconditional trajectory (what Aer averages) over T x torch's squared standard error
@@ -21,7 +23,7 @@ the variance of one unconditional trajectory (what Aer averages) over T x torch'
 speed-up at equal standard error. ``agree`` checks |torch - Aer| <= 5 sqrt(se_torch^2 + 1/T) on every input.
 
 Run: ``.venv/bin/python benchmarks/bench_noise_engines.py [--qubits 10,12,14] [--threads 1,2] [--seconds 3]
-[--torch-batch 32] [--float32]``
+[--rounds 3] [--torch-batch 32] [--float32]``
 """
 
 from __future__ import annotations
@@ -86,12 +88,14 @@ def main() -> None:
     parser.add_argument("--torch-batch", type=int, default=8, help="inputs per torch call")
     parser.add_argument("--aer-batch", type=int, default=1, help="inputs per Aer call")
     parser.add_argument("--seconds", type=float, default=3.0, help="timed wall seconds per cell and engine")
+    parser.add_argument("--rounds", type=int, default=1, help="turns the engines take within a cell (median ratio)")
     parser.add_argument("--float32", action="store_true", help="also time the torch engine in float32")
     args = parser.parse_args()
 
     t = args.trajectories
     print(f"noisy forward, depolarizing-1e-3 (p1=1e-4, p2=1e-3, readout 1e-2), T={t} trajectories per input; "
-          f"torch batch {args.torch_batch}, Aer batch {args.aer_batch}; >= {args.seconds:g} s timed per cell")
+          f"torch batch {args.torch_batch}, Aer batch {args.aer_batch}; >= {args.seconds:g} s timed per cell and "
+          f"engine, in {args.rounds} round(s) of turns (rates and ratios: medians over the rounds)")
     print(f"load before: {load()}  ({os.cpu_count()} CPUs)")
     header = (f"{'Q':>3s} {'thr':>3s} {'P0':>6s} {'torch traj/s':>13s} {'Aer traj/s':>11s} {'torch/Aer':>9s} "
               f"{'agree':>6s} {'var gain':>9s} {'equal-s.e.':>10s}" + (f" {'f32 traj/s':>11s} {'f32/Aer':>8s}" if args.float32 else ""))
@@ -106,9 +110,19 @@ def main() -> None:
             torch.set_num_threads(threads)
             ours = make_engine(hc, "torch-trajectories", trajectories=t, seed=0, dtype=torch.float64)
             aer = make_engine(hc, "aer-depolarizing", method="statevector", trajectories=t, threads=threads, seed=0)
-            rate_t, _, out_t = throughput(ours, x, w, t, args.seconds)
-            se = ours.last_result.stderr
-            rate_a, _, out_a = throughput(aer, x[: args.aer_batch], w, t, args.seconds)
+            single = make_engine(hc, "torch-trajectories", trajectories=t, seed=0, dtype=torch.float32)
+            slice_s = args.seconds / args.rounds
+            rates: dict[str, list[float]] = {"torch": [], "aer": [], "f32": []}
+            for _ in range(args.rounds):  # turns: a drift of the machine's speed hits both sides of a round
+                rate, _, out_t = throughput(ours, x, w, t, slice_s)
+                se = ours.last_result.stderr
+                rates["torch"].append(rate)
+                rate, _, out_a = throughput(aer, x[: args.aer_batch], w, t, slice_s)
+                rates["aer"].append(rate)
+                if args.float32:
+                    rates["f32"].append(throughput(single, x.float(), w.float(), t, slice_s)[0])
+            rate_t, rate_a = float(np.median(rates["torch"])), float(np.median(rates["aer"]))
+            ratio = float(np.median(np.array(rates["torch"]) / np.array(rates["aer"])))
             p0 = math.exp(-sum(-math.log1p(-g.depolarizing * (1 - 4.0 ** -len(g.qubits)))
                                for g in ours.program.gates))
             gain = variance_gain(ours, x, w, t)
@@ -116,11 +130,10 @@ def main() -> None:
             agree = bool(((out_t[:n] - out_a).abs() <= 5 * torch.sqrt(se[:n] ** 2 + 1.0 / t)).all())
             f32 = ""
             if args.float32:
-                single = make_engine(hc, "torch-trajectories", trajectories=t, seed=0, dtype=torch.float32)
-                rate_f = throughput(single, x.float(), w.float(), t, args.seconds)[0]
-                f32 = f" {rate_f:11.0f} {rate_f / rate_a:8.1f}"
-            print(f"{q:3d} {threads:3d} {p0:6.3f} {rate_t:13.0f} {rate_a:11.0f} {rate_t / rate_a:9.1f} "
-                  f"{'yes' if agree else 'NO':>6s} {gain:9.1f} {gain * rate_t / rate_a:10.0f}{f32}", flush=True)
+                ratio_f = float(np.median(np.array(rates["f32"]) / np.array(rates["aer"])))
+                f32 = f" {float(np.median(rates['f32'])):11.0f} {ratio_f:8.1f}"
+            print(f"{q:3d} {threads:3d} {p0:6.3f} {rate_t:13.0f} {rate_a:11.0f} {ratio:9.1f} "
+                  f"{'yes' if agree else 'NO':>6s} {gain:9.1f} {gain * ratio:10.0f}{f32}", flush=True)
     print(f"load after: {load()}")
 
 

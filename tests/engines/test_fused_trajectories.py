@@ -155,3 +155,21 @@ def test_groups_bounded_by_the_snapshot_memory_give_the_same_values(monkeypatch)
         clean, traj, _ = evolve_fused(program, plan, program.matrices(x, w), 3, T, sample, table, cache_bytes=1 << 30)
         assert torch.allclose(plan.canonical(clean), ref_clean, atol=1e-12, rtol=0)
         assert torch.allclose(plan.canonical(traj.reshape(3 * T, -1)).reshape(3, T, -1), ref_traj, atol=1e-12, rtol=0)
+
+
+def test_buffers_kept_between_calls_leave_earlier_results_alone():
+    """The second call of the same shapes runs in the first call's buffers: equal values, and the first
+    call's results are not overwritten."""
+    from qsetfit.engines.torch import fused_trajectories as fused
+
+    program, plan, x, w, sample = _case(7, True, 3)
+    table = torch.eye(2**5, dtype=torch.float64)
+    with torch.no_grad():
+        first = evolve_fused(program, plan, program.matrices(x, w), 3, T, sample, table, cache_bytes=256 * 3)
+        kept = [t.clone() for t in first[:2]]
+        assert fused._POOL._free  # the call's buffers were kept
+        pooled = [b.data_ptr() for bufs in fused._POOL._free for b in bufs]
+        second = evolve_fused(program, plan, program.matrices(x, w), 3, T, sample, table, cache_bytes=256 * 3)
+    assert sorted(b.data_ptr() for bufs in fused._POOL._free for b in bufs) == sorted(pooled)  # reused, not new
+    for a, b, c in zip(first[:2], kept, second[:2], strict=True):
+        assert torch.equal(a, b) and torch.equal(a, c)
