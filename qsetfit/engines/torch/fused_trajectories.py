@@ -13,14 +13,14 @@ to rounding. Differentiable by autograd; without it, rows run in preallocated bu
 from __future__ import annotations
 
 import itertools
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from qsetfit.engines.torch.buffer_pool import BufferPool
 from qsetfit.engines.torch.density import GateProgram
 from qsetfit.engines.torch.evolve import (
     apply_block,
@@ -43,6 +43,7 @@ from qsetfit.engines.torch.trajectories import ErrorSample
 __all__ = ["FusedPlan", "evolve_clean", "evolve_fused", "fused_plan", "table_support"]
 
 SNAPSHOT_BYTES = 1 << 26  # per group on CPU: the error-free states before every block
+_POOL = BufferPool()  # the CPU buffers of the last calls, for the next
 
 
 @dataclass
@@ -173,14 +174,7 @@ def _evolve_fused(
     prefixes = block_prefixes(program, plan, mats, needed)
     like = prefixes[0][0]
     per_row = 2**program.num_qubits * like.element_size()
-    if device.type == "cpu":
-        cap = max(1, cache_bytes // per_row)
-        per_chunk = max(1, cap // per_input)  # inputs whose trajectories share chunks
-        # a group's error-free rows run together (one row at a time cost ~3x per row), in >= 2 groups per thread
-        per_group = min(-(-batch // (2 * threads)), SNAPSHOT_BYTES // ((n_blocks + 1) * per_row))
-        per_group = max(per_chunk, per_group // per_chunk * per_chunk)
-    else:  # one chunk: the GPU wants big matmuls
-        cap, per_group, per_chunk = batch * per_input, batch, batch
+    cap, per_group, per_chunk = _sizes(device, per_row, batch, per_input, n_blocks, cache_bytes, threads)
     lay = _layout(plan, prefixes, batch, per_input, sample, cap, per_group, per_chunk)
     fast = not (torch.is_grad_enabled() and any(m.requires_grad for m in mats))
     rows = max((len(c.join) for g in lay.groups for c in g.chunks), default=0)
@@ -196,20 +190,19 @@ def _evolve_fused(
                 mix.add(group, chunk, probs)
         return out
 
+    # Buffers the rows run in without autograd, one set per thread (fresh pages per chunk cost as much as a
+    # block): two for chunks, one for a permutation, the snapshots, joiners.
     dim = 2**program.num_qubits
     shapes = ((rows, dim), (rows, dim), (per_group, dim), (n_blocks + 1, per_group, dim), (rows, dim))
     key, taken = (shapes, like.dtype, like.device), []
 
     def buffers() -> list[torch.Tensor]:
-        """Buffers the rows run in without autograd, one set per thread (fresh pages per chunk cost as much as
-        a block): two for chunks, one for a permutation, the snapshots, joiners."""
         if not fast:
             return []
         if device.type != "cpu":  # torch's CUDA allocator already keeps freed memory for the next call
             return [like.new_empty(*s) for s in shapes]
-        bufs = _POOL.take(key, lambda: [like.new_empty(*s) for s in shapes])
-        taken.append(bufs)
-        return bufs
+        taken.append(_POOL.take(key, lambda: [like.new_empty(*s) for s in shapes]))
+        return taken[-1]
 
     parallel = fast and mix is None and device.type == "cpu"  # groups over threads, each with its buffers
     results = map_in_threads(run, lay.groups, threads if parallel else 1, buffers)
@@ -220,37 +213,17 @@ def _evolve_fused(
     return clean, traj, None if mix is None else plan.canonical(mix.total)
 
 
-class _BufferPool:
-    """CPU buffer sets kept from one call to the next of the same shapes (at most ``KEEP``, ~50 MB each at 14
-    qubits in float32, held until a call of other shapes).
-
-    Measured at 14 qubits, float32, batch 32: fresh buffers cost ~11,000 page faults per call, 25 ms of system
-    time in 816 ms (now ~4,600 and 10 ms), and threads faulting at once wait on each other in the kernel.
-    """
-
-    KEEP = 2
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._key: tuple = ()
-        self._free: list[list[torch.Tensor]] = []
-
-    def take(self, key: tuple, make: Callable[[], list[torch.Tensor]]) -> list[torch.Tensor]:
-        """A kept set of buffers for ``key``, or ``make()``."""
-        with self._lock:
-            if key == self._key and self._free:
-                return self._free.pop()
-        return make()
-
-    def give(self, key: tuple, sets: list[list[torch.Tensor]]) -> None:
-        """Keeps ``sets`` (no longer in use) for the next call; sets of other shapes are dropped."""
-        with self._lock:
-            if key != self._key:
-                self._key, self._free = key, []
-            self._free = (self._free + sets)[: self.KEEP]
-
-
-_POOL = _BufferPool()
+def _sizes(
+    device: torch.device, per_row: int, batch: int, per_input: int, n_blocks: int, cache_bytes: int, threads: int
+) -> tuple[int, int, int]:
+    """(rows per chunk, inputs per group, inputs per chunk)."""
+    if device.type != "cpu":  # one chunk: the GPU wants big matmuls
+        return batch * per_input, batch, batch
+    cap = max(1, cache_bytes // per_row)
+    per_chunk = max(1, cap // per_input)  # inputs whose trajectories share chunks
+    # a group's error-free rows run together (one row at a time cost ~3x per row), in >= 2 groups per thread
+    per_group = min(-(-batch // (2 * threads)), SNAPSHOT_BYTES // ((n_blocks + 1) * per_row))
+    return cap, max(per_chunk, per_group // per_chunk * per_chunk), per_chunk
 
 
 class _Mixture:
