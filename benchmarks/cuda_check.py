@@ -6,9 +6,11 @@ Run on a machine with a CUDA device (it exits 2 without one):
 
 Checks (each: the same module built twice with the same seed, one copy moved with ``.to("cuda")``):
 
-1. ``make_engine(head, profile, seed=3)`` for ``torch-depolarizing`` and ``torch-trajectories`` on a 6-qubit
-   head: outputs and the input/weight gradients of a weighted sum of them (trajectories are drawn on the CPU
-   generator, so the same seed gives the same trajectories on both devices).
+1. ``make_engine(head, profile, seed=3, dtype=torch.float64)`` for ``torch-depolarizing`` and
+   ``torch-trajectories`` on a 6-qubit head: outputs and the input/weight gradients of a weighted sum of them
+   (trajectories are drawn on the CPU generator, so the same seed gives the same trajectories on both devices);
+   then the trajectories' forward without autograd (the buffer path) at 12 qubits in their default float32,
+   to 1e-5.
 2. ``HybridHead(HeadConfig.preset(p), input_dim=768)`` for ``screened-sst2`` and ``screened-sst2-linear``: the
    PCA fitted on CPU (``prepare`` on 64 seeded float64 embeddings), then logits, loss and the gradients of the
    loss for every parameter and the embeddings. A step that raises is reported with its message and the
@@ -72,18 +74,33 @@ def _engine_step(engine: torch.nn.Module, x: torch.Tensor, w: torch.Tensor) -> t
 
 
 def check_engine(profile: str, tol: float) -> None:
+    """Outputs and gradients (the autograd path), in float64: the trajectories' default is float32."""
     head = build_head_circuit(HeadConfig(qubits=6, encoders=0, measured=2, connectivity=2, reuploads=2, layers=1))
     gen = torch.Generator().manual_seed(1)
     x = torch.rand(5, 6, dtype=torch.float64, generator=gen)
     w = torch.rand(len(head.weights), dtype=torch.float64, generator=gen)
-    cpu = make_engine(head, profile, seed=3)
-    gpu = make_engine(head, profile, seed=3).to("cuda")
+    cpu = make_engine(head, profile, seed=3, dtype=torch.float64)
+    gpu = make_engine(head, profile, seed=3, dtype=torch.float64).to("cuda")
     out_c, gx_c, gw_c = _engine_step(cpu, x, w)
     out_g, gx_g, gw_g = _engine_step(gpu, x.cuda(), w.cuda())
     assert out_g.device.type == "cuda", f"output on {out_g.device}"
     diffs = {"out": _maxdiff(out_g, out_c), "d/dx": _maxdiff(gx_g, gx_c), "d/dw": _maxdiff(gw_g, gw_c)}
     text = ", ".join(f"{k} {v:.1e}" for k, v in diffs.items()) + f" (method {cpu.method})"
     _record(f"engine {profile}", text, max(diffs.values()) <= tol)
+
+
+def check_forward(tol: float) -> None:
+    """The no-autograd path of the trajectories (buffers, one chunk on the GPU) at 12 qubits, in the default
+    float32: the same draws on both devices, so the outputs differ by float32 rounding only."""
+    head = build_head_circuit(HeadConfig(qubits=12, encoders=0, measured=1, connectivity=2, reuploads=2, layers=2))
+    gen = torch.Generator().manual_seed(2)
+    x = torch.rand(16, 12, generator=gen)
+    w = torch.rand(len(head.weights), generator=gen)
+    with torch.no_grad():
+        out_c = make_engine(head, "torch-trajectories", seed=3)(x, w)
+        out_g = make_engine(head, "torch-trajectories", seed=3).to("cuda")(x.cuda(), w.cuda())
+    diff = _maxdiff(out_g, out_c)
+    _record("forward torch-trajectories float32, no grad", f"out {diff:.1e}", diff <= tol)
 
 
 def check_head(preset: str, tol: float) -> None:
@@ -154,6 +171,7 @@ def main() -> int:
     torch.set_num_threads(os.cpu_count() or 1)
     for profile in ("torch-depolarizing", "torch-trajectories"):
         _guarded(f"engine {profile}", lambda: check_engine(profile, args.tol))
+    _guarded("forward torch-trajectories", lambda: check_forward(1e-5))
     for preset in ("screened-sst2", "screened-sst2-linear"):
         _guarded(f"head {preset}", lambda: check_head(preset, args.tol))
     if not args.no_timing:

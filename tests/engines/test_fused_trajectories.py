@@ -157,6 +157,22 @@ def test_groups_bounded_by_the_snapshot_memory_give_the_same_values(monkeypatch)
         assert torch.allclose(plan.canonical(traj.reshape(3 * T, -1)).reshape(3, T, -1), ref_traj, atol=1e-12, rtol=0)
 
 
+def test_joiners_as_per_row_products_as_on_a_gpu(monkeypatch):
+    """The joiners' per-row products (the path a GPU takes, where a chunk holds every input) run here on the CPU
+    and equal the gate-by-gate evolution."""
+    from qsetfit.engines.torch import fused_trajectories as fused
+
+    monkeypatch.setattr(fused, "STACKED_JOINERS", ())
+    program, plan, x, w, sample = _case(8, True, 3)
+    ref_clean, ref_traj = evolve_trajectories(program, program.matrices(x, w), 3, T, sample)
+    table = torch.eye(2**5, dtype=torch.float64)
+    for cache in (256 * 3, 1 << 30):  # small chunks, and one chunk of every input
+        with torch.no_grad():
+            clean, traj, _ = evolve_fused(program, plan, program.matrices(x, w), 3, T, sample, table, cache_bytes=cache)
+        assert torch.allclose(plan.canonical(clean), ref_clean, atol=1e-12, rtol=0)
+        assert torch.allclose(plan.canonical(traj.reshape(3 * T, -1)).reshape(3, T, -1), ref_traj, atol=1e-12, rtol=0)
+
+
 def test_buffers_kept_between_calls_leave_earlier_results_alone():
     """The second call of the same shapes runs in the first call's buffers: equal values, and the first
     call's results are not overwritten."""

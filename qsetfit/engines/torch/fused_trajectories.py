@@ -44,6 +44,10 @@ __all__ = ["FusedPlan", "evolve_clean", "evolve_fused", "fused_plan", "table_sup
 
 SNAPSHOT_BYTES = 1 << 26  # per group on CPU: the error-free states before every block
 _POOL = BufferPool()  # the CPU buffers of the last calls, for the next
+# Devices where a chunk's joiners run as one stacked product per input (``_stacked_into``). On a GPU a chunk holds
+# every input, and one per-row product for all joiners of a block avoids a loop over inputs (not measured there:
+# no GPU was lent).
+STACKED_JOINERS = ("cpu",)
 
 
 @dataclass
@@ -345,7 +349,7 @@ def _run_chunk(
                 else apply_block(state, mat, left, right)
             )
         rows, mats = lay.specials.get(b, (None, None))
-        if fast and nxt > active:  # each input's joiners (consecutive rows): one stacked product
+        if fast and nxt > active and device.type in STACKED_JOINERS:  # each input's joiners: one product
             ins = chunk.inputs[active:nxt]
             cuts = (
                 [0, *(np.flatnonzero(ins[1:] != ins[:-1]) + 1).tolist(), nxt - active] if one < 0 else [0, nxt - active]
