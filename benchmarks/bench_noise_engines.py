@@ -43,10 +43,11 @@ from qsetfit.engines.torch.trajectories import sample_errors
 
 
 def throughput(engine: torch.nn.Module, x: torch.Tensor, w: torch.Tensor, per_input: int,
-               seconds: float) -> tuple[float, int, torch.Tensor]:
+               seconds: float, warm_up: bool = True) -> tuple[float, int, torch.Tensor]:
     """(inputs x trajectories per second, calls timed, last output) of repeated calls on ``x``."""
     with torch.no_grad():
-        engine(x[:1], w)  # warm-up: transpile and simulator caches
+        if warm_up:
+            engine(x[:1], w)  # transpile and simulator caches
         calls, start = 0, time.perf_counter()
         while True:
             out = engine(x, w)
@@ -110,17 +111,17 @@ def main() -> None:
             torch.set_num_threads(threads)
             ours = make_engine(hc, "torch-trajectories", trajectories=t, seed=0, dtype=torch.float64)
             aer = make_engine(hc, "aer-depolarizing", method="statevector", trajectories=t, threads=threads, seed=0)
-            single = make_engine(hc, "torch-trajectories", trajectories=t, seed=0, dtype=torch.float32)
-            slice_s = args.seconds / args.rounds
-            rates: dict[str, list[float]] = {"torch": [], "aer": [], "f32": []}
-            for _ in range(args.rounds):  # turns: a drift of the machine's speed hits both sides of a round
-                rate, _, out_t = throughput(ours, x, w, t, slice_s)
-                se = ours.last_result.stderr
-                rates["torch"].append(rate)
-                rate, _, out_a = throughput(aer, x[: args.aer_batch], w, t, slice_s)
-                rates["aer"].append(rate)
-                if args.float32:
-                    rates["f32"].append(throughput(single, x.float(), w.float(), t, slice_s)[0])
+            turns = {"torch": (ours, x, w), "aer": (aer, x[: args.aer_batch], w)}
+            if args.float32:
+                single = make_engine(hc, "torch-trajectories", trajectories=t, seed=0, dtype=torch.float32)
+                turns["f32"] = (single, x.float(), w.float())
+            rates: dict[str, list[float]] = {name: [] for name in turns}
+            outs: dict[str, torch.Tensor] = {}
+            for r in range(args.rounds):  # turns: a drift of the machine's speed hits both sides of a round
+                for name, (engine, xs, ws) in turns.items():
+                    rate, _, outs[name] = throughput(engine, xs, ws, t, args.seconds / args.rounds, warm_up=r == 0)
+                    rates[name].append(rate)
+            out_t, out_a, se = outs["torch"], outs["aer"], ours.last_result.stderr
             rate_t, rate_a = float(np.median(rates["torch"])), float(np.median(rates["aer"]))
             ratio = float(np.median(np.array(rates["torch"]) / np.array(rates["aer"])))
             p0 = math.exp(-sum(-math.log1p(-g.depolarizing * (1 - 4.0 ** -len(g.qubits)))
